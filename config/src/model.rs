@@ -1,0 +1,214 @@
+//! The configuration as plain serde structs. Every struct denies unknown keys so that a typo is
+//! an error instead of a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Client-facing server settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Users allowed to connect to myshard.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Defaults for connections from myshard to the shards.
+    #[serde(default)]
+    pub backend: BackendDefaults,
+    /// The shards: one primary each, with optional replicas.
+    #[serde(default)]
+    pub shards: Vec<ShardConfig>,
+    /// Logical schemas that clients see.
+    #[serde(default)]
+    pub schemas: Vec<SchemaConfig>,
+}
+
+/// Client-facing server settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, `host:port`.
+    pub listen: String,
+    /// Maximum concurrent client connections; one more gets ERR 1040.
+    pub max_connections: usize,
+    /// Version string announced in the handshake. Clients and ORMs branch on it, so it must
+    /// look like MySQL 8.
+    pub version: String,
+    /// A client must finish the handshake within this many milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// An idle client connection is closed after this many seconds (MySQL's `wait_timeout`).
+    pub idle_timeout_s: u64,
+    /// On SIGTERM/SIGINT, running statements get this long to finish.
+    pub shutdown_grace_ms: u64,
+    /// PEM certificate chain for TLS; TLS is offered only when both cert and key are set.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    pub tls_key: Option<PathBuf>,
+    /// PEM RSA private key for `caching_sha2_password` full authentication without TLS.
+    /// When unset, a fresh 2048-bit key is generated at start-up.
+    pub rsa_private_key: Option<PathBuf>,
+    /// Largest packet (statement) accepted from a client, in bytes (`max_allowed_packet`).
+    pub max_allowed_packet: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:3307".into(),
+            max_connections: 2000,
+            version: "8.0.36-myshard".into(),
+            handshake_timeout_ms: 10_000,
+            idle_timeout_s: 28_800,
+            shutdown_grace_ms: 10_000,
+            tls_cert: None,
+            tls_key: None,
+            rsa_private_key: None,
+            max_allowed_packet: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Authentication plugin a user is announced with.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthPlugin {
+    /// SHA-1 challenge/response.
+    MysqlNativePassword,
+    /// MySQL 8's default: SHA-256 fast path, full authentication over TLS or RSA.
+    #[default]
+    CachingSha2Password,
+}
+
+impl AuthPlugin {
+    /// The plugin's wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthPlugin::MysqlNativePassword => "mysql_native_password",
+            AuthPlugin::CachingSha2Password => "caching_sha2_password",
+        }
+    }
+}
+
+/// A user allowed to connect to myshard.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// User name.
+    pub name: String,
+    /// Plain-text password (needed to verify both plugins' scrambles).
+    #[serde(default)]
+    pub password: String,
+    /// The authentication plugin this user is stored with.
+    #[serde(default)]
+    pub auth_plugin: AuthPlugin,
+    /// Logical schemas this user may use.
+    #[serde(default)]
+    pub schemas: Vec<String>,
+}
+
+/// Defaults for backend connections; each shard may override credentials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendDefaults {
+    /// Backend user name.
+    pub user: String,
+    /// Backend password.
+    pub password: String,
+    /// Maximum pooled connections per backend server.
+    pub pool_max: usize,
+    /// Connecting to a backend gives up after this many milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Idle pooled connections are closed after this many seconds.
+    pub idle_timeout_s: u64,
+    /// A pooled connection idle for longer than this is pinged before use.
+    pub ping_after_idle_ms: u64,
+    /// Waiting for a free pooled connection gives up after this many milliseconds.
+    pub checkout_timeout_ms: u64,
+}
+
+impl Default for BackendDefaults {
+    fn default() -> Self {
+        BackendDefaults {
+            user: "root".into(),
+            password: String::new(),
+            pool_max: 64,
+            connect_timeout_ms: 3_000,
+            idle_timeout_s: 300,
+            ping_after_idle_ms: 5_000,
+            checkout_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// One shard: a primary and optional replicas.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardConfig {
+    /// The shard's name, used by schemas and rules.
+    pub name: String,
+    /// Primary address, `host:port`.
+    pub primary: String,
+    /// Replica addresses.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// Backend user, overriding `[backend].user`.
+    pub user: Option<String>,
+    /// Backend password, overriding `[backend].password`.
+    pub password: Option<String>,
+    /// Pool size, overriding `[backend].pool_max`.
+    pub pool_max: Option<usize>,
+}
+
+/// A logical schema as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// Logical schema name.
+    pub name: String,
+    /// The shard holding the schema's unsharded tables.
+    pub default_shard: String,
+    /// Database name on the shards; defaults to the logical name.
+    pub database: Option<String>,
+}
+
+impl SchemaConfig {
+    /// The database name used on the shards.
+    pub fn physical_database(&self) -> &str {
+        self.database.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl Config {
+    /// Makes file paths relative to the configuration file's folder.
+    pub(crate) fn resolve_relative_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.server.tls_cert,
+            &mut self.server.tls_key,
+            &mut self.server.rsa_private_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    /// Finds a shard by name.
+    pub fn shard(&self, name: &str) -> Option<&ShardConfig> {
+        self.shards.iter().find(|s| s.name == name)
+    }
+
+    /// Finds a logical schema by name (case-sensitive, as MySQL on Linux).
+    pub fn schema(&self, name: &str) -> Option<&SchemaConfig> {
+        self.schemas.iter().find(|s| s.name == name)
+    }
+
+    /// Finds a user by name.
+    pub fn user(&self, name: &str) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.name == name)
+    }
+}

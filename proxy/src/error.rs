@@ -1,0 +1,164 @@
+//! The one place where failures become MySQL ERR packets (code, SQLSTATE, message) and where
+//! it is decided whether the client connection must close.
+
+use mysql_async::Error as DriverError;
+
+/// Everything that can go wrong while serving a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// An error myshard itself reports, with MySQL's code and SQLSTATE.
+    #[error("{message}")]
+    Sql {
+        /// MySQL error code.
+        code: u16,
+        /// SQLSTATE.
+        state: &'static str,
+        /// Message for the client.
+        message: String,
+    },
+    /// An error a shard returned; it reaches the client unchanged.
+    #[error("{message}")]
+    Backend {
+        /// The shard's error code.
+        code: u16,
+        /// The shard's SQLSTATE.
+        state: String,
+        /// The shard's message.
+        message: String,
+    },
+    /// A shard could not be reached or broke mid-statement.
+    #[error("shard '{shard}' is unavailable: {reason}")]
+    ShardUnavailable {
+        /// Shard name.
+        shard: String,
+        /// Why.
+        reason: String,
+    },
+    /// The client sent something that breaks the protocol; the connection closes.
+    #[error("{message}")]
+    Protocol {
+        /// MySQL error code.
+        code: u16,
+        /// Message.
+        message: String,
+    },
+}
+
+/// MySQL error codes myshard uses.
+pub mod codes {
+    /// ER_CON_COUNT_ERROR.
+    pub const TOO_MANY_CONNECTIONS: u16 = 1040;
+    /// ER_HANDSHAKE_ERROR.
+    pub const BAD_HANDSHAKE: u16 = 1043;
+    /// ER_DBACCESS_DENIED_ERROR.
+    pub const DB_ACCESS_DENIED: u16 = 1044;
+    /// ER_ACCESS_DENIED_ERROR.
+    pub const ACCESS_DENIED: u16 = 1045;
+    /// ER_NO_DB_ERROR.
+    pub const NO_DB: u16 = 1046;
+    /// ER_UNKNOWN_COM_ERROR.
+    pub const UNKNOWN_COMMAND: u16 = 1047;
+    /// ER_BAD_DB_ERROR.
+    pub const BAD_DB: u16 = 1049;
+    /// ER_PARSE_ERROR.
+    pub const PARSE_ERROR: u16 = 1064;
+    /// ER_NET_PACKET_TOO_LARGE.
+    pub const PACKET_TOO_LARGE: u16 = 1153;
+    /// ER_NET_PACKETS_OUT_OF_ORDER.
+    pub const PACKETS_OUT_OF_ORDER: u16 = 1156;
+    /// ER_SPECIFIC_ACCESS_DENIED_ERROR.
+    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+    /// ER_NOT_SUPPORTED_YET.
+    pub const NOT_SUPPORTED_YET: u16 = 1235;
+    /// ER_UNSUPPORTED_PS.
+    pub const UNSUPPORTED_PS: u16 = 1295;
+    /// ER_CONNECT_TO_FOREIGN_DATA_SOURCE: a shard cannot be reached.
+    pub const SHARD_UNAVAILABLE: u16 = 1429;
+}
+
+impl ProxyError {
+    /// An error with MySQL's code and SQLSTATE.
+    pub fn sql(code: u16, state: &'static str, message: impl Into<String>) -> Self {
+        ProxyError::Sql {
+            code,
+            state,
+            message: message.into(),
+        }
+    }
+
+    /// ER_NOT_SUPPORTED_YET with a message saying why and what would work.
+    pub fn not_supported(message: impl Into<String>) -> Self {
+        ProxyError::sql(codes::NOT_SUPPORTED_YET, "42000", message)
+    }
+
+    /// Wraps a driver error from a shard.
+    pub fn from_driver(shard: &str, e: DriverError) -> Self {
+        match e {
+            DriverError::Server(se) => ProxyError::Backend {
+                code: se.code,
+                state: se.state,
+                message: se.message,
+            },
+            other => ProxyError::ShardUnavailable {
+                shard: shard.to_string(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// Code, SQLSTATE and message for the ERR packet.
+    pub fn to_err(&self) -> (u16, String, String) {
+        match self {
+            ProxyError::Sql {
+                code,
+                state,
+                message,
+            } => (*code, state.to_string(), message.clone()),
+            ProxyError::Backend {
+                code,
+                state,
+                message,
+            } => (*code, state.clone(), message.clone()),
+            ProxyError::ShardUnavailable { .. } => {
+                (codes::SHARD_UNAVAILABLE, "HY000".into(), self.to_string())
+            }
+            ProxyError::Protocol { code, message } => (*code, "08S01".into(), message.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_errors_pass_through_unchanged() {
+        let e = ProxyError::from_driver(
+            "s0",
+            DriverError::Server(mysql_async::ServerError {
+                code: 1062,
+                message: "Duplicate entry '1' for key 'PRIMARY'".into(),
+                state: "23000".into(),
+            }),
+        );
+        assert_eq!(
+            e.to_err(),
+            (
+                1062,
+                "23000".into(),
+                "Duplicate entry '1' for key 'PRIMARY'".into()
+            )
+        );
+    }
+
+    #[test]
+    fn unreachable_shard_is_named() {
+        let e = ProxyError::ShardUnavailable {
+            shard: "s2".into(),
+            reason: "connection refused".into(),
+        };
+        let (code, _, msg) = e.to_err();
+        assert_eq!(code, codes::SHARD_UNAVAILABLE);
+        assert!(msg.contains("'s2'"));
+    }
+}

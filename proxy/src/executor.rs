@@ -1,0 +1,234 @@
+//! Runs statements on backend connections and writes their results to the client.
+//! Single-shard results stream through: each row is re-framed as it arrives, never buffered
+//! whole.
+
+use crate::error::ProxyError;
+use crate::protocol::response::{err_packet, Ok as OkPacket};
+use crate::protocol::resultset::{
+    column_count_packet, column_packet, columns_end_packet, rows_end_packet, text_row_packet,
+};
+use crate::protocol::stream::PacketError;
+use crate::protocol::PacketStream;
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use mysql_common::constants::StatusFlags;
+use mysql_common::packets::Column;
+use mysql_common::value::Value;
+
+/// How results are framed for this client.
+#[derive(Debug, Clone, Copy)]
+pub struct Framing {
+    /// The client set CLIENT_DEPRECATE_EOF.
+    pub deprecate_eof: bool,
+    /// AUTOCOMMIT / IN_TRANS flags after the statement.
+    pub status: StatusFlags,
+    /// More statements of the same COM_QUERY follow.
+    pub more_follows: bool,
+}
+
+impl Framing {
+    fn status(&self, more: bool) -> StatusFlags {
+        if more {
+            self.status | StatusFlags::SERVER_MORE_RESULTS_EXISTS
+        } else {
+            self.status
+        }
+    }
+}
+
+/// What a forwarded statement reported.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Warnings of the last result.
+    pub warnings: u16,
+    /// Last insert id of the last OK result.
+    pub last_insert_id: u64,
+}
+
+/// Why forwarding stopped.
+#[derive(Debug)]
+pub enum ForwardError {
+    /// The client socket failed: stop serving this client.
+    Client(PacketError),
+    /// The statement failed on the backend: report it with an ERR packet.
+    Statement(ProxyError),
+}
+
+impl From<PacketError> for ForwardError {
+    fn from(e: PacketError) -> Self {
+        ForwardError::Client(e)
+    }
+}
+
+/// Runs `sql` on `conn` and streams every result set it produces to the client.
+pub async fn forward(
+    stream: &mut PacketStream,
+    conn: &mut Conn,
+    shard: &str,
+    sql: &str,
+    framing: Framing,
+) -> Result<Outcome, ForwardError> {
+    let driver = |e| ForwardError::Statement(ProxyError::from_driver(shard, e));
+    let mut result = conn.query_iter(sql).await.map_err(driver)?;
+    let mut outcome = Outcome::default();
+    loop {
+        let columns = result.columns().filter(|c| !c.is_empty());
+        match columns {
+            Some(columns) => {
+                write_columns(stream, &columns, framing).await?;
+                let mut pending_error = None;
+                loop {
+                    match result.next().await {
+                        Ok(Some(row)) => {
+                            let values = row.unwrap();
+                            stream.write_packet(&text_row_packet(&values)).await?;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            pending_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                // `next()` already moved on to the next result set, if any.
+                let more = !result.is_empty() || pending_error.is_some();
+                outcome.warnings = result.warnings();
+                let end = rows_end_packet(
+                    framing.deprecate_eof,
+                    outcome.warnings,
+                    framing.status(more || framing.more_follows),
+                );
+                if let Some(e) = pending_error {
+                    // An error after rows replaces the terminator, as MySQL sends it.
+                    return Err(driver(e));
+                }
+                stream.write_packet(&end).await?;
+                if !more {
+                    break;
+                }
+            }
+            None => {
+                let ok = OkPacket {
+                    affected_rows: result.affected_rows(),
+                    last_insert_id: result.last_insert_id().unwrap_or(0),
+                    status: framing.status,
+                    warnings: result.warnings(),
+                    info: result.info().into_owned(),
+                };
+                outcome.warnings = ok.warnings;
+                if ok.last_insert_id != 0 {
+                    outcome.last_insert_id = ok.last_insert_id;
+                }
+                let advance = result.next().await;
+                let more = !result.is_empty();
+                let ok = OkPacket {
+                    status: framing.status(more || framing.more_follows || advance.is_err()),
+                    ..ok
+                };
+                stream.write_packet(&ok.encode(0x00)).await?;
+                if let Err(e) = advance {
+                    return Err(driver(e));
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Runs `sql` and collects its first result set (for results myshard adjusts).
+pub async fn collect(
+    conn: &mut Conn,
+    shard: &str,
+    sql: &str,
+) -> Result<(Vec<Column>, Vec<Vec<Value>>), ProxyError> {
+    let mut result = conn
+        .query_iter(sql)
+        .await
+        .map_err(|e| ProxyError::from_driver(shard, e))?;
+    let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+    let mut rows = Vec::new();
+    while let Some(row) = result
+        .next()
+        .await
+        .map_err(|e| ProxyError::from_driver(shard, e))?
+    {
+        rows.push(row.unwrap());
+    }
+    // Drain any further result sets so the connection is clean.
+    while !result.is_empty() {
+        result
+            .next()
+            .await
+            .map_err(|e| ProxyError::from_driver(shard, e))?;
+    }
+    Ok((columns, rows))
+}
+
+/// Runs `sql`, discarding results.
+pub async fn run(conn: &mut Conn, shard: &str, sql: &str) -> Result<(), ProxyError> {
+    conn.query_drop(sql)
+        .await
+        .map_err(|e| ProxyError::from_driver(shard, e))
+}
+
+async fn write_columns(
+    stream: &mut PacketStream,
+    columns: &[Column],
+    framing: Framing,
+) -> Result<(), PacketError> {
+    stream
+        .write_packet(&column_count_packet(columns.len()))
+        .await?;
+    for c in columns {
+        stream.write_packet(&column_packet(c)).await?;
+    }
+    if let Some(eof) = columns_end_packet(framing.deprecate_eof, framing.status) {
+        stream.write_packet(&eof).await?;
+    }
+    Ok(())
+}
+
+/// Writes a complete result set that myshard built or adjusted.
+pub async fn write_result(
+    stream: &mut PacketStream,
+    columns: &[Column],
+    rows: &[Vec<Value>],
+    framing: Framing,
+) -> Result<(), PacketError> {
+    write_columns(stream, columns, framing).await?;
+    for row in rows {
+        stream.write_packet(&text_row_packet(row)).await?;
+    }
+    stream
+        .write_packet(&rows_end_packet(
+            framing.deprecate_eof,
+            0,
+            framing.status(framing.more_follows),
+        ))
+        .await
+}
+
+/// Writes an OK packet.
+pub async fn write_ok(
+    stream: &mut PacketStream,
+    framing: Framing,
+    affected_rows: u64,
+) -> Result<(), PacketError> {
+    let ok = OkPacket {
+        affected_rows,
+        status: framing.status(framing.more_follows),
+        ..OkPacket::default()
+    };
+    stream.write_packet(&ok.encode(0x00)).await
+}
+
+/// Writes an ERR packet for an error.
+pub async fn write_error(stream: &mut PacketStream, e: &ProxyError) -> Result<(), PacketError> {
+    let (code, state, message) = e.to_err();
+    stream
+        .write_packet(&err_packet(code, &state, &message))
+        .await
+}

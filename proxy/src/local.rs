@@ -1,0 +1,110 @@
+//! Results myshard computes itself: SHOW DATABASES, SHOW WARNINGS, and the variables whose
+//! value must describe myshard rather than the shard behind it.
+
+use crate::server::Shared;
+use crate::session::Diagnostic;
+use myshard_config::{Config, UserConfig};
+use mysql_common::packets::Column;
+use mysql_common::value::Value;
+
+pub use crate::protocol::resultset::{int_column, text_column};
+
+/// The value myshard reports for a system variable, when it differs from the shard's.
+pub fn override_variable(shared: &Shared, name: &str) -> Option<String> {
+    match name {
+        "version" => Some(shared.config().server.version.clone()),
+        "version_comment" => Some("myshard sharding proxy".into()),
+        _ => None,
+    }
+}
+
+/// MySQL's LIKE matching with `%` and `_` (and `\` escapes), case-insensitive.
+pub fn like_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some(('\\', rest)) if !rest.is_empty() => {
+                !t.is_empty() && rest[0].eq_ignore_ascii_case(&t[0]) && go(&rest[1..], &t[1..])
+            }
+            Some((c, rest)) => !t.is_empty() && c.eq_ignore_ascii_case(&t[0]) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+/// SHOW DATABASES: the logical schemas this user may use.
+pub fn show_databases(
+    config: &Config,
+    user: &UserConfig,
+    like: Option<&str>,
+) -> (Vec<Column>, Vec<Vec<Value>>) {
+    let label = match like {
+        Some(p) => format!("Database ({p})"),
+        None => "Database".to_string(),
+    };
+    let mut names: Vec<&str> = config
+        .schemas
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| user.schemas.iter().any(|u| u == n))
+        .filter(|n| like.is_none_or(|p| like_match(p, n)))
+        .collect();
+    names.sort_unstable();
+    let rows = names
+        .into_iter()
+        .map(|n| vec![Value::Bytes(n.as_bytes().to_vec())])
+        .collect();
+    (vec![text_column(&label)], rows)
+}
+
+/// SHOW WARNINGS / SHOW ERRORS from the session's last diagnostics.
+pub fn show_warnings(diags: &[Diagnostic], errors_only: bool) -> (Vec<Column>, Vec<Vec<Value>>) {
+    let cols = vec![
+        text_column("Level"),
+        int_column("Code"),
+        text_column("Message"),
+    ];
+    let rows = diags
+        .iter()
+        .filter(|d| !errors_only || d.level == "Error")
+        .map(|d| {
+            vec![
+                Value::Bytes(d.level.clone().into_bytes()),
+                Value::Bytes(d.code.to_string().into_bytes()),
+                Value::Bytes(d.message.clone().into_bytes()),
+            ]
+        })
+        .collect();
+    (cols, rows)
+}
+
+/// Reads one row of a shard's SHOW WARNINGS.
+pub fn diagnostic_from_row(row: &[Value]) -> Option<Diagnostic> {
+    let text = |v: &Value| match v {
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    };
+    Some(Diagnostic {
+        level: text(row.first()?)?,
+        code: text(row.get(1)?)?.parse().ok()?,
+        message: text(row.get(2)?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_handles_wildcards_and_case() {
+        assert!(like_match("sh%", "Shop"));
+        assert!(like_match("s_op", "shop"));
+        assert!(!like_match("s_op", "sop"));
+        assert!(like_match("a\\%", "a%"));
+        assert!(!like_match("a\\%", "ab"));
+    }
+}

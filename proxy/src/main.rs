@@ -1,0 +1,186 @@
+//! The `myshard` binary: `myshard --config FILE` serves; `myshard check FILE` validates a
+//! shard map; `myshard explain --config FILE SQL` prints a statement's route.
+
+mod backend;
+mod connection;
+mod error;
+mod executor;
+mod local;
+mod protocol;
+mod server;
+mod session;
+mod tls;
+
+use clap::{Parser, Subcommand};
+use myshard_config::{Config, ConfigError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "myshard",
+    version,
+    about = "A sharding proxy for MySQL and MariaDB"
+)]
+struct Cli {
+    /// Configuration file (TOML) to serve with.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a configuration file and print every problem.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Print the route of a statement.
+    Explain {
+        /// Configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Logical schema the statement runs in.
+        #[arg(long)]
+        schema: Option<String>,
+        /// The statement.
+        sql: String,
+    },
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        match e {
+            ConfigError::Invalid(problems) => {
+                eprintln!("{}: {} problem(s)", path.display(), problems.len());
+                for p in problems {
+                    eprintln!("  {p}");
+                }
+            }
+            other => eprintln!("{other}"),
+        }
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MYSHARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Some(Cmd::Check { file }) => match load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Some(Cmd::Explain {
+            config,
+            schema,
+            sql,
+        }) => {
+            let config = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let router = myshard_router::Router::new(Arc::new(config));
+            match router
+                .route(schema.as_deref(), &sql)
+                .map_err(|e| e.to_string())
+                .and_then(|plan| {
+                    myshard_sql_rewrite::rewrite(&plan, &sql)
+                        .map(|exec| (plan, exec))
+                        .map_err(|e| e.to_string())
+                }) {
+                Ok((plan, exec)) => {
+                    println!("route: {plan}");
+                    for q in exec.queries {
+                        println!("  {}: {}", q.shard, q.sql);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        None => {
+            let Some(path) = cli.config else {
+                eprintln!("usage: myshard --config FILE (see --help)");
+                return ExitCode::from(2);
+            };
+            let config = match load(&path) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            serve(config)
+        }
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let config = Arc::new(config);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let shared = match server::Shared::new(config.clone(), rx) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(&config.server.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cannot listen on {}: {e}", config.server.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!("myshard listening on {}", config.server.listen);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: no new connections, finishing running statements");
+            let _ = tx.send(true);
+        });
+        server::run(listener, shared).await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

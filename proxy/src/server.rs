@@ -1,0 +1,174 @@
+//! The server: shared state, the accept loop with its connection limit, and graceful
+//! shutdown.
+
+use crate::backend::Backends;
+use crate::protocol::auth::Sha2Auth;
+use crate::protocol::response::err_packet;
+use myshard_config::Config;
+use myshard_router::Router;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+/// State shared by every client connection.
+pub struct Shared {
+    config: Arc<Config>,
+    router: Router,
+    /// Backend pools.
+    pub backends: Backends,
+    /// RSA key and fast-auth cache for caching_sha2_password.
+    pub sha2: Sha2Auth,
+    /// TLS, when configured.
+    pub tls: Option<TlsAcceptor>,
+    next_conn_id: AtomicU32,
+    questions: AtomicU64,
+    /// Client connections being served.
+    pub active: AtomicUsize,
+    started: Instant,
+    /// Becomes true when shutdown begins.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Builds the shared state (loads TLS and RSA keys).
+    pub fn new(
+        config: Arc<Config>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Shared>, String> {
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let sha2 =
+            Sha2Auth::new(config.server.rsa_private_key.as_deref()).map_err(|e| e.to_string())?;
+        Ok(Arc::new(Shared {
+            router: Router::new(config.clone()),
+            backends: Backends::new(&config),
+            config,
+            sha2,
+            tls,
+            next_conn_id: AtomicU32::new(1),
+            questions: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            started: Instant::now(),
+            shutdown,
+        }))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.clone()
+    }
+
+    /// The router for the configuration in force.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// A new connection id.
+    pub fn next_conn_id(&self) -> u32 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a client statement.
+    pub fn count_question(&self) {
+        self.questions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The COM_STATISTICS line.
+    pub fn statistics(&self) -> String {
+        let uptime = self.started.elapsed().as_secs().max(1);
+        let questions = self.questions.load(Ordering::Relaxed);
+        format!(
+            "Uptime: {uptime}  Threads: {}  Questions: {questions}  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: {:.3}",
+            self.active.load(Ordering::Relaxed),
+            questions as f64 / uptime as f64
+        )
+    }
+}
+
+/// Accepts clients until shutdown, then waits for running statements up to the grace period.
+pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
+    let limit = Arc::new(Semaphore::new(shared.config.server.max_connections));
+    let mut shutdown = shared.shutdown.clone();
+    let reaper = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                shared.backends.reap();
+                for pool in shared.backends.pools() {
+                    let (idle, in_use, max) = pool.usage();
+                    tracing::debug!(
+                        backend = pool.addr(),
+                        idle,
+                        in_use,
+                        max,
+                        statements = pool.statements(),
+                        "backend pool"
+                    );
+                }
+            }
+        })
+    };
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => break,
+        };
+        let (mut socket, peer) = match accepted {
+            Ok(s) => {
+                backoff = Duration::from_millis(5);
+                s
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                // ER_CON_COUNT_ERROR as the very first packet, sequence id 0.
+                let payload = err_packet(
+                    crate::error::codes::TOO_MANY_CONNECTIONS,
+                    "08004",
+                    "Too many connections",
+                );
+                let mut frame = Vec::with_capacity(payload.len() + 4);
+                frame.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+                frame.push(0);
+                frame.extend_from_slice(&payload);
+                let _ = socket.write_all(&frame).await;
+                let _ = socket.shutdown().await;
+            });
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared.active.fetch_add(1, Ordering::Relaxed);
+            crate::connection::serve(shared.clone(), socket, peer).await;
+            shared.active.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let deadline = Instant::now() + Duration::from_millis(shared.config.server.shutdown_grace_ms);
+    while shared.active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reaper.abort();
+    tracing::info!(
+        "shutdown complete; {} connection(s) cut at the deadline",
+        shared.active.load(Ordering::Relaxed)
+    );
+}

@@ -1,0 +1,681 @@
+//! One client session: its schema, variables and transaction state, the backend connections
+//! it has pinned, and the dispatch of each statement to the session layer, the local answers
+//! or the shards.
+
+use crate::backend::state::quote_literal;
+use crate::backend::{BackendPool, PooledConn, SessionState};
+use crate::error::{codes, ProxyError};
+use crate::executor::{self, ForwardError, Framing};
+use crate::local;
+use crate::protocol::PacketStream;
+use crate::server::Shared;
+use myshard_config::UserConfig;
+use myshard_router::session::{classify, pins_connection, SessionStatement, SetTarget};
+use myshard_router::StatementKind;
+use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
+use mysql_common::value::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A warning or error kept for `SHOW WARNINGS`.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    /// "Note", "Warning" or "Error".
+    pub level: String,
+    /// MySQL code.
+    pub code: u16,
+    /// Message.
+    pub message: String,
+}
+
+/// A client session.
+pub struct Session {
+    /// The server-wide state.
+    pub shared: Arc<Shared>,
+    /// Connection id announced in the handshake.
+    pub conn_id: u32,
+    /// The authenticated user.
+    pub user: UserConfig,
+    /// Current logical schema.
+    pub schema: Option<String>,
+    /// Capabilities agreed with the client.
+    pub capabilities: CapabilityFlags,
+    /// Variables to replay on backend connections.
+    pub state: SessionState,
+    /// The state right after the handshake (for COM_RESET_CONNECTION).
+    pub initial_state: SessionState,
+    /// `@@autocommit`.
+    pub autocommit: bool,
+    /// Inside BEGIN … COMMIT.
+    pub in_transaction: bool,
+    /// The statement that began the transaction, replayed on each shard it touches.
+    pub begin_sql: String,
+    /// Session-bound server state that pins connections for the rest of the session.
+    pub pin_reason: Option<&'static str>,
+    /// Connections pinned to this session, by shard.
+    pub pinned: HashMap<String, PooledConn>,
+    /// Warnings of the last statement.
+    pub diagnostics: Vec<Diagnostic>,
+    /// `LAST_INSERT_ID()` as a single MySQL would report it.
+    pub last_insert_id: u64,
+    /// COM_SET_OPTION state.
+    pub multi_statements: bool,
+}
+
+/// What happened to the client connection while serving a command.
+pub type ClientResult = Result<(), crate::protocol::stream::PacketError>;
+
+impl Session {
+    /// Status flags for OK/EOF packets.
+    pub fn status(&self) -> StatusFlags {
+        let mut s = StatusFlags::empty();
+        if self.autocommit {
+            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.in_transaction {
+            s |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        s
+    }
+
+    fn framing(&self, more_follows: bool) -> Framing {
+        Framing {
+            deprecate_eof: self
+                .capabilities
+                .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
+            status: self.status(),
+            more_follows,
+        }
+    }
+
+    fn found_rows(&self) -> bool {
+        self.capabilities
+            .contains(CapabilityFlags::CLIENT_FOUND_ROWS)
+    }
+
+    fn is_pinned(&self) -> bool {
+        self.in_transaction || !self.autocommit || self.pin_reason.is_some()
+    }
+
+    /// Checks that the user may use `schema` and that it exists.
+    pub fn check_schema(&self, schema: &str) -> Result<(), ProxyError> {
+        let config = self.shared.config();
+        let allowed = self.user.schemas.iter().any(|s| s == schema);
+        if config.schema(schema).is_none() {
+            if allowed {
+                return Err(ProxyError::sql(
+                    codes::BAD_DB,
+                    "42000",
+                    format!("Unknown database '{schema}'"),
+                ));
+            }
+            return Err(ProxyError::sql(
+                codes::BAD_DB,
+                "42000",
+                format!("Unknown database '{schema}'"),
+            ));
+        }
+        if !allowed {
+            return Err(ProxyError::sql(
+                codes::DB_ACCESS_DENIED,
+                "42000",
+                format!(
+                    "Access denied for user '{}'@'%' to database '{schema}'",
+                    self.user.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A backend connection for `shard`: the pinned one, or one from the pool.
+    async fn acquire(
+        &mut self,
+        shard: &str,
+        database: Option<&str>,
+    ) -> Result<PooledConn, ProxyError> {
+        if let Some(mut conn) = self.pinned.remove(shard) {
+            conn.prepare(database, &self.state).await?;
+            return Ok(conn);
+        }
+        let pool = self
+            .shared
+            .backends
+            .primary(shard, self.found_rows())?
+            .clone();
+        let mut conn = pool.checkout(database, &self.state).await?;
+        if self.in_transaction {
+            let begin = self.begin_sql.clone();
+            executor::run(conn.conn()?, shard, &begin).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Gives a connection back: kept pinned while the session needs it, else to the pool.
+    /// A connection whose statement failed at the transport level is dropped.
+    fn give_back(&mut self, conn: PooledConn, failed: Option<&ProxyError>) {
+        if matches!(failed, Some(ProxyError::ShardUnavailable { .. })) {
+            if self.in_transaction {
+                // The shard rolled the transaction back when the connection broke.
+                self.in_transaction = false;
+            }
+            return;
+        }
+        if self.is_pinned() {
+            self.pinned.insert(conn.shard().to_string(), conn);
+        } else {
+            BackendPool::release(conn);
+        }
+    }
+
+    /// Releases pinned connections once nothing ties the session to them.
+    fn unpin_if_free(&mut self) {
+        if !self.is_pinned() {
+            for (_, conn) in self.pinned.drain() {
+                BackendPool::release(conn);
+            }
+        }
+    }
+
+    /// Handles one COM_QUERY (one or more statements).
+    pub async fn query(&mut self, stream: &mut PacketStream, sql: &str) -> ClientResult {
+        self.shared.count_question();
+        let statements = myshard_router::lexer::split_statements(sql);
+        if statements.is_empty() {
+            return executor::write_error(
+                stream,
+                &ProxyError::sql(codes::PARSE_ERROR, "42000", "Query was empty"),
+            )
+            .await;
+        }
+        if statements.len() > 1 && !self.multi_statements {
+            let near: String = statements[1].trim().chars().take(80).collect();
+            return executor::write_error(
+                stream,
+                &ProxyError::sql(
+                    codes::PARSE_ERROR,
+                    "42000",
+                    format!("You have an error in your SQL syntax; multi-statements are disabled for this connection near '{near}'"),
+                ),
+            )
+            .await;
+        }
+        let n = statements.len();
+        for (i, stmt) in statements.into_iter().enumerate() {
+            let more = i + 1 < n;
+            match self.statement(stream, stmt.trim(), more).await {
+                Ok(()) => {}
+                Err(ForwardError::Client(e)) => return Err(e),
+                Err(ForwardError::Statement(e)) => {
+                    self.diagnostics = vec![Diagnostic {
+                        level: "Error".into(),
+                        code: e.to_err().0,
+                        message: e.to_err().2,
+                    }];
+                    return executor::write_error(stream, &e).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn statement(
+        &mut self,
+        stream: &mut PacketStream,
+        sql: &str,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let kind = classify(sql);
+        if !matches!(kind, SessionStatement::ShowWarnings { .. }) {
+            self.diagnostics.clear();
+        }
+        match kind {
+            SessionStatement::Use(db) => {
+                self.check_schema(&db).map_err(ForwardError::Statement)?;
+                self.schema = Some(db);
+                executor::write_ok(stream, self.framing(more), 0).await?;
+            }
+            SessionStatement::Begin => {
+                // Ends any open transaction first, as MySQL's implicit commit does.
+                self.end_transaction(stream, "COMMIT", None).await?;
+                self.begin_sql = sql.to_string();
+                self.in_transaction = true;
+                let shard = self.route_shard(sql)?;
+                let database = self.physical_database();
+                let conn = self.acquire(&shard, database.as_deref()).await;
+                match conn {
+                    Ok(conn) => self.give_back(conn, None),
+                    Err(e) => {
+                        self.in_transaction = false;
+                        return Err(ForwardError::Statement(e));
+                    }
+                }
+                executor::write_ok(stream, self.framing(more), 0).await?;
+            }
+            SessionStatement::Commit => {
+                self.end_transaction(stream, "COMMIT", Some(more)).await?;
+            }
+            SessionStatement::Rollback => {
+                self.end_transaction(stream, "ROLLBACK", Some(more)).await?;
+            }
+            SessionStatement::Set(targets) => self.set(stream, sql, &targets, more).await?,
+            SessionStatement::SelectDatabase(label) => {
+                let value = self
+                    .schema
+                    .as_ref()
+                    .map_or(Value::NULL, |s| Value::Bytes(s.clone().into_bytes()));
+                let cols = [local::text_column(&label)];
+                executor::write_result(stream, &cols, &[vec![value]], self.framing(more)).await?;
+            }
+            SessionStatement::SelectLastInsertId(label) => {
+                let cols = [local::int_column(&label)];
+                let row = vec![Value::Bytes(self.last_insert_id.to_string().into_bytes())];
+                executor::write_result(stream, &cols, &[row], self.framing(more)).await?;
+            }
+            SessionStatement::SelectVariables(vars) => {
+                let (cols, mut rows) = self.collect(sql).await?;
+                for row in &mut rows {
+                    for (i, (name, _)) in vars.iter().enumerate() {
+                        if let (Some(v), Some(cell)) =
+                            (local::override_variable(&self.shared, name), row.get_mut(i))
+                        {
+                            *cell = Value::Bytes(v.into_bytes());
+                        }
+                    }
+                }
+                executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+            }
+            SessionStatement::ShowVariables(_) => {
+                let (cols, mut rows) = self.collect(sql).await?;
+                for row in &mut rows {
+                    let name = match row.first() {
+                        Some(Value::Bytes(b)) => String::from_utf8_lossy(b).to_ascii_lowercase(),
+                        _ => continue,
+                    };
+                    if let (Some(v), Some(cell)) = (
+                        local::override_variable(&self.shared, &name),
+                        row.get_mut(1),
+                    ) {
+                        *cell = Value::Bytes(v.into_bytes());
+                    }
+                }
+                executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+            }
+            SessionStatement::ShowDatabases(like) => {
+                let (cols, rows) =
+                    local::show_databases(&self.shared.config(), &self.user, like.as_deref());
+                executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+            }
+            SessionStatement::ShowTables { full, schema, like } => {
+                self.show_tables(stream, full, schema, like, more).await?;
+            }
+            SessionStatement::ShowWarnings { errors } => {
+                let (cols, rows) = local::show_warnings(&self.diagnostics, errors);
+                executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+            }
+            SessionStatement::Routed => self.routed(stream, sql, more).await?,
+        }
+        Ok(())
+    }
+
+    fn physical_database(&self) -> Option<String> {
+        let config = self.shared.config();
+        self.schema
+            .as_deref()
+            .and_then(|s| config.schema(s))
+            .map(|s| s.physical_database().to_string())
+    }
+
+    /// The single shard a statement runs on (refusing multi-shard plans for now).
+    fn route_shard(&self, sql: &str) -> Result<String, ForwardError> {
+        let plan = self
+            .shared
+            .router()
+            .route(self.schema.as_deref(), sql)
+            .map_err(|e| ForwardError::Statement(ProxyError::not_supported(e.to_string())))?;
+        match plan.shards.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(ForwardError::Statement(ProxyError::not_supported(
+                "this statement spans several shards, which myshard does not support yet",
+            ))),
+        }
+    }
+
+    async fn collect(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ForwardError> {
+        let shard = self.route_shard(sql)?;
+        let database = self.physical_database();
+        let mut conn = self
+            .acquire(&shard, database.as_deref())
+            .await
+            .map_err(ForwardError::Statement)?;
+        conn.count_statement();
+        let res = match conn.conn() {
+            Ok(c) => executor::collect(c, &shard, sql).await,
+            Err(e) => Err(e),
+        };
+        self.give_back(conn, res.as_ref().err());
+        res.map_err(ForwardError::Statement)
+    }
+
+    async fn show_tables(
+        &mut self,
+        stream: &mut PacketStream,
+        full: bool,
+        schema: Option<String>,
+        like: Option<String>,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let logical = match schema.or_else(|| self.schema.clone()) {
+            Some(s) => s,
+            None => {
+                return Err(ForwardError::Statement(ProxyError::sql(
+                    codes::NO_DB,
+                    "3D000",
+                    "No database selected",
+                )))
+            }
+        };
+        self.check_schema(&logical)
+            .map_err(ForwardError::Statement)?;
+        let config = self.shared.config();
+        let physical = config
+            .schema(&logical)
+            .map(|s| s.physical_database().to_string())
+            .unwrap_or_else(|| logical.clone());
+        let mut sql = format!(
+            "SHOW {}TABLES FROM `{}`",
+            if full { "FULL " } else { "" },
+            physical.replace('`', "``")
+        );
+        if let Some(p) = &like {
+            sql.push_str(&format!(" LIKE {}", quote_literal(p.as_bytes())));
+        }
+        let saved = self.schema.replace(logical.clone());
+        let res = self.collect(&sql).await;
+        self.schema = saved;
+        let (mut cols, rows) = res?;
+        if let Some(first) = cols.first_mut() {
+            let label = match &like {
+                Some(p) => format!("Tables_in_{logical} ({p})"),
+                None => format!("Tables_in_{logical}"),
+            };
+            *first = first
+                .clone()
+                .with_name(label.as_bytes())
+                .with_org_name(label.as_bytes());
+        }
+        executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+        Ok(())
+    }
+
+    /// COMMIT or ROLLBACK on every pinned connection. `reply` is `Some(more)` when the
+    /// client's statement must be answered with OK.
+    async fn end_transaction(
+        &mut self,
+        stream: &mut PacketStream,
+        verb: &str,
+        reply: Option<bool>,
+    ) -> Result<(), ForwardError> {
+        let mut first_error = None;
+        let shards: Vec<String> = self.pinned.keys().cloned().collect();
+        for shard in shards {
+            let Some(mut conn) = self.pinned.remove(&shard) else {
+                continue;
+            };
+            conn.count_statement();
+            let res = match conn.conn() {
+                Ok(c) => executor::run(c, &shard, verb).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &res {
+                first_error.get_or_insert(ProxyError::sql(e.to_err().0, "HY000", e.to_err().2));
+            }
+            self.pinned.insert(shard, conn);
+        }
+        self.in_transaction = false;
+        self.unpin_if_free();
+        if let Some(e) = first_error {
+            return Err(ForwardError::Statement(e));
+        }
+        if let Some(more) = reply {
+            executor::write_ok(stream, self.framing(more), 0).await?;
+        }
+        Ok(())
+    }
+
+    async fn set(
+        &mut self,
+        stream: &mut PacketStream,
+        sql: &str,
+        targets: &[SetTarget],
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        if let Some(SetTarget::Global(name)) =
+            targets.iter().find(|t| matches!(t, SetTarget::Global(_)))
+        {
+            return Err(ForwardError::Statement(ProxyError::sql(
+                codes::SPECIFIC_ACCESS_DENIED,
+                "42000",
+                format!("myshard does not change global variable '{name}' on its shards; set it on each shard, or use SET SESSION"),
+            )));
+        }
+        let replayable = targets.iter().all(|t| {
+            matches!(
+                t,
+                SetTarget::System(_)
+                    | SetTarget::User(_)
+                    | SetTarget::Names
+                    | SetTarget::CharacterSet
+            )
+        });
+        if !replayable {
+            self.pin_reason = Some("SET statement whose effect cannot be replayed");
+        }
+        let shard = self.route_shard(sql)?;
+        let database = self.physical_database();
+        let mut conn = self
+            .acquire(&shard, database.as_deref())
+            .await
+            .map_err(ForwardError::Statement)?;
+        conn.count_statement();
+        let res = self
+            .set_on(&mut conn, &shard, sql, targets, replayable)
+            .await;
+        self.give_back(conn, res.as_ref().err());
+        res.map_err(ForwardError::Statement)?;
+        self.unpin_if_free();
+        executor::write_ok(stream, self.framing(more), 0).await?;
+        Ok(())
+    }
+
+    async fn set_on(
+        &mut self,
+        conn: &mut PooledConn,
+        shard: &str,
+        sql: &str,
+        targets: &[SetTarget],
+        replayable: bool,
+    ) -> Result<(), ProxyError> {
+        let c = conn.conn()?;
+        executor::run(c, shard, sql).await?;
+        if !replayable {
+            return Ok(());
+        }
+        // Read the values back so other connections get literals, not expressions.
+        let mut names: Vec<(bool, String)> = Vec::new();
+        for t in targets {
+            match t {
+                SetTarget::System(n) => names.push((true, n.clone())),
+                SetTarget::User(n) => names.push((false, n.clone())),
+                SetTarget::Names | SetTarget::CharacterSet => {
+                    for n in [
+                        "character_set_client",
+                        "character_set_connection",
+                        "character_set_results",
+                        "collation_connection",
+                    ] {
+                        names.push((true, n.into()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let select = names
+            .iter()
+            .map(|(system, n)| {
+                if *system {
+                    format!("@@session.`{}`", n.replace('`', "``"))
+                } else {
+                    format!("@`{}`", n.replace('`', "``"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (cols, rows) = executor::collect(c, shard, &format!("SELECT {select}")).await?;
+        let Some(row) = rows.first() else {
+            return Ok(());
+        };
+        for (i, (system, name)) in names.iter().enumerate() {
+            let literal = match (row.get(i), cols.get(i)) {
+                (Some(Value::Bytes(b)), Some(col)) if is_numeric(col.column_type()) => {
+                    String::from_utf8_lossy(b).into_owned()
+                }
+                (Some(Value::Bytes(b)), _) => quote_literal(b),
+                _ => "NULL".into(),
+            };
+            if *system {
+                if name == "autocommit" {
+                    self.autocommit = literal != "0";
+                }
+                self.state.set_system(name, literal);
+            } else {
+                self.state.set_user(name, literal);
+            }
+        }
+        conn.set_fingerprint(self.state.fingerprint());
+        Ok(())
+    }
+
+    async fn routed(
+        &mut self,
+        stream: &mut PacketStream,
+        sql: &str,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        if let Some(reason) = pins_connection(sql) {
+            self.pin_reason = Some(reason);
+        }
+        let plan = self
+            .shared
+            .router()
+            .route(self.schema.as_deref(), sql)
+            .map_err(|e| ForwardError::Statement(ProxyError::not_supported(e.to_string())))?;
+        let exec = myshard_sql_rewrite::rewrite(&plan, sql)
+            .map_err(|e| ForwardError::Statement(ProxyError::not_supported(e.to_string())))?;
+        let [query] = exec.queries.as_slice() else {
+            return Err(ForwardError::Statement(ProxyError::not_supported(
+                "this statement spans several shards, which myshard does not support yet",
+            )));
+        };
+        let mut conn = self
+            .acquire(&query.shard, query.database.as_deref())
+            .await
+            .map_err(ForwardError::Statement)?;
+        conn.count_statement();
+        // DDL commits implicitly; the status flags must say so.
+        if plan.kind == StatementKind::Ddl && self.in_transaction {
+            self.in_transaction = false;
+        }
+        let framing = self.framing(more);
+        let res = match conn.conn() {
+            Ok(c) => executor::forward(stream, c, &query.shard, &query.sql, framing).await,
+            Err(e) => Err(ForwardError::Statement(e)),
+        };
+        let outcome = match res {
+            Ok(o) => o,
+            Err(e) => {
+                match &e {
+                    ForwardError::Statement(pe) => self.give_back(conn, Some(pe)),
+                    ForwardError::Client(_) => drop(conn),
+                }
+                return Err(e);
+            }
+        };
+        if outcome.last_insert_id != 0 {
+            self.last_insert_id = outcome.last_insert_id;
+        }
+        if outcome.warnings > 0 {
+            if let Ok(c) = conn.conn() {
+                if let Ok((_, rows)) = executor::collect(c, &query.shard, "SHOW WARNINGS").await {
+                    self.diagnostics = rows
+                        .iter()
+                        .filter_map(|r| local::diagnostic_from_row(r))
+                        .collect();
+                }
+            }
+        }
+        self.give_back(conn, None);
+        self.unpin_if_free();
+        Ok(())
+    }
+
+    /// The column definitions a statement would return (for COM_FIELD_LIST).
+    pub async fn columns_of(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
+        match self.collect(sql).await {
+            Ok((cols, _)) => Ok(cols),
+            Err(ForwardError::Statement(e)) => Err(e),
+            Err(ForwardError::Client(e)) => Err(ProxyError::Protocol {
+                code: 2013,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// COM_RESET_CONNECTION: back to the state right after the handshake.
+    pub async fn reset(&mut self) {
+        self.rollback_pinned().await;
+        self.state = self.initial_state.clone();
+        self.autocommit = true;
+        self.in_transaction = false;
+        self.pin_reason = None;
+        self.diagnostics.clear();
+        self.last_insert_id = 0;
+    }
+
+    /// Rolls back and resets every pinned connection and returns it to its pool; a
+    /// connection that cannot be reset is closed.
+    pub async fn rollback_pinned(&mut self) {
+        for (_, mut conn) in self.pinned.drain() {
+            let ok = match conn.conn() {
+                Ok(c) => c.reset().await.is_ok(),
+                Err(_) => false,
+            };
+            if ok {
+                conn.mark_reset();
+                BackendPool::release(conn);
+            }
+        }
+    }
+}
+
+fn is_numeric(t: ColumnType) -> bool {
+    use ColumnType::*;
+    matches!(
+        t,
+        MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_DECIMAL
+            | MYSQL_TYPE_NEWDECIMAL
+            | MYSQL_TYPE_FLOAT
+            | MYSQL_TYPE_DOUBLE
+    )
+}

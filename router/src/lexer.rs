@@ -1,0 +1,299 @@
+//! A small MySQL tokenizer for classifying statements. It never fails: unknown bytes become
+//! symbols, unterminated quotes end at the end of input.
+
+/// One token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// An unquoted word: keyword, identifier, `@var`, `@@var` (dots are separate symbols).
+    Word(String),
+    /// A back-quoted identifier, unescaped.
+    Quoted(String),
+    /// A single- or double-quoted string literal, unescaped.
+    Str(String),
+    /// A number literal as written.
+    Num(String),
+    /// Any other character or operator (`:=` is one symbol).
+    Sym(String),
+}
+
+impl Token {
+    /// Whether this is the keyword `kw` (case-insensitive).
+    pub fn is_kw(&self, kw: &str) -> bool {
+        matches!(self, Token::Word(w) if w.eq_ignore_ascii_case(kw))
+    }
+
+    /// Whether this is the symbol `s`.
+    pub fn is_sym(&self, s: &str) -> bool {
+        matches!(self, Token::Sym(x) if x == s)
+    }
+
+    /// The identifier this token names, if it is a word or a quoted identifier.
+    pub fn ident(&self) -> Option<&str> {
+        match self {
+            Token::Word(w) | Token::Quoted(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+/// Splits SQL into tokens, skipping whitespace and comments. The body of an executable
+/// comment `/*!40101 … */` (and MariaDB's `/*M! … */`) is tokenized as code.
+pub fn tokenize(sql: &str) -> Vec<Token> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'#'
+            || (c == b'-'
+                && b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()))
+        {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            let executable = b.get(i + 2) == Some(&b'!')
+                || (b.get(i + 2) == Some(&b'M') && b.get(i + 3) == Some(&b'!'));
+            if executable {
+                i += if b[i + 2] == b'M' { 4 } else { 3 };
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                // The body is code; its closing `*/` is skipped as a symbol pair below.
+            } else {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i = (i + 2).min(b.len());
+            }
+        } else if c == b'*' && b.get(i + 1) == Some(&b'/') {
+            i += 2;
+        } else if c == b'\'' || c == b'"' || c == b'`' {
+            let (text, next) = quoted(b, i);
+            out.push(if c == b'`' {
+                Token::Quoted(text)
+            } else {
+                Token::Str(text)
+            });
+            i = next;
+        } else if c.is_ascii_digit() {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                i += 1;
+            }
+            out.push(Token::Num(sql[start..i].to_string()));
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'@' || c == b'$' || c >= 0x80 {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric()
+                    || matches!(b[i], b'_' | b'@' | b'$')
+                    || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            out.push(Token::Word(sql[start..i].to_string()));
+        } else {
+            let two = b.get(i..i + 2);
+            let sym = match two {
+                Some(b":=") | Some(b"<=") | Some(b">=") | Some(b"<>") | Some(b"!=") => 2,
+                _ => 1,
+            };
+            let end = (i + sym).min(b.len());
+            // Never split a multi-byte character (non-ASCII bytes are handled as words).
+            out.push(Token::Sym(String::from_utf8_lossy(&b[i..end]).into_owned()));
+            i = end;
+        }
+    }
+    out
+}
+
+/// Reads a quoted token starting at `start`; returns the unescaped text and the next index.
+fn quoted(b: &[u8], start: usize) -> (String, usize) {
+    let q = b[start];
+    let mut i = start + 1;
+    let mut text = Vec::new();
+    while i < b.len() {
+        if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                text.push(q);
+                i += 2;
+                continue;
+            }
+            return (String::from_utf8_lossy(&text).into_owned(), i + 1);
+        }
+        if b[i] == b'\\' && q != b'`' && i + 1 < b.len() {
+            text.push(match b[i + 1] {
+                b'n' => b'\n',
+                b't' => b'\t',
+                b'r' => b'\r',
+                b'0' => 0,
+                other => other,
+            });
+            i += 2;
+            continue;
+        }
+        text.push(b[i]);
+        i += 1;
+    }
+    (String::from_utf8_lossy(&text).into_owned(), i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(sql: &str) -> Vec<String> {
+        tokenize(sql)
+            .into_iter()
+            .map(|t| match t {
+                Token::Word(s) | Token::Num(s) | Token::Sym(s) => s,
+                Token::Quoted(s) => format!("`{s}`"),
+                Token::Str(s) => format!("'{s}'"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn comments_are_skipped_and_executable_comments_kept() {
+        assert_eq!(words("/* hi */ SELECT -- x\n 1"), ["SELECT", "1"]);
+        assert_eq!(
+            words("/*!40101 SET NAMES utf8 */"),
+            ["SET", "NAMES", "utf8"]
+        );
+        assert_eq!(words("# c\nUSE `my``db`"), ["USE", "`my`db`"]);
+    }
+
+    #[test]
+    fn strings_are_unescaped() {
+        assert_eq!(
+            words(r"SET @a = 'it''s \n'"),
+            ["SET", "@a", "=", "'it's \n'"]
+        );
+    }
+
+    #[test]
+    fn system_variables_and_assignment() {
+        assert_eq!(
+            words("SET @@session.sql_mode:='x'"),
+            ["SET", "@@session", ".", "sql_mode", ":=", "'x'"]
+        );
+    }
+
+    #[test]
+    fn unterminated_quote_does_not_panic() {
+        assert_eq!(words("SELECT 'abc"), ["SELECT", "'abc'"]);
+        assert_eq!(words("é ü"), ["é", "ü"]);
+    }
+}
+
+/// Splits a multi-statement text at top-level semicolons (outside quotes and comments).
+/// Stored-program definitions (`CREATE PROCEDURE … BEGIN …; … END`) contain semicolons of
+/// their own, so a text starting with one is returned whole. Empty statements are dropped.
+pub fn split_statements(sql: &str) -> Vec<&str> {
+    let head = tokenize_prefix(sql, 8);
+    let compound = head.first().is_some_and(|t| t.is_kw("CREATE"))
+        && head.iter().any(|t| {
+            t.is_kw("PROCEDURE") || t.is_kw("FUNCTION") || t.is_kw("TRIGGER") || t.is_kw("EVENT")
+        })
+        || (head.first().is_some_and(|t| t.is_kw("BEGIN"))
+            && head.get(1).is_some_and(|t| t.is_kw("NOT")));
+    if compound {
+        return vec![sql];
+    }
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') && b.get(i + 2) != Some(&b'!') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b';' => {
+                out.push(&sql[start..i]);
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if start < sql.len() {
+        out.push(&sql[start.min(sql.len())..]);
+    }
+    out.retain(|s| !tokenize(s).is_empty());
+    out
+}
+
+fn tokenize_prefix(sql: &str, n: usize) -> Vec<Token> {
+    // Statement heads are short; tokenizing a bounded prefix keeps huge statements cheap.
+    let mut end = sql.len().min(512);
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut t = tokenize(&sql[..end]);
+    t.truncate(n);
+    t
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_statements;
+
+    #[test]
+    fn splits_at_top_level_semicolons_only() {
+        assert_eq!(
+            split_statements("SELECT ';'; SELECT 2 /* ; */; -- x;\n"),
+            ["SELECT ';'", " SELECT 2 /* ; */"]
+        );
+    }
+
+    #[test]
+    fn keeps_stored_programs_whole() {
+        let sql = "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END";
+        assert_eq!(split_statements(sql), [sql]);
+    }
+
+    #[test]
+    fn single_statement_without_semicolon() {
+        assert_eq!(split_statements("SELECT 1"), ["SELECT 1"]);
+        assert!(split_statements(" ; ").is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! myshard's router: it reads each statement, classifies it, and decides which shard(s) and
+//! which role must run it. Pure functions over the configuration; no I/O.
+//!
+//! - [`lexer`]: a small MySQL tokenizer used for classification before (or instead of) a full
+//!   parse; it understands comments, `/*! … */` executable comments and quoting.
+//! - [`session`]: statements that change or read session state, which the proxy handles.
+//! - [`parse`]: the full parse with sqlparser's MySQL dialect and a recursion limit.
+//! - [`plan`]: [`RoutePlan`], the router's output.
+//! - [`route`]: [`Router`], which turns a statement into a plan.
+
+pub mod lexer;
+pub mod parse;
+pub mod plan;
+pub mod route;
+pub mod session;
+
+pub use plan::{Role, RoutePlan, StatementKind};
+pub use route::{RouteError, Router};
+pub use session::{SessionStatement, SetTarget};

@@ -1,0 +1,429 @@
+//! Statements about the session itself — schema, variables, transactions — and the
+//! informational statements myshard answers without a shard. Everything else is
+//! [`SessionStatement::Routed`].
+
+use crate::lexer::{tokenize, Token};
+
+/// What a `SET` assignment changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetTarget {
+    /// A session system variable, by lower-case name.
+    System(String),
+    /// A user variable `@name`, by name as written (without `@`).
+    User(String),
+    /// `SET NAMES …`: the client/connection/results character sets and collation.
+    Names,
+    /// `SET CHARACTER SET …`.
+    CharacterSet,
+    /// `SET TRANSACTION …` without a scope: applies to the next transaction only.
+    NextTransaction,
+    /// A global variable: myshard never changes shard-wide settings for a client.
+    Global(String),
+    /// Something else (`SET PASSWORD`, `SET ROLE`, `SET STATEMENT … FOR`), kept as its first
+    /// word.
+    Other(String),
+}
+
+/// A statement classified for the session layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStatement {
+    /// `USE db`.
+    Use(String),
+    /// `SET …`, with what each assignment targets.
+    Set(Vec<SetTarget>),
+    /// `BEGIN` / `START TRANSACTION …`.
+    Begin,
+    /// `COMMIT`.
+    Commit,
+    /// `ROLLBACK` (not `ROLLBACK TO SAVEPOINT`).
+    Rollback,
+    /// `SELECT DATABASE()` (or `SCHEMA()`), with the column label.
+    SelectDatabase(String),
+    /// `SELECT LAST_INSERT_ID()`, with the column label.
+    SelectLastInsertId(String),
+    /// `SELECT @@a, @@session.b AS c [LIMIT 1]`: (variable name, column label) pairs.
+    SelectVariables(Vec<(String, String)>),
+    /// `SHOW DATABASES [LIKE 'p']` / `SHOW SCHEMAS`.
+    ShowDatabases(Option<String>),
+    /// `SHOW [FULL] TABLES [FROM db] [LIKE 'p']`.
+    ShowTables {
+        /// `FULL` adds the `Table_type` column.
+        full: bool,
+        /// The schema named by `FROM`/`IN`, else the current one.
+        schema: Option<String>,
+        /// The `LIKE` pattern.
+        like: Option<String>,
+    },
+    /// `SHOW [SESSION] VARIABLES [LIKE 'p']`.
+    ShowVariables(Option<String>),
+    /// `SHOW WARNINGS` (`errors` is true for `SHOW ERRORS`).
+    ShowWarnings {
+        /// Only errors.
+        errors: bool,
+    },
+    /// Any other statement: routed to shards.
+    Routed,
+}
+
+fn like_pattern(tokens: &[Token]) -> Option<Option<String>> {
+    match tokens {
+        [] => Some(None),
+        [kw, Token::Str(p)] if kw.is_kw("LIKE") => Some(Some(p.clone())),
+        _ => None,
+    }
+}
+
+/// Classifies one statement for the session layer.
+pub fn classify(sql: &str) -> SessionStatement {
+    let mut t = tokenize(sql);
+    while t.last().is_some_and(|x| x.is_sym(";")) {
+        t.pop();
+    }
+    classify_tokens(&t).unwrap_or(SessionStatement::Routed)
+}
+
+fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
+    let first = t.first()?;
+    if first.is_kw("USE") {
+        return match t {
+            [_, name] => name.ident().map(|n| SessionStatement::Use(n.to_string())),
+            _ => None,
+        };
+    }
+    if first.is_kw("BEGIN") {
+        return match t {
+            [_] => Some(SessionStatement::Begin),
+            [_, w] if w.is_kw("WORK") => Some(SessionStatement::Begin),
+            _ => None,
+        };
+    }
+    if first.is_kw("START") && t.get(1).is_some_and(|w| w.is_kw("TRANSACTION")) {
+        return Some(SessionStatement::Begin);
+    }
+    if first.is_kw("COMMIT") {
+        return (t.len() == 1 || (t.len() == 2 && t[1].is_kw("WORK")))
+            .then_some(SessionStatement::Commit);
+    }
+    if first.is_kw("ROLLBACK") {
+        return (t.len() == 1 || (t.len() == 2 && t[1].is_kw("WORK")))
+            .then_some(SessionStatement::Rollback);
+    }
+    if first.is_kw("SET") {
+        return Some(SessionStatement::Set(set_targets(&t[1..])));
+    }
+    if first.is_kw("SELECT") {
+        return classify_select(&t[1..]);
+    }
+    if first.is_kw("SHOW") {
+        return classify_show(&t[1..]);
+    }
+    None
+}
+
+fn classify_show(t: &[Token]) -> Option<SessionStatement> {
+    let head = t.first()?;
+    if head.is_kw("DATABASES") || head.is_kw("SCHEMAS") {
+        return like_pattern(&t[1..]).map(SessionStatement::ShowDatabases);
+    }
+    if head.is_kw("WARNINGS") && t.len() == 1 {
+        return Some(SessionStatement::ShowWarnings { errors: false });
+    }
+    if head.is_kw("ERRORS") && t.len() == 1 {
+        return Some(SessionStatement::ShowWarnings { errors: true });
+    }
+    let (full, rest) = if head.is_kw("FULL") {
+        (true, &t[1..])
+    } else {
+        (false, t)
+    };
+    if rest.first().is_some_and(|w| w.is_kw("TABLES")) {
+        let mut rest = &rest[1..];
+        let mut schema = None;
+        if let [kw, name, tail @ ..] = rest {
+            if kw.is_kw("FROM") || kw.is_kw("IN") {
+                schema = Some(name.ident()?.to_string());
+                rest = tail;
+            }
+        }
+        let like = like_pattern(rest)?;
+        return Some(SessionStatement::ShowTables { full, schema, like });
+    }
+    let rest = if head.is_kw("SESSION") || head.is_kw("LOCAL") {
+        &t[1..]
+    } else {
+        t
+    };
+    if !full && rest.first().is_some_and(|w| w.is_kw("VARIABLES")) {
+        return like_pattern(&rest[1..]).map(SessionStatement::ShowVariables);
+    }
+    None
+}
+
+fn classify_select(t: &[Token]) -> Option<SessionStatement> {
+    // An optional trailing `LIMIT 1` (the mysql client sends `SELECT @@version_comment LIMIT 1`).
+    let t = match t {
+        [body @ .., l, Token::Num(n)] if l.is_kw("LIMIT") && n != "0" => body,
+        _ => t,
+    };
+    match t {
+        [f, open, close]
+            if (f.is_kw("DATABASE") || f.is_kw("SCHEMA"))
+                && open.is_sym("(")
+                && close.is_sym(")") =>
+        {
+            let label = format!("{}()", f.ident()?);
+            return Some(SessionStatement::SelectDatabase(label));
+        }
+        [f, open, close] if f.is_kw("LAST_INSERT_ID") && open.is_sym("(") && close.is_sym(")") => {
+            return Some(SessionStatement::SelectLastInsertId(format!(
+                "{}()",
+                f.ident()?
+            )));
+        }
+        _ => {}
+    }
+    let mut vars = Vec::new();
+    for item in t.split(|x| x.is_sym(",")) {
+        vars.push(select_variable(item)?);
+    }
+    (!vars.is_empty()).then_some(SessionStatement::SelectVariables(vars))
+}
+
+/// One `@@[scope.]name [[AS] alias]` select item.
+fn select_variable(item: &[Token]) -> Option<(String, String)> {
+    let Token::Word(head) = item.first()? else {
+        return None;
+    };
+    let bare = head.strip_prefix("@@")?;
+    let (name, label, rest) = if bare.eq_ignore_ascii_case("session")
+        || bare.eq_ignore_ascii_case("local")
+        || bare.eq_ignore_ascii_case("global")
+    {
+        match item {
+            [_, dot, n, rest @ ..] if dot.is_sym(".") => {
+                let n = n.ident()?;
+                (n.to_string(), format!("{head}.{n}"), rest)
+            }
+            _ => return None,
+        }
+    } else if bare.is_empty() {
+        return None;
+    } else {
+        (bare.to_string(), head.clone(), &item[1..])
+    };
+    let label = match rest {
+        [] => label,
+        [a, alias] if a.is_kw("AS") => alias
+            .ident()
+            .or(match alias {
+                Token::Str(s) => Some(s.as_str()),
+                _ => None,
+            })?
+            .to_string(),
+        [alias] => alias.ident()?.to_string(),
+        _ => return None,
+    };
+    Some((name.to_ascii_lowercase(), label))
+}
+
+fn set_targets(t: &[Token]) -> Vec<SetTarget> {
+    let first = t.first();
+    if first.is_some_and(|w| w.is_kw("NAMES")) {
+        return vec![SetTarget::Names];
+    }
+    if first.is_some_and(|w| w.is_kw("CHARACTER") || w.is_kw("CHARSET")) {
+        return vec![SetTarget::CharacterSet];
+    }
+    if first.is_some_and(|w| w.is_kw("TRANSACTION")) {
+        return vec![SetTarget::NextTransaction];
+    }
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, tok) in t.iter().enumerate() {
+        if tok.is_sym("(") {
+            depth += 1;
+        } else if tok.is_sym(")") {
+            depth -= 1;
+        } else if tok.is_sym(",") && depth == 0 {
+            out.push(set_target(&t[start..i]));
+            start = i + 1;
+        }
+    }
+    out.push(set_target(&t[start..]));
+    out
+}
+
+fn set_target(a: &[Token]) -> SetTarget {
+    let other = || {
+        SetTarget::Other(
+            a.first()
+                .and_then(|t| t.ident())
+                .unwrap_or("")
+                .to_ascii_uppercase(),
+        )
+    };
+    let Some(Token::Word(head)) = a.first() else {
+        return other();
+    };
+    let lower = head.to_ascii_lowercase();
+    let (scope, rest) = match lower.as_str() {
+        "session" | "local" | "@@session" | "@@local" => ("session", &a[1..]),
+        "global" | "@@global" | "persist" | "persist_only" => ("global", &a[1..]),
+        _ => ("", a),
+    };
+    let rest = if lower.starts_with("@@") && !scope.is_empty() {
+        match rest {
+            [dot, tail @ ..] if dot.is_sym(".") => tail,
+            _ => return other(),
+        }
+    } else {
+        rest
+    };
+    let Some(name_tok) = rest.first() else {
+        return other();
+    };
+    if scope == "session" && name_tok.is_kw("TRANSACTION") {
+        return SetTarget::System("transaction_isolation".into());
+    }
+    if scope == "global" {
+        return SetTarget::Global(name_tok.ident().unwrap_or("").to_ascii_lowercase());
+    }
+    let has_eq = rest.get(1).is_some_and(|t| t.is_sym("=") || t.is_sym(":="));
+    match name_tok {
+        Token::Word(w) if scope.is_empty() && w.starts_with("@@") && has_eq => {
+            SetTarget::System(w[2..].to_ascii_lowercase())
+        }
+        Token::Word(w) if scope.is_empty() && w.starts_with('@') && has_eq => {
+            SetTarget::User(w[1..].to_string())
+        }
+        Token::Word(w) if has_eq && !w.starts_with('@') => {
+            if scope.is_empty()
+                && matches!(
+                    lower.as_str(),
+                    "password" | "role" | "statement" | "default"
+                )
+            {
+                return other();
+            }
+            SetTarget::System(w.to_ascii_lowercase())
+        }
+        Token::Quoted(w) if has_eq => SetTarget::System(w.to_ascii_lowercase()),
+        _ => other(),
+    }
+}
+
+/// Why a statement ties the client to one backend connection for the rest of the session
+/// (state that lives on the server connection and cannot be replayed), if it does.
+pub fn pins_connection(sql: &str) -> Option<&'static str> {
+    let t = tokenize(sql);
+    let first = t.first()?;
+    if first.is_kw("CREATE") && t.get(1).is_some_and(|w| w.is_kw("TEMPORARY")) {
+        return Some("temporary table");
+    }
+    if first.is_kw("LOCK") || first.is_kw("PREPARE") || first.is_kw("XA") {
+        return Some("session-bound statement");
+    }
+    if first.is_kw("SET") && t.get(1).is_some_and(|w| w.is_kw("TRANSACTION")) {
+        return Some("SET TRANSACTION for the next transaction");
+    }
+    for tok in &t {
+        if tok.is_sym(":=") {
+            return Some("user variable assignment");
+        }
+        if tok.is_kw("GET_LOCK") || tok.is_kw("SQL_CALC_FOUND_ROWS") || tok.is_kw("FOUND_ROWS") {
+            return Some("session-bound function");
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SessionStatement as S;
+
+    #[test]
+    fn use_and_transactions() {
+        assert_eq!(classify("USE `shop`"), S::Use("shop".into()));
+        assert_eq!(classify("begin"), S::Begin);
+        assert_eq!(classify("START TRANSACTION READ ONLY"), S::Begin);
+        assert_eq!(classify("COMMIT;"), S::Commit);
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), S::Routed);
+    }
+
+    #[test]
+    fn set_targets_cover_scopes_and_user_variables() {
+        assert_eq!(
+            classify("SET SESSION sql_mode='', @@time_zone = '+00:00', @a := 1, autocommit=0"),
+            S::Set(vec![
+                SetTarget::System("sql_mode".into()),
+                SetTarget::System("time_zone".into()),
+                SetTarget::User("a".into()),
+                SetTarget::System("autocommit".into()),
+            ])
+        );
+        assert_eq!(
+            classify("SET NAMES utf8mb4 COLLATE utf8mb4_bin"),
+            S::Set(vec![SetTarget::Names])
+        );
+        assert_eq!(
+            classify("SET GLOBAL max_connections=1"),
+            S::Set(vec![SetTarget::Global("max_connections".into())])
+        );
+        assert_eq!(
+            classify("SET @@session.x = f(1, 2), y = 3"),
+            S::Set(vec![
+                SetTarget::System("x".into()),
+                SetTarget::System("y".into())
+            ])
+        );
+    }
+
+    #[test]
+    fn driver_variable_selects_keep_labels() {
+        assert_eq!(
+            classify("SELECT @@version_comment LIMIT 1"),
+            S::SelectVariables(vec![("version_comment".into(), "@@version_comment".into())])
+        );
+        assert_eq!(
+            classify("SELECT @@session.auto_increment_increment AS auto_increment_increment, @@max_allowed_packet"),
+            S::SelectVariables(vec![
+                ("auto_increment_increment".into(), "auto_increment_increment".into()),
+                ("max_allowed_packet".into(), "@@max_allowed_packet".into())
+            ])
+        );
+        assert_eq!(classify("SELECT @@version, NOW()"), S::Routed);
+    }
+
+    #[test]
+    fn show_statements() {
+        assert_eq!(classify("SHOW DATABASES"), S::ShowDatabases(None));
+        assert_eq!(
+            classify("show full tables from shop like 'o%'"),
+            S::ShowTables {
+                full: true,
+                schema: Some("shop".into()),
+                like: Some("o%".into())
+            }
+        );
+        assert_eq!(
+            classify("SHOW VARIABLES LIKE 'sql_mode'"),
+            S::ShowVariables(Some("sql_mode".into()))
+        );
+        assert_eq!(classify("SHOW GLOBAL VARIABLES"), S::Routed);
+        assert_eq!(classify("SHOW WARNINGS"), S::ShowWarnings { errors: false });
+        assert_eq!(
+            classify("SELECT DATABASE()"),
+            S::SelectDatabase("DATABASE()".into())
+        );
+    }
+
+    #[test]
+    fn pinning_reasons() {
+        assert!(pins_connection("CREATE TEMPORARY TABLE t (a int)").is_some());
+        assert!(pins_connection("SELECT GET_LOCK('a', 1)").is_some());
+        assert!(pins_connection("SELECT @a := 1").is_some());
+        assert!(pins_connection("SELECT 1").is_none());
+    }
+}

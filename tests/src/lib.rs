@@ -1,0 +1,9 @@
+//! myshard's end-to-end test support: [`cluster`] starts real MariaDB shards (a primary and
+//! replicas with GTID replication each) on 127.0.0.1, and [`proxy`] runs the `myshard` binary
+//! against them. The demo, the tests and the benches all use these.
+
+pub mod cluster;
+pub mod proxy;
+
+pub use cluster::{Cluster, ClusterSpec};
+pub use proxy::Proxy;
