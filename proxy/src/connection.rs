@@ -317,6 +317,11 @@ async fn handle_command(
 ) -> Result<bool, PacketError> {
     let command = match Command::parse(payload) {
         Ok(c) => c,
+        Err(e @ crate::protocol::command::CommandError::NotUtf8(_)) => {
+            let err = ProxyError::sql(codes::INVALID_CHARACTER_STRING, "HY000", e.to_string());
+            executor::write_error(stream, &err).await?;
+            return Ok(false);
+        }
         Err(e) => {
             let err = ProxyError::sql(codes::UNKNOWN_COMMAND, "08S01", e.to_string());
             executor::write_error(stream, &err).await?;

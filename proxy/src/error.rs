@@ -62,6 +62,8 @@ pub mod codes {
     pub const BAD_DB: u16 = 1049;
     /// ER_PARSE_ERROR.
     pub const PARSE_ERROR: u16 = 1064;
+    /// ER_INVALID_CHARACTER_STRING.
+    pub const INVALID_CHARACTER_STRING: u16 = 1300;
     /// ER_NET_PACKET_TOO_LARGE.
     pub const PACKET_TOO_LARGE: u16 = 1153;
     /// ER_NET_PACKETS_OUT_OF_ORDER.

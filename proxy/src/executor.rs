@@ -67,6 +67,7 @@ pub async fn forward(
     shard: &str,
     sql: &str,
     framing: Framing,
+    overrides: &[(String, String)],
 ) -> Result<Outcome, ForwardError> {
     let driver = |e| ForwardError::Statement(ProxyError::from_driver(shard, e));
     let mut result = conn.query_iter(sql).await.map_err(driver)?;
@@ -76,11 +77,29 @@ pub async fn forward(
         match columns {
             Some(columns) => {
                 write_columns(stream, &columns, framing).await?;
+                // Columns that show the shard's identity (`@@version`, `VERSION()`, …) get
+                // myshard's values instead.
+                let patches: Vec<(usize, &str)> = columns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        let name = c.name_str().to_ascii_lowercase();
+                        overrides
+                            .iter()
+                            .find(|(label, _)| *label == name)
+                            .map(|(_, v)| (i, v.as_str()))
+                    })
+                    .collect();
                 let mut pending_error = None;
                 loop {
                     match result.next().await {
                         Ok(Some(row)) => {
-                            let values = row.unwrap();
+                            let mut values = row.unwrap();
+                            for (i, v) in &patches {
+                                if let Some(cell) = values.get_mut(*i) {
+                                    *cell = Value::Bytes(v.as_bytes().to_vec());
+                                }
+                            }
                             stream.write_packet(&text_row_packet(&values)).await?;
                         }
                         Ok(None) => break,

@@ -9,11 +9,14 @@ use mysql_common::value::Value;
 
 pub use crate::protocol::resultset::{int_column, text_column};
 
+/// `@@version_comment` as myshard reports it.
+pub const VERSION_COMMENT: &str = "myshard sharding proxy";
+
 /// The value myshard reports for a system variable, when it differs from the shard's.
 pub fn override_variable(shared: &Shared, name: &str) -> Option<String> {
     match name {
         "version" => Some(shared.config().server.version.clone()),
-        "version_comment" => Some("myshard sharding proxy".into()),
+        "version_comment" => Some(VERSION_COMMENT.into()),
         _ => None,
     }
 }

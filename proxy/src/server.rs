@@ -3,7 +3,7 @@
 
 use crate::backend::Backends;
 use crate::protocol::auth::Sha2Auth;
-use crate::protocol::response::err_packet;
+use crate::protocol::response::err_packet_pre_handshake;
 use myshard_config::Config;
 use myshard_router::Router;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -29,6 +29,7 @@ pub struct Shared {
     /// Client connections being served.
     pub active: AtomicUsize,
     started: Instant,
+    identity: Vec<(String, String)>,
     /// Becomes true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -45,7 +46,15 @@ impl Shared {
         };
         let sha2 =
             Sha2Auth::new(config.server.rsa_private_key.as_deref()).map_err(|e| e.to_string())?;
+        let version = config.server.version.clone();
+        let comment = crate::local::VERSION_COMMENT.to_string();
+        let mut identity = vec![("version()".to_string(), version.clone())];
+        for scope in ["@@", "@@global.", "@@session."] {
+            identity.push((format!("{scope}version"), version.clone()));
+            identity.push((format!("{scope}version_comment"), comment.clone()));
+        }
         Ok(Arc::new(Shared {
+            identity,
             router: Router::new(config.clone()),
             backends: Backends::new(&config),
             config,
@@ -62,6 +71,11 @@ impl Shared {
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
         self.config.clone()
+    }
+
+    /// Result labels whose values describe myshard rather than a shard, with their values.
+    pub fn identity_overrides(&self) -> &[(String, String)] {
+        &self.identity
     }
 
     /// The router for the configuration in force.
@@ -139,9 +153,8 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tokio::spawn(async move {
                 // ER_CON_COUNT_ERROR as the very first packet, sequence id 0.
-                let payload = err_packet(
+                let payload = err_packet_pre_handshake(
                     crate::error::codes::TOO_MANY_CONNECTIONS,
-                    "08004",
                     "Too many connections",
                 );
                 let mut frame = Vec::with_capacity(payload.len() + 4);

@@ -484,6 +484,9 @@ impl Session {
         let res = self
             .set_on(&mut conn, &shard, sql, targets, replayable)
             .await;
+        if res.is_ok() {
+            self.in_transaction = conn.backend_in_transaction();
+        }
         self.give_back(conn, res.as_ref().err());
         res.map_err(ForwardError::Statement)?;
         self.unpin_if_free();
@@ -585,13 +588,27 @@ impl Session {
             .await
             .map_err(ForwardError::Statement)?;
         conn.count_statement();
-        // DDL commits implicitly; the status flags must say so.
-        if plan.kind == StatementKind::Ddl && self.in_transaction {
+        // The OK packet is written before the backend's status can be read: predict IN_TRANS
+        // (a statement under autocommit=0 opens a transaction, DDL commits implicitly), then
+        // take the backend's word for the statements that follow.
+        if plan.kind == StatementKind::Ddl {
             self.in_transaction = false;
+        } else if !self.autocommit {
+            self.in_transaction = true;
         }
         let framing = self.framing(more);
         let res = match conn.conn() {
-            Ok(c) => executor::forward(stream, c, &query.shard, &query.sql, framing).await,
+            Ok(c) => {
+                executor::forward(
+                    stream,
+                    c,
+                    &query.shard,
+                    &query.sql,
+                    framing,
+                    self.shared.identity_overrides(),
+                )
+                .await
+            }
             Err(e) => Err(ForwardError::Statement(e)),
         };
         let outcome = match res {
@@ -604,6 +621,7 @@ impl Session {
                 return Err(e);
             }
         };
+        self.in_transaction = conn.backend_in_transaction();
         if outcome.last_insert_id != 0 {
             self.last_insert_id = outcome.last_insert_id;
         }

@@ -53,7 +53,9 @@ impl Ok {
         buf.extend_from_slice(&self.status.bits().to_le_bytes());
         buf.extend_from_slice(&self.warnings.to_le_bytes());
         if !self.info.is_empty() {
-            buf.extend_from_slice(self.info.as_bytes());
+            // Documented as string<EOF>, but every server sends and every client reads a
+            // length-encoded string here.
+            put_lenenc_bytes(&mut buf, self.info.as_bytes());
         }
         buf
     }
@@ -69,6 +71,16 @@ pub fn err_packet(code: u16, sqlstate: &str, message: &str) -> Vec<u8> {
     for i in 0..5 {
         buf.push(state.get(i).copied().unwrap_or(b'0'));
     }
+    buf.extend_from_slice(message.as_bytes());
+    buf
+}
+
+/// Encodes an ERR packet sent before the handshake, when the client's capabilities are not
+/// known yet: no SQLSTATE marker, as MySQL sends "Too many connections".
+pub fn err_packet_pre_handshake(code: u16, message: &str) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(3 + message.len());
+    buf.push(0xFF);
+    buf.extend_from_slice(&code.to_le_bytes());
     buf.extend_from_slice(message.as_bytes());
     buf
 }

@@ -1,0 +1,70 @@
+// Client-compatibility check with MariaDB Connector/J against a running myshard.
+// Usage: java -cp mariadb-java-client.jar:. JdbcCheck PORT
+import java.sql.*;
+
+public class JdbcCheck {
+    static String url(int port, String db, String extra) {
+        return "jdbc:mariadb://127.0.0.1:" + port + "/" + db + "?" + extra;
+    }
+
+    static void ok(String name) {
+        System.out.println("ok " + name);
+    }
+
+    static void expectError(int code, String url, String user, String pass) throws Exception {
+        try (Connection c = DriverManager.getConnection(url, user, pass)) {
+            throw new AssertionError("expected error " + code);
+        } catch (SQLException e) {
+            if (e.getErrorCode() != code) {
+                throw new AssertionError("expected " + code + ", got " + e.getErrorCode() + " " + e.getMessage());
+            }
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        int port = Integer.parseInt(args[0]);
+        try (Connection c = DriverManager.getConnection(url(port, "shop", ""), "nat", "nat");
+             Statement s = c.createStatement()) {
+            ResultSet rs = s.executeQuery("SELECT id, name, amount FROM items ORDER BY id");
+            rs.next();
+            if (rs.getInt(1) != 1) throw new AssertionError("first id");
+            rs.next();
+            rs.getString(2);
+            if (!rs.wasNull()) throw new AssertionError("NULL name expected");
+            ok("native password, query with NULL");
+            try {
+                s.executeUpdate("INSERT INTO items (id, name) VALUES (1, 'dup')");
+                throw new AssertionError("duplicate accepted");
+            } catch (SQLException e) {
+                if (e.getErrorCode() != 1062 || !"23000".equals(e.getSQLState()))
+                    throw new AssertionError("got " + e.getErrorCode() + " " + e.getSQLState());
+            }
+            ok("backend error code and SQLSTATE");
+            c.setAutoCommit(false);
+            s.executeUpdate("INSERT INTO items (id, name) VALUES (900, 'tx')");
+            c.rollback();
+            c.setAutoCommit(true);
+            rs = s.executeQuery("SELECT COUNT(*) FROM items WHERE id = 900");
+            rs.next();
+            if (rs.getInt(1) != 0) throw new AssertionError("rollback lost");
+            ok("transaction rollback");
+        }
+        try (Connection c = DriverManager.getConnection(url(port, "shop", "allowPublicKeyRetrieval=true"), "jdbc", "jdbc");
+             Statement s = c.createStatement()) {
+            ResultSet rs = s.executeQuery("SELECT DATABASE()");
+            rs.next();
+            if (!"shop".equals(rs.getString(1))) throw new AssertionError("database");
+            ok("caching_sha2 with public key retrieval");
+        }
+        try (Connection c = DriverManager.getConnection(url(port, "shop", "useSsl=true&trustServerCertificate=true"), "jdbc", "jdbc");
+             Statement s = c.createStatement()) {
+            ResultSet rs = s.executeQuery("SELECT 1");
+            rs.next();
+            ok("TLS");
+        }
+        expectError(1045, url(port, "shop", ""), "nat", "bad");
+        ok("wrong password is 1045");
+        expectError(1049, url(port, "no_such_db", ""), "nat", "nat");
+        ok("unknown schema is 1049");
+    }
+}

@@ -1,0 +1,211 @@
+//! Real drivers: PyMySQL, MariaDB Connector/J (compiled with javac inside the test run) and
+//! mysql_async.
+
+use crate::env::{connect, env};
+use mysql_async::prelude::*;
+use std::path::Path;
+use std::process::Command;
+
+fn clients_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/clients"))
+}
+
+fn ensure_python_module(module: &str, package: &str) {
+    let have = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !have {
+        let ok = Command::new("python3")
+            .args(["-m", "pip", "install", "-q", package])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "python3 module {module} is missing and `pip install {package}` failed"
+        );
+    }
+}
+
+#[test]
+fn pymysql_auth_plugins_tls_and_errors() {
+    ensure_python_module("pymysql", "pymysql");
+    ensure_python_module("cryptography", "cryptography");
+    let e = env();
+    let o = Command::new("python3")
+        .arg(clients_dir().join("pymysql_check.py"))
+        .arg(e.proxy.port.to_string())
+        .arg(&e.cert)
+        .output()
+        .expect("python3 runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for check in [
+        "ok caching_sha2 full auth via RSA without TLS",
+        "ok caching_sha2 fast path",
+        "ok caching_sha2 full auth over TLS",
+        "ok mysql_native_password and rows with NULL",
+        "ok wrong password is 1045",
+        "ok unknown schema is 1049",
+        "ok schema not granted is 1044",
+        "ok backend error passes through and the connection stays usable",
+    ] {
+        assert!(out.contains(check), "missing '{check}' in:\n{out}");
+    }
+}
+
+#[test]
+fn jdbc_connector_j() {
+    let jar = Path::new("/usr/share/java/mariadb-java-client.jar");
+    if !jar.exists() {
+        let ok = Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-java default-jdk-headless"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok && jar.exists(),
+            "MariaDB Connector/J missing: apt-get install libmariadb-java"
+        );
+    }
+    let build = tempfile::tempdir().expect("tempdir");
+    let javac = Command::new("javac")
+        .arg("-d")
+        .arg(build.path())
+        .arg(clients_dir().join("JdbcCheck.java"))
+        .output()
+        .expect("javac runs (apt-get install default-jdk-headless)");
+    assert!(
+        javac.status.success(),
+        "{}",
+        String::from_utf8_lossy(&javac.stderr)
+    );
+    let cp = format!("{}:{}", jar.display(), build.path().display());
+    let o = Command::new("java")
+        .args(["-cp", &cp, "JdbcCheck"])
+        .arg(env().proxy.port.to_string())
+        .output()
+        .expect("java runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for check in [
+        "ok native password, query with NULL",
+        "ok backend error code and SQLSTATE",
+        "ok transaction rollback",
+        "ok caching_sha2 with public key retrieval",
+        "ok TLS",
+        "ok wrong password is 1045",
+        "ok unknown schema is 1049",
+    ] {
+        assert!(out.contains(check), "missing '{check}' in:\n{out}");
+    }
+}
+
+#[tokio::test]
+async fn mysql_async_text_queries_types_and_errors() {
+    let mut c = connect("app", "app", Some("shop")).await.expect("connects");
+    type Item = (i32, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Item> = c
+        .query(
+            "SELECT id, name, CAST(amount AS CHAR), CAST(created AS CHAR) FROM items ORDER BY id",
+        )
+        .await
+        .expect("query");
+    assert_eq!(
+        rows[0],
+        (
+            1,
+            Some("apple".into()),
+            Some("1.50".into()),
+            Some("2026-01-02 03:04:05".into())
+        )
+    );
+    assert_eq!(rows[1], (2, None, None, None));
+    assert_eq!(rows[2].2.as_deref(), Some("-3.25"));
+    let err = c
+        .query_drop("INSERT INTO items (id) VALUES (2)")
+        .await
+        .expect_err("duplicate");
+    match err {
+        mysql_async::Error::Server(se) => {
+            assert_eq!((se.code, se.state.as_str()), (1062, "23000"));
+            assert!(se.message.contains("Duplicate entry '2'"), "{}", se.message);
+        }
+        other => panic!("expected a server error, got {other}"),
+    }
+    let one: Option<i32> = c.query_first("SELECT 1").await.expect("still usable");
+    assert_eq!(one, Some(1));
+    c.disconnect().await.expect("clean quit");
+}
+
+#[tokio::test]
+async fn mysql_async_ping_reset_and_init_db() {
+    let mut c = connect("app", "app", None).await.expect("connects");
+    c.ping().await.expect("COM_PING");
+    let db: Option<Option<String>> = c.query_first("SELECT DATABASE()").await.expect("query");
+    assert_eq!(db, Some(None));
+    c.query_drop("USE shop").await.expect("USE");
+    c.query_drop("SET @x = 42, time_zone = '+03:00'")
+        .await
+        .expect("SET");
+    let v: Option<(i64, String)> = c
+        .query_first("SELECT @x, @@time_zone")
+        .await
+        .expect("query");
+    assert_eq!(v, Some((42, "+03:00".into())));
+    assert!(c.reset().await.expect("COM_RESET_CONNECTION"));
+    let v: Option<(Option<i64>, String)> = c
+        .query_first("SELECT @x, @@time_zone")
+        .await
+        .expect("query");
+    assert_eq!(v, Some((None, "SYSTEM".into())));
+    let db: Option<String> = c.query_first("SELECT DATABASE()").await.expect("query");
+    assert_eq!(db.as_deref(), Some("shop"));
+}
+
+#[tokio::test]
+async fn packets_of_16_mib_and_more_in_both_directions() {
+    let mut c = connect("app", "app", Some("sbtest"))
+        .await
+        .expect("connects");
+    c.query_drop("CREATE TABLE IF NOT EXISTS big (id INT PRIMARY KEY, b LONGBLOB)")
+        .await
+        .expect("create");
+    c.query_drop("DELETE FROM big").await.expect("clean");
+    let size = 17 * 1024 * 1024 + 5;
+    let payload: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    // A statement larger than one 16 MiB packet, from client to myshard to the shard.
+    c.query_drop(format!("INSERT INTO big VALUES (1, '{payload}')"))
+        .await
+        .expect("large insert");
+    let (len, md5): (u64, String) = c
+        .query_first("SELECT LENGTH(b), MD5(b) FROM big WHERE id = 1")
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(len, size as u64);
+    let back: Vec<u8> = c
+        .query_first("SELECT b FROM big WHERE id = 1")
+        .await
+        .expect("large row")
+        .expect("row");
+    assert_eq!(back.len(), size);
+    assert_eq!(back, payload.as_bytes());
+    let local_md5: String = c
+        .query_first(format!("SELECT MD5('{}')", &payload[..10]))
+        .await
+        .expect("md5")
+        .expect("row");
+    assert_eq!(local_md5.len(), md5.len());
+    c.query_drop("DROP TABLE big").await.expect("drop");
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests against real MariaDB servers started by the project's harness, through
+//! the real `myshard` binary, with real clients.
+
+mod cli;
+mod drivers;
+mod env;
+mod limits;
+mod protocol;
+mod sessions;
+mod sysbench;

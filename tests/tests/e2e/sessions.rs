@@ -1,0 +1,142 @@
+//! Session state on multiplexed backend connections: each client's variables, schema and
+//! transactions stay its own.
+
+use crate::env::connect;
+use mysql_async::prelude::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_variables_never_leak_between_clients() {
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        tasks.push(tokio::spawn(async move {
+            let mut c = connect("app", "app", Some("shop")).await?;
+            let tz = format!("+0{}:00", i % 10);
+            let custom = i % 2 == 0;
+            if custom {
+                c.query_drop(format!(
+                    "SET time_zone = '{tz}', sql_mode = 'ANSI_QUOTES', @mine = {i}"
+                ))
+                .await?;
+            }
+            for _ in 0..40 {
+                let (got_tz, mode, mine): (String, String, Option<i64>) = c
+                    .query_first("SELECT @@time_zone, @@sql_mode, @mine")
+                    .await?
+                    .expect("row");
+                if custom {
+                    assert_eq!(
+                        (got_tz.as_str(), mode.as_str(), mine),
+                        (tz.as_str(), "ANSI_QUOTES", Some(i))
+                    );
+                } else {
+                    assert_eq!(got_tz, "SYSTEM");
+                    assert_ne!(mode, "ANSI_QUOTES");
+                    assert_eq!(mine, None);
+                }
+            }
+            Ok::<_, mysql_async::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("no error");
+    }
+}
+
+#[tokio::test]
+async fn set_names_changes_the_connection_charset() {
+    let mut c = connect("app", "app", Some("shop")).await.expect("connects");
+    c.query_drop("SET NAMES latin1").await.expect("SET NAMES");
+    for _ in 0..5 {
+        let v: Option<(String, String)> = c
+            .query_first("SELECT @@character_set_client, @@collation_connection")
+            .await
+            .expect("query");
+        assert_eq!(v, Some(("latin1".into(), "latin1_swedish_ci".into())));
+    }
+}
+
+#[tokio::test]
+async fn transactions_keep_one_backend_connection_and_roll_back() {
+    let mut c = connect("app", "app", Some("shop")).await.expect("connects");
+    let mut other = connect("app", "app", Some("shop")).await.expect("connects");
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("INSERT INTO items (id, name) VALUES (500, 'in tx')")
+        .await
+        .expect("insert");
+    let seen: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM items WHERE id = 500")
+        .await
+        .expect("q");
+    assert_eq!(seen, Some(1), "the transaction sees its own write");
+    let outside: Option<i64> = other
+        .query_first("SELECT COUNT(*) FROM items WHERE id = 500")
+        .await
+        .expect("q");
+    assert_eq!(
+        outside,
+        Some(0),
+        "uncommitted write visible to another client"
+    );
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    let after: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM items WHERE id = 500")
+        .await
+        .expect("q");
+    assert_eq!(after, Some(0));
+    c.query_drop("SET autocommit = 0")
+        .await
+        .expect("autocommit off");
+    c.query_drop("INSERT INTO items (id, name) VALUES (501, 'ac0')")
+        .await
+        .expect("insert");
+    c.query_drop("COMMIT").await.expect("commit");
+    let committed: Option<i64> = other
+        .query_first("SELECT COUNT(*) FROM items WHERE id = 501")
+        .await
+        .expect("q");
+    assert_eq!(committed, Some(1));
+    c.query_drop("DELETE FROM items WHERE id = 501")
+        .await
+        .expect("delete");
+    c.query_drop("COMMIT").await.expect("commit");
+}
+
+#[tokio::test]
+async fn disconnect_mid_transaction_rolls_back() {
+    let mut c = connect("app", "app", Some("shop")).await.expect("connects");
+    c.query_drop("START TRANSACTION").await.expect("begin");
+    c.query_drop("INSERT INTO items (id, name) VALUES (502, 'lost')")
+        .await
+        .expect("insert");
+    drop(c);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut other = connect("app", "app", Some("shop")).await.expect("connects");
+    let n: Option<i64> = other
+        .query_first("SELECT COUNT(*) FROM items WHERE id = 502")
+        .await
+        .expect("q");
+    assert_eq!(n, Some(0));
+}
+
+#[tokio::test]
+async fn last_insert_id_and_warnings_follow_the_session() {
+    let mut c = connect("app", "app", Some("shop")).await.expect("connects");
+    c.query_drop("CREATE TABLE IF NOT EXISTS autoinc (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .await
+        .expect("create");
+    c.query_drop("INSERT INTO autoinc (v) VALUES (1)")
+        .await
+        .expect("insert");
+    let id = c.last_insert_id().expect("OK packet carries the id");
+    let via_sql: Option<u64> = c.query_first("SELECT LAST_INSERT_ID()").await.expect("q");
+    assert_eq!(via_sql, Some(id));
+    let _: Option<i64> = c
+        .query_first("SELECT CAST('12abc' AS SIGNED)")
+        .await
+        .expect("q");
+    let warnings: Vec<(String, u16, String)> =
+        c.query("SHOW WARNINGS").await.expect("show warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].1, 1292);
+    c.query_drop("DROP TABLE autoinc").await.expect("drop");
+}
