@@ -321,15 +321,19 @@ pub fn pins_connection(sql: &str) -> Option<&'static str> {
     if first.is_kw("CREATE") && t.get(1).is_some_and(|w| w.is_kw("TEMPORARY")) {
         return Some("temporary table");
     }
-    if first.is_kw("LOCK") || first.is_kw("PREPARE") || first.is_kw("XA") {
+    if first.is_kw("LOCK") || first.is_kw("PREPARE") || first.is_kw("XA") || first.is_kw("HANDLER")
+    {
         return Some("session-bound statement");
     }
     if first.is_kw("SET") && t.get(1).is_some_and(|w| w.is_kw("TRANSACTION")) {
         return Some("SET TRANSACTION for the next transaction");
     }
-    for tok in &t {
+    for (i, tok) in t.iter().enumerate() {
         if tok.is_sym(":=") {
             return Some("user variable assignment");
+        }
+        if tok.is_kw("INTO") && matches!(t.get(i + 1), Some(Token::Word(w)) if w.starts_with('@')) {
+            return Some("SELECT … INTO a user variable");
         }
         if tok.is_kw("GET_LOCK") || tok.is_kw("SQL_CALC_FOUND_ROWS") || tok.is_kw("FOUND_ROWS") {
             return Some("session-bound function");
@@ -425,5 +429,7 @@ mod tests {
         assert!(pins_connection("SELECT GET_LOCK('a', 1)").is_some());
         assert!(pins_connection("SELECT @a := 1").is_some());
         assert!(pins_connection("SELECT 1").is_none());
+        assert!(pins_connection("SELECT a INTO @x FROM t").is_some());
+        assert!(pins_connection("INSERT INTO t VALUES (1)").is_none());
     }
 }

@@ -174,6 +174,30 @@ async fn mysql_async_ping_reset_and_init_db() {
 }
 
 #[tokio::test]
+async fn mysql_async_over_tls_with_both_plugins() {
+    let e = env();
+    for (user, password) in [("nat", "nat"), ("tlsu", "tlsu")] {
+        let ssl = mysql_async::SslOpts::default()
+            .with_root_certs(vec![e.cert.clone().into()])
+            .with_danger_skip_domain_validation(true);
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(e.proxy.port)
+            .user(Some(user))
+            .pass(Some(password))
+            .db_name(Some("shop"))
+            .ssl_opts(Some(ssl));
+        let mut c = mysql_async::Conn::new(opts).await.expect("TLS connection");
+        let n: Option<i64> = c
+            .query_first("SELECT COUNT(*) FROM items WHERE id <= 3")
+            .await
+            .expect("query");
+        assert_eq!(n, Some(3), "{user}");
+        c.disconnect().await.expect("quit");
+    }
+}
+
+#[tokio::test]
 async fn packets_of_16_mib_and_more_in_both_directions() {
     let mut c = connect("app", "app", Some("sbtest"))
         .await

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 pub struct Env {
     pub cluster: Cluster,
     pub proxy: Proxy,
+    /// The CA that signed myshard's certificate (clients verify against it).
     pub cert: PathBuf,
     _certs: tempfile::TempDir,
 }
@@ -85,13 +86,17 @@ pub fn env() -> &'static Env {
     }
 }
 
-/// A self-signed certificate and key for 127.0.0.1.
-pub fn make_cert() -> Result<(tempfile::TempDir, PathBuf, PathBuf), String> {
+/// A test CA and a server certificate it signed for 127.0.0.1: (dir, ca, cert, key).
+pub fn make_cert() -> Result<(tempfile::TempDir, PathBuf, PathBuf, PathBuf), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    let out = Command::new("openssl")
-        .args([
+    let p = |name: &str| dir.path().join(name);
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let steps: [Vec<String>; 3] = [
+        vec![
             "req",
             "-x509",
             "-newkey",
@@ -100,21 +105,65 @@ pub fn make_cert() -> Result<(tempfile::TempDir, PathBuf, PathBuf), String> {
             "-days",
             "2",
             "-subj",
-            "/CN=127.0.0.1",
+            "/CN=myshard test CA",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([
+            "-keyout".into(),
+            p("ca.key").display().to_string(),
+            "-out".into(),
+            p("ca.pem").display().to_string(),
         ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .map_err(|e| format!("openssl: {e} (apt-get install openssl)"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "openssl failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        .collect(),
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([
+            "-keyout".into(),
+            p("key.pem").display().to_string(),
+            "-out".into(),
+            p("server.csr").display().to_string(),
+        ])
+        .collect(),
+        vec!["x509", "-req", "-days", "2", "-CAcreateserial"]
+            .into_iter()
+            .map(String::from)
+            .chain([
+                "-in".into(),
+                p("server.csr").display().to_string(),
+                "-CA".into(),
+                p("ca.pem").display().to_string(),
+                "-CAkey".into(),
+                p("ca.key").display().to_string(),
+                "-extfile".into(),
+                p("ext.cnf").display().to_string(),
+                "-out".into(),
+                p("cert.pem").display().to_string(),
+            ])
+            .collect(),
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .output()
+            .map_err(|e| format!("openssl: {e} (apt-get install openssl)"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
     }
-    Ok((dir, cert, key))
+    let (ca, cert, key) = (p("ca.pem"), p("cert.pem"), p("key.pem"));
+    Ok((dir, ca, cert, key))
 }
 
 pub fn server_toml(cert: &std::path::Path, key: &std::path::Path) -> String {
@@ -142,13 +191,12 @@ fn build() -> Result<Env, String> {
                                        (3, 'Cherry', -3.25, '2025-12-31 23:59:59', 'xyz');",
     )?;
     sql(s1, "CREATE DATABASE sbtest; CREATE DATABASE other;")?;
-    let (certs, cert, key) = make_cert()?;
+    let (certs, ca, cert, key) = make_cert()?;
     let proxy = Proxy::start(&cluster, &server_toml(&cert, &key), USERS)?;
-    let _ = key;
     Ok(Env {
         cluster,
         proxy,
-        cert,
+        cert: ca,
         _certs: certs,
     })
 }

@@ -80,9 +80,30 @@ async fn two_thousand_clients_are_served_and_client_2001_gets_1040() {
 }
 
 #[tokio::test]
-async fn idle_clients_are_disconnected_after_the_idle_timeout() {
+async fn idle_clients_and_stalled_handshakes_are_disconnected() {
     let e = env();
-    let proxy = Proxy::start(&e.cluster, "idle_timeout_s = 1\n", USERS).expect("proxy starts");
+    let proxy = Proxy::start(
+        &e.cluster,
+        "idle_timeout_s = 1\nhandshake_timeout_ms = 500\n",
+        USERS,
+    )
+    .expect("proxy starts");
+    // A client that never answers the handshake is closed after handshake_timeout_ms.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).expect("tcp");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = Vec::new();
+    let started = Instant::now();
+    let _ = std::io::Read::read_to_end(&mut stalled, &mut buf);
+    assert!(
+        buf.len() > 4 && buf[4] == 10,
+        "a v10 handshake came first: {buf:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stalled handshake was not closed"
+    );
     let mut c = connect_to(proxy.port, "app", "app", Some("shop"))
         .await
         .expect("connects");
@@ -97,7 +118,7 @@ async fn idle_clients_are_disconnected_after_the_idle_timeout() {
 #[tokio::test]
 async fn sigterm_lets_running_statements_finish_and_refuses_new_clients() {
     let e = env();
-    let (_certs, cert, key) = crate::env::make_cert().expect("cert");
+    let (_certs, _ca, cert, key) = crate::env::make_cert().expect("cert");
     let mut proxy = Proxy::start(
         &e.cluster,
         &format!("{}shutdown_grace_ms = 10000\n", server_toml(&cert, &key)),
