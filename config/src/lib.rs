@@ -3,11 +3,13 @@
 //! [`Config::validate`] reports every problem with the key path it concerns, so a DBA sees all
 //! mistakes at once.
 
+pub mod keyspace;
 mod model;
 mod validate;
 
 pub use model::{
-    AuthPlugin, BackendDefaults, Config, SchemaConfig, ServerConfig, ShardConfig, UserConfig,
+    AuthPlugin, BackendDefaults, Config, RuleConfig, RuleKind, SchemaConfig, ServerConfig,
+    ShardConfig, TableConfig, UserConfig,
 };
 pub use validate::{ConfigError, Problem};
 

@@ -2,6 +2,7 @@
 //! an error instead of a silently ignored setting.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration file.
@@ -51,6 +52,9 @@ pub struct ServerConfig {
     pub rsa_private_key: Option<PathBuf>,
     /// Largest packet (statement) accepted from a client, in bytes (`max_allowed_packet`).
     pub max_allowed_packet: usize,
+    /// This instance's worker id (0–1023) in generated ids; give every instance sharing a
+    /// shard map its own. Random when unset.
+    pub worker_id: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +70,7 @@ impl Default for ServerConfig {
             tls_key: None,
             rsa_private_key: None,
             max_allowed_packet: 64 * 1024 * 1024,
+            worker_id: None,
         }
     }
 }
@@ -106,6 +111,9 @@ pub struct UserConfig {
     /// Logical schemas this user may use.
     #[serde(default)]
     pub schemas: Vec<String>,
+    /// Whether the user may force a shard with a `/* myshard:shard=NAME */` comment.
+    #[serde(default)]
+    pub allow_hints: bool,
 }
 
 /// Defaults for backend connections; each shard may override credentials.
@@ -171,9 +179,34 @@ pub struct SchemaConfig {
     pub default_shard: String,
     /// Database name on the shards; defaults to the logical name.
     pub database: Option<String>,
+    /// Sharding rules, referenced by tables. Tables with the same rule are co-located: rows
+    /// with the same key value live on the same shard, so joins on the key stay inside it.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Tables placed by a rule; any other table lives on `default_shard`.
+    #[serde(default)]
+    pub tables: Vec<TableConfig>,
 }
 
 impl SchemaConfig {
+    /// The placement of a logical table, by name (case-insensitive, as table names on most
+    /// installations are compared).
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+    }
+
+    /// A rule by name.
+    pub fn rule(&self, name: &str) -> Option<&RuleConfig> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// Whether every table of the schema lives on its default shard.
+    pub fn is_unsharded(&self) -> bool {
+        self.tables.is_empty()
+    }
+
     /// The database name used on the shards.
     pub fn physical_database(&self) -> &str {
         self.database.as_deref().unwrap_or(&self.name)
@@ -211,4 +244,78 @@ impl Config {
     pub fn user(&self, name: &str) -> Option<&UserConfig> {
         self.users.iter().find(|u| u.name == name)
     }
+}
+
+/// How a rule maps a key to a shard.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// A stable hash of the key gives a 64-bit keyspace id; each shard owns a range of ids.
+    Hash,
+    /// Integer key ranges: `bounds` split the key space between `shards` in order.
+    Range,
+    /// Key values listed one by one (for example a region code), with an optional default.
+    List,
+    /// An explicit key → shard map (for example tenant ids), with a fallback for other keys.
+    Lookup,
+    /// No key: the table is copied to every shard of the rule.
+    Broadcast,
+}
+
+/// A sharding rule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Rule name, referenced by tables.
+    pub name: String,
+    /// How keys map to shards.
+    pub kind: RuleKind,
+    /// Shards the rule spreads rows over, in order.
+    pub shards: Vec<String>,
+    /// `hash`: keyspace-id range each shard owns, parallel to `shards`, as hex bounds
+    /// (`"-40"`, `"40-80"`, `"80-"`). Default: equal ranges in shard order.
+    #[serde(default)]
+    pub ranges: Vec<String>,
+    /// `range`: ascending upper bounds (exclusive); `shards` has one more entry than `bounds`.
+    #[serde(default)]
+    pub bounds: Vec<i64>,
+    /// `list`: key value → shard.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// `list`: shard for values not listed; without it such values are refused.
+    pub default: Option<String>,
+    /// `lookup`: key → shard.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    /// `lookup`: for keys not in `map`, `"hash"` (hash over `shards`) or a shard name.
+    pub fallback: Option<String>,
+    /// Physical tables per shard: `name_0 … name_{N-1}` behind each logical table.
+    #[serde(default = "one")]
+    pub tables_per_shard: u32,
+    /// Collation of string keys: names ending in `_ci` compare case-insensitively.
+    #[serde(default = "default_collation")]
+    pub collation: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_collation() -> String {
+    "utf8mb4_general_ci".into()
+}
+
+/// A logical table placed by a rule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// Logical table name.
+    pub name: String,
+    /// The rule that places its rows.
+    pub rule: String,
+    /// The sharding key column (not used by `broadcast` rules).
+    pub column: Option<String>,
+    /// An auto-increment column whose values myshard generates (globally unique ids) when an
+    /// INSERT omits them.
+    pub auto_increment: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! Validation: every problem is reported with the key path it concerns.
 
-use crate::model::Config;
+use crate::keyspace::check_coverage;
+use crate::model::{Config, RuleKind, SchemaConfig};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -53,6 +54,147 @@ fn check_address(problems: &mut Vec<Problem>, path: String, addr: &str) {
     }
 }
 
+fn check_rules(
+    problems: &mut Vec<Problem>,
+    i: usize,
+    schema: &SchemaConfig,
+    shards: &HashSet<String>,
+) {
+    let mut push = |path: String, reason: String| problems.push(Problem { path, reason });
+    let mut rule_names = HashSet::new();
+    for (j, rule) in schema.rules.iter().enumerate() {
+        let at = format!("schemas[{i}].rules[{j}]");
+        if !rule_names.insert(rule.name.as_str()) {
+            push(
+                format!("{at}.name"),
+                format!("duplicate rule '{}'", rule.name),
+            );
+        }
+        if rule.shards.is_empty() && rule.kind != RuleKind::List && rule.kind != RuleKind::Lookup {
+            push(
+                format!("{at}.shards"),
+                "a rule needs at least one shard".into(),
+            );
+        }
+        for (k, s) in rule.shards.iter().enumerate() {
+            if !shards.contains(s) {
+                push(format!("{at}.shards[{k}]"), format!("unknown shard '{s}'"));
+            }
+        }
+        if rule.tables_per_shard == 0 {
+            push(
+                format!("{at}.tables_per_shard"),
+                "must be at least 1".into(),
+            );
+        }
+        match rule.kind {
+            RuleKind::Hash => {
+                if !rule.ranges.is_empty() && rule.ranges.len() != rule.shards.len() {
+                    push(
+                        format!("{at}.ranges"),
+                        format!(
+                            "{} ranges for {} shards: give one range per shard",
+                            rule.ranges.len(),
+                            rule.shards.len()
+                        ),
+                    );
+                }
+                match rule.keyspace_ranges() {
+                    Ok(ranges) => {
+                        for p in check_coverage(&ranges) {
+                            push(format!("{at}.ranges"), p);
+                        }
+                    }
+                    Err(e) => push(format!("{at}.ranges"), e),
+                }
+            }
+            RuleKind::Range => {
+                if rule.bounds.len() + 1 != rule.shards.len() {
+                    push(
+                        format!("{at}.bounds"),
+                        format!("{} bounds for {} shards: a range rule needs one bound fewer than shards", rule.bounds.len(), rule.shards.len()),
+                    );
+                }
+                if rule.bounds.windows(2).any(|w| w[0] >= w[1]) {
+                    push(
+                        format!("{at}.bounds"),
+                        "bounds must be strictly ascending (ranges would overlap)".into(),
+                    );
+                }
+            }
+            RuleKind::List => {
+                if rule.values.is_empty() {
+                    push(
+                        format!("{at}.values"),
+                        "a list rule needs at least one value".into(),
+                    );
+                }
+                for (v, s) in &rule.values {
+                    if !shards.contains(s) {
+                        push(
+                            format!("{at}.values.{v}"),
+                            format!("points to unknown shard '{s}'"),
+                        );
+                    }
+                }
+                if let Some(d) = &rule.default {
+                    if !shards.contains(d) {
+                        push(format!("{at}.default"), format!("unknown shard '{d}'"));
+                    }
+                }
+            }
+            RuleKind::Lookup => {
+                for (k, s) in &rule.map {
+                    if !shards.contains(s) {
+                        push(
+                            format!("{at}.map.{k}"),
+                            format!("lookup entry points to unknown shard '{s}'"),
+                        );
+                    }
+                }
+                match rule.fallback.as_deref() {
+                    None => {}
+                    Some("hash") if rule.shards.is_empty() => push(
+                        format!("{at}.fallback"),
+                        "fallback \"hash\" needs the rule's shards".into(),
+                    ),
+                    Some("hash") => {}
+                    Some(s) if !shards.contains(s) => push(
+                        format!("{at}.fallback"),
+                        format!("unknown shard '{s}' (use \"hash\" or a shard name)"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            RuleKind::Broadcast => {}
+        }
+    }
+    let mut table_names = HashSet::new();
+    for (j, table) in schema.tables.iter().enumerate() {
+        let at = format!("schemas[{i}].tables[{j}]");
+        if !table_names.insert(table.name.to_ascii_lowercase()) {
+            push(
+                format!("{at}.name"),
+                format!("duplicate table '{}'", table.name),
+            );
+        }
+        match schema.rule(&table.rule) {
+            None => push(
+                format!("{at}.rule"),
+                format!("unknown rule '{}'", table.rule),
+            ),
+            Some(rule) if rule.kind != RuleKind::Broadcast && table.column.is_none() => push(
+                format!("{at}.column"),
+                format!(
+                    "table '{}' uses {:?} rule '{}' but names no sharding column",
+                    table.name, rule.kind, rule.name
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
 impl Config {
     /// Checks the configuration for consistency and returns every problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -68,6 +210,9 @@ impl Config {
                 "tls_cert and tls_key must be set together".into(),
             );
         }
+        if self.server.worker_id.is_some_and(|w| w > 1023) {
+            push("server.worker_id".into(), "must be between 0 and 1023".into());
+        }
         if self.backend.pool_max == 0 {
             push("backend.pool_max".into(), "must be at least 1".into());
         }
@@ -76,7 +221,7 @@ impl Config {
         for (i, shard) in self.shards.iter().enumerate() {
             if shard.name.is_empty() {
                 push(format!("shards[{i}].name"), "must not be empty".into());
-            } else if !shard_names.insert(shard.name.as_str()) {
+            } else if !shard_names.insert(shard.name.clone()) {
                 push(
                     format!("shards[{i}].name"),
                     format!("duplicate shard '{}'", shard.name),
@@ -95,7 +240,7 @@ impl Config {
                     format!("duplicate schema '{}'", schema.name),
                 );
             }
-            if !shard_names.contains(schema.default_shard.as_str()) {
+            if !shard_names.contains(&schema.default_shard) {
                 push(
                     format!("schemas[{i}].default_shard"),
                     format!("unknown shard '{}'", schema.default_shard),
@@ -132,6 +277,9 @@ impl Config {
             }
         }
         check_address(&mut problems, "server.listen".into(), &self.server.listen);
+        for (i, schema) in self.schemas.iter().enumerate() {
+            check_rules(&mut problems, i, schema, &shard_names);
+        }
 
         if problems.is_empty() {
             Ok(())
@@ -200,6 +348,129 @@ mod tests {
         assert!(p
             .iter()
             .any(|l| l.starts_with("users[0].schemas[0]: unknown schema 'nope'")));
+    }
+
+    const FOUR_SHARDS: &str = r#"
+        [[shards]]
+        name = "s0"
+        primary = "127.0.0.1:1"
+        [[shards]]
+        name = "s1"
+        primary = "127.0.0.1:2"
+        [[shards]]
+        name = "s2"
+        primary = "127.0.0.1:3"
+        [[shards]]
+        name = "s3"
+        primary = "127.0.0.1:4"
+    "#;
+
+    fn map_problems(schema: &str) -> Vec<String> {
+        problems(&format!(
+            "{FOUR_SHARDS}\n[[schemas]]\nname = \"shop\"\ndefault_shard = \"s0\"\n{schema}"
+        ))
+    }
+
+    #[test]
+    fn overlapping_and_missing_keyspace_ranges_are_named() {
+        let p = map_problems(
+            r#"
+            [[schemas.rules]]
+            name = "h"
+            kind = "hash"
+            shards = ["s0", "s1", "s2"]
+            ranges = ["-50", "40-80", "90-"]
+            "#,
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("schemas[0].rules[0].ranges:") && l.contains("overlaps")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("schemas[0].rules[0].ranges:") && l.contains("missing")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_shard_in_rule_and_lookup_entry_pointing_nowhere() {
+        let p = map_problems(
+            r#"
+            [[schemas.rules]]
+            name = "tenants"
+            kind = "lookup"
+            shards = ["s0", "s9"]
+            map = { "42" = "s7" }
+            fallback = "hash"
+            "#,
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("schemas[0].rules[0].shards[1]: unknown shard 's9'")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|l| l.starts_with(
+                "schemas[0].rules[0].map.42: lookup entry points to unknown shard 's7'"
+            )),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_table_unknown_rule_and_rule_without_column() {
+        let p = map_problems(
+            r#"
+            [[schemas.rules]]
+            name = "h"
+            kind = "hash"
+            shards = ["s0", "s1"]
+            [[schemas.tables]]
+            name = "orders"
+            rule = "h"
+            [[schemas.tables]]
+            name = "ORDERS"
+            rule = "nope"
+            column = "id"
+            "#,
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("schemas[0].tables[0].column:")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("schemas[0].tables[1].name: duplicate table")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("schemas[0].tables[1].rule: unknown rule 'nope'")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn range_bounds_must_ascend_and_match_shards() {
+        let p = map_problems(
+            r#"
+            [[schemas.rules]]
+            name = "r"
+            kind = "range"
+            shards = ["s0", "s1", "s2"]
+            bounds = [100, 50, 10]
+            "#,
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("schemas[0].rules[0].bounds:")
+                    && l.contains("one bound fewer")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|l| l.contains("strictly ascending")), "{p:?}");
     }
 
     #[test]

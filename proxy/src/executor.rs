@@ -27,6 +27,11 @@ pub struct Framing {
 }
 
 impl Framing {
+    /// Status flags for the last packet of this statement's answer.
+    pub fn status_with_more(&self) -> StatusFlags {
+        self.status(self.more_follows)
+    }
+
     fn status(&self, more: bool) -> StatusFlags {
         if more {
             self.status | StatusFlags::SERVER_MORE_RESULTS_EXISTS
@@ -249,5 +254,109 @@ pub async fn write_error(stream: &mut PacketStream, e: &ProxyError) -> Result<()
     let (code, state, message) = e.to_err();
     stream
         .write_packet(&err_packet(code, &state, &message))
+        .await
+}
+
+/// What an OK packet said.
+#[derive(Debug, Clone, Default)]
+pub struct OkInfo {
+    /// Affected rows.
+    pub affected_rows: u64,
+    /// Last insert id.
+    pub last_insert_id: u64,
+    /// Warnings.
+    pub warnings: u16,
+    /// Info text.
+    pub info: String,
+}
+
+/// Runs `sql`, discards any rows, and returns what its OK packet said.
+pub async fn run_for_ok(conn: &mut Conn, shard: &str, sql: &str) -> Result<OkInfo, ProxyError> {
+    let driver = |e| ProxyError::from_driver(shard, e);
+    let mut result = conn.query_iter(sql).await.map_err(driver)?;
+    let mut ok = OkInfo {
+        affected_rows: result.affected_rows(),
+        last_insert_id: result.last_insert_id().unwrap_or(0),
+        warnings: result.warnings(),
+        info: result.info().into_owned(),
+    };
+    while !result.is_empty() {
+        result.next().await.map_err(driver)?;
+        ok.warnings = ok.warnings.max(result.warnings());
+    }
+    Ok(ok)
+}
+
+/// Progress of a concatenation of several targets' rows.
+pub struct ConcatState {
+    columns: Option<usize>,
+    window: myshard_merger::OffsetLimit,
+    warnings: u16,
+}
+
+impl ConcatState {
+    /// A concatenation that skips `offset` rows and returns at most `limit`.
+    pub fn new(offset: u64, limit: Option<u64>) -> Self {
+        ConcatState {
+            columns: None,
+            window: myshard_merger::OffsetLimit::new(offset, limit),
+            warnings: 0,
+        }
+    }
+}
+
+/// Streams one target's rows of a concatenation (the column definitions come from the first).
+pub async fn concat_part(
+    stream: &mut PacketStream,
+    conn: &mut Conn,
+    shard: &str,
+    sql: &str,
+    state: &mut ConcatState,
+    framing: Framing,
+) -> Result<(), ForwardError> {
+    let driver = |e| ForwardError::Statement(ProxyError::from_driver(shard, e));
+    let mut result = conn.query_iter(sql).await.map_err(driver)?;
+    let columns = result.columns().unwrap_or_else(|| Vec::new().into());
+    match state.columns {
+        None => {
+            write_columns(stream, &columns, framing).await?;
+            state.columns = Some(columns.len());
+        }
+        Some(n) if n != columns.len() => {
+            return Err(ForwardError::Statement(ProxyError::sql(
+                1105,
+                "HY000",
+                format!("shard '{shard}' returned {} columns where another returned {n}; the shards' schemas differ", columns.len()),
+            )));
+        }
+        Some(_) => {}
+    }
+    while let Some(row) = result.next().await.map_err(driver)? {
+        if state.window.admit() {
+            stream.write_packet(&text_row_packet(&row.unwrap())).await?;
+        }
+    }
+    state.warnings = state.warnings.saturating_add(result.warnings());
+    while !result.is_empty() {
+        result.next().await.map_err(driver)?;
+    }
+    Ok(())
+}
+
+/// Ends a concatenation.
+pub async fn concat_end(
+    stream: &mut PacketStream,
+    state: &ConcatState,
+    framing: Framing,
+) -> Result<(), PacketError> {
+    if state.columns.is_none() {
+        return write_ok(stream, framing, 0).await;
+    }
+    stream
+        .write_packet(&rows_end_packet(
+            framing.deprecate_eof,
+            state.warnings,
+            framing.status(framing.more_follows),
+        ))
         .await
 }

@@ -5,6 +5,7 @@ mod backend;
 mod connection;
 mod error;
 mod executor;
+mod ids;
 mod local;
 mod protocol;
 mod server;
@@ -93,8 +94,9 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let router = myshard_router::Router::new(Arc::new(config));
+            let mut ids = myshard_router::CountingIds(0);
             match router
-                .route(schema.as_deref(), &sql)
+                .route(schema.as_deref(), &sql, &mut ids)
                 .map_err(|e| e.to_string())
                 .and_then(|plan| {
                     myshard_sql_rewrite::rewrite(&plan, &sql)

@@ -30,6 +30,7 @@ pub struct Shared {
     pub active: AtomicUsize,
     started: Instant,
     identity: Vec<(String, String)>,
+    ids: std::sync::Mutex<crate::ids::IdGenerator>,
     /// Becomes true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -53,7 +54,9 @@ impl Shared {
             identity.push((format!("{scope}version"), version.clone()));
             identity.push((format!("{scope}version_comment"), comment.clone()));
         }
+        let worker = config.server.worker_id.unwrap_or_else(|| rand::random::<u16>() & 0x3FF);
         Ok(Arc::new(Shared {
+            ids: std::sync::Mutex::new(crate::ids::IdGenerator::new(worker)),
             identity,
             router: Router::new(config.clone()),
             backends: Backends::new(&config),
@@ -76,6 +79,11 @@ impl Shared {
     /// Result labels whose values describe myshard rather than a shard, with their values.
     pub fn identity_overrides(&self) -> &[(String, String)] {
         &self.identity
+    }
+
+    /// The id generator for auto-increment columns of sharded tables.
+    pub fn ids(&self) -> std::sync::MutexGuard<'_, crate::ids::IdGenerator> {
+        self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The router for the configuration in force.

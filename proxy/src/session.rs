@@ -11,7 +11,9 @@ use crate::protocol::PacketStream;
 use crate::server::Shared;
 use myshard_config::UserConfig;
 use myshard_router::session::{classify, pins_connection, SessionStatement, SetTarget};
-use myshard_router::StatementKind;
+use myshard_merger::MergeSpec;
+use myshard_router::{RouteError, RoutePlan, StatementKind};
+use myshard_sql_rewrite::{ExecPlan, ShardQuery};
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
 use mysql_common::value::Value;
 use std::collections::HashMap;
@@ -326,19 +328,19 @@ impl Session {
             .map(|s| s.physical_database().to_string())
     }
 
-    /// The single shard a statement runs on (refusing multi-shard plans for now).
-    fn route_shard(&self, sql: &str) -> Result<String, ForwardError> {
-        let plan = self
-            .shared
-            .router()
-            .route(self.schema.as_deref(), sql)
-            .map_err(|e| ForwardError::Statement(ProxyError::not_supported(e.to_string())))?;
-        match plan.shards.as_slice() {
-            [one] => Ok(one.clone()),
-            _ => Err(ForwardError::Statement(ProxyError::not_supported(
-                "this statement spans several shards, which myshard does not support yet",
-            ))),
-        }
+    /// The shard that runs session statements (SET, BEGIN, variable reads): the current
+    /// schema's default shard, or the first shard.
+    fn route_shard(&self, _sql: &str) -> Result<String, ForwardError> {
+        let config = self.shared.config();
+        let shard = match self.schema.as_deref().and_then(|s| config.schema(s)) {
+            Some(s) => s.default_shard.clone(),
+            None => config
+                .shards
+                .first()
+                .map(|s| s.name.clone())
+                .ok_or_else(|| ForwardError::Statement(ProxyError::not_supported("no shards are configured")))?,
+        };
+        Ok(shard)
     }
 
     async fn collect(
@@ -562,6 +564,36 @@ impl Session {
         Ok(())
     }
 
+    /// Routes and rewrites a statement into its execution plan.
+    pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        let mut ids = self.shared.ids();
+        let plan = self
+            .shared
+            .router()
+            .route(self.schema.as_deref(), sql, &mut *ids)
+            .map_err(|e| match e {
+                RouteError::NoDatabase => ProxyError::sql(codes::NO_DB, "3D000", "No database selected"),
+                RouteError::UnknownDatabase(db) => {
+                    ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"))
+                }
+                other => ProxyError::not_supported(other.to_string()),
+            })?;
+        drop(ids);
+        if plan.hinted && !self.user.allow_hints {
+            return Err(ProxyError::sql(
+                codes::SPECIFIC_ACCESS_DENIED,
+                "42000",
+                format!(
+                    "Access denied; user '{}' may not use /* myshard:shard=… */ hints (allow_hints)",
+                    self.user.name
+                ),
+            ));
+        }
+        let exec = myshard_sql_rewrite::rewrite(&plan, sql)
+            .map_err(|e| ProxyError::not_supported(e.to_string()))?;
+        Ok((plan, exec))
+    }
+
     async fn routed(
         &mut self,
         stream: &mut PacketStream,
@@ -571,24 +603,8 @@ impl Session {
         if let Some(reason) = pins_connection(sql) {
             self.pin_reason = Some(reason);
         }
-        let plan = self
-            .shared
-            .router()
-            .route(self.schema.as_deref(), sql)
-            .map_err(|e| ForwardError::Statement(ProxyError::not_supported(e.to_string())))?;
-        let exec = myshard_sql_rewrite::rewrite(&plan, sql)
-            .map_err(|e| ForwardError::Statement(ProxyError::not_supported(e.to_string())))?;
-        let [query] = exec.queries.as_slice() else {
-            return Err(ForwardError::Statement(ProxyError::not_supported(
-                "this statement spans several shards, which myshard does not support yet",
-            )));
-        };
-        let mut conn = self
-            .acquire(&query.shard, query.database.as_deref())
-            .await
-            .map_err(ForwardError::Statement)?;
-        conn.count_statement();
-        // The OK packet is written before the backend's status can be read: predict IN_TRANS
+        let (plan, exec) = self.plan(sql).map_err(ForwardError::Statement)?;
+        // OK packets are written before the backend's status can be read: predict IN_TRANS
         // (a statement under autocommit=0 opens a transaction, DDL commits implicitly), then
         // take the backend's word for the statements that follow.
         if plan.kind == StatementKind::Ddl {
@@ -596,6 +612,31 @@ impl Session {
         } else if !self.autocommit {
             self.in_transaction = true;
         }
+        match (&exec.merge, exec.queries.as_slice(), exec.last_insert_id) {
+            (MergeSpec::Passthrough, [query], None) => self.single(stream, query, more).await,
+            (MergeSpec::Concat { offset, limit }, queries, _) => {
+                let (offset, limit) = (*offset, *limit);
+                self.concat(stream, queries, offset, limit, more).await
+            }
+            (merge, queries, last_insert_id) => {
+                let first_only = matches!(merge, MergeSpec::First);
+                self.write_all(stream, queries, first_only, last_insert_id, more).await
+            }
+        }
+    }
+
+    /// The single-shard fast path: results stream straight through.
+    async fn single(
+        &mut self,
+        stream: &mut PacketStream,
+        query: &ShardQuery,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let mut conn = self
+            .acquire(&query.shard, query.database.as_deref())
+            .await
+            .map_err(ForwardError::Statement)?;
+        conn.count_statement();
         let framing = self.framing(more);
         let res = match conn.conn() {
             Ok(c) => {
@@ -626,17 +667,134 @@ impl Session {
             self.last_insert_id = outcome.last_insert_id;
         }
         if outcome.warnings > 0 {
-            if let Ok(c) = conn.conn() {
-                if let Ok((_, rows)) = executor::collect(c, &query.shard, "SHOW WARNINGS").await {
-                    self.diagnostics = rows
-                        .iter()
-                        .filter_map(|r| local::diagnostic_from_row(r))
-                        .collect();
-                }
-            }
+            self.fetch_warnings(&mut conn, &query.shard).await;
         }
         self.give_back(conn, None);
         self.unpin_if_free();
+        Ok(())
+    }
+
+    async fn fetch_warnings(&mut self, conn: &mut PooledConn, shard: &str) {
+        if let Ok(c) = conn.conn() {
+            if let Ok((_, rows)) = executor::collect(c, shard, "SHOW WARNINGS").await {
+                self.diagnostics
+                    .extend(rows.iter().filter_map(|r| local::diagnostic_from_row(r)));
+            }
+        }
+    }
+
+    /// A read over several targets whose row order MySQL leaves open: each target's rows
+    /// in turn, with OFFSET/LIMIT applied here.
+    async fn concat(
+        &mut self,
+        stream: &mut PacketStream,
+        queries: &[ShardQuery],
+        offset: u64,
+        limit: Option<u64>,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let framing = self.framing(more);
+        let mut state = executor::ConcatState::new(offset, limit);
+        for query in queries {
+            let mut conn = self
+                .acquire(&query.shard, query.database.as_deref())
+                .await
+                .map_err(ForwardError::Statement)?;
+            conn.count_statement();
+            let res = match conn.conn() {
+                Ok(c) => executor::concat_part(stream, c, &query.shard, &query.sql, &mut state, framing).await,
+                Err(e) => Err(ForwardError::Statement(e)),
+            };
+            match res {
+                Ok(()) => {
+                    self.in_transaction = self.in_transaction || conn.backend_in_transaction();
+                    self.give_back(conn, None);
+                }
+                Err(e) => {
+                    match &e {
+                        ForwardError::Statement(pe) => self.give_back(conn, Some(pe)),
+                        ForwardError::Client(_) => drop(conn),
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        executor::concat_end(stream, &state, framing).await?;
+        self.unpin_if_free();
+        Ok(())
+    }
+
+    /// Writes and DDL on several targets (or with generated ids): every target must succeed;
+    /// one OK with the summed affected rows (the first target's, for broadcast tables).
+    async fn write_all(
+        &mut self,
+        stream: &mut PacketStream,
+        queries: &[ShardQuery],
+        first_only: bool,
+        last_insert_id: Option<u64>,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let mut total = executor::OkInfo::default();
+        for (i, query) in queries.iter().enumerate() {
+            let mut conn = self
+                .acquire(&query.shard, query.database.as_deref())
+                .await
+                .map_err(ForwardError::Statement)?;
+            conn.count_statement();
+            let res = match conn.conn() {
+                Ok(c) => executor::run_for_ok(c, &query.shard, &query.sql).await,
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(ok) => {
+                    if ok.warnings > 0 {
+                        self.fetch_warnings(&mut conn, &query.shard).await;
+                    }
+                    self.in_transaction = conn.backend_in_transaction();
+                    self.give_back(conn, None);
+                    if i == 0 || !first_only {
+                        total.affected_rows += ok.affected_rows;
+                        total.warnings = total.warnings.saturating_add(ok.warnings);
+                        if total.last_insert_id == 0 {
+                            total.last_insert_id = ok.last_insert_id;
+                        }
+                        if queries.len() == 1 || first_only {
+                            total.info = ok.info;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.give_back(conn, Some(&e));
+                    let e = if i > 0 && !self.in_transaction {
+                        let (code, state, message) = e.to_err();
+                        let _ = state;
+                        ProxyError::sql(
+                            code,
+                            "HY000",
+                            format!("{message} (on shard '{}'; the statement already ran on {i} other target(s) outside a transaction)", query.shard),
+                        )
+                    } else {
+                        e
+                    };
+                    return Err(ForwardError::Statement(e));
+                }
+            }
+        }
+        if let Some(id) = last_insert_id {
+            total.last_insert_id = id;
+        }
+        if total.last_insert_id != 0 {
+            self.last_insert_id = total.last_insert_id;
+        }
+        self.unpin_if_free();
+        let ok = crate::protocol::response::Ok {
+            affected_rows: total.affected_rows,
+            last_insert_id: total.last_insert_id,
+            status: self.framing(more).status_with_more(),
+            warnings: total.warnings,
+            info: total.info,
+        };
+        stream.write_packet(&ok.encode(0)).await?;
         Ok(())
     }
 

@@ -8,12 +8,17 @@
 //! - [`plan`]: [`RoutePlan`], the router's output.
 //! - [`route`]: [`Router`], which turns a statement into a plan.
 
+pub mod hash;
+pub mod keys;
 pub mod lexer;
+pub mod placement;
 pub mod parse;
 pub mod plan;
 pub mod route;
 pub mod session;
 
 pub use plan::{Role, RoutePlan, StatementKind};
-pub use route::{RouteError, Router};
+pub use placement::Target;
+pub use plan::{Combine, GeneratedIds, Rewrite};
+pub use route::{CountingIds, IdSource, RouteError, Router};
 pub use session::{SessionStatement, SetTarget};

@@ -1,7 +1,11 @@
-//! The router's output: which shards, which role, what kind of statement.
+//! The router's output: which shards, which role, what kind of statement, and what the
+//! rewriter must change.
 
+use crate::placement::Target;
 use serde::{Deserialize, Serialize};
+use sqlparser::ast::Statement;
 use std::fmt;
+use std::sync::Arc;
 
 /// Which server of a shard runs a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,44 +51,130 @@ impl StatementKind {
     }
 }
 
-/// Where a statement runs.
+/// How the per-shard SQL is made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rewrite {
+    /// The client's SQL, byte for byte.
+    Verbatim,
+    /// The parsed statement with logical names replaced by physical ones per target.
+    Rename,
+    /// A multi-row INSERT split by target: `rows[i]` is the index into `targets` of row i.
+    SplitInsert {
+        /// Target index of each row.
+        rows: Vec<usize>,
+    },
+}
+
+/// How the executor combines the targets' answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Combine {
+    /// One target: its answer as is.
+    Single,
+    /// Rows of every target in target order, then OFFSET/LIMIT applied by myshard.
+    Concat {
+        /// Rows to skip.
+        offset: u64,
+        /// Rows to return at most.
+        limit: Option<u64>,
+    },
+    /// Writes and DDL on several targets: affected rows summed, one OK.
+    SumAffected,
+    /// Reads of a broadcast table or checks that every target agrees: first target's answer.
+    First,
+}
+
+/// Ids myshard generated for an auto-increment column the INSERT omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedIds {
+    /// The column.
+    pub column: String,
+    /// Whether the column was missing from the column list (and must be added).
+    pub add_column: bool,
+    /// Per row: the generated id, or None where the row gave its own value.
+    pub values: Vec<Option<i64>>,
+}
+
+/// Where a statement runs and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutePlan {
     /// The statement's class.
     pub kind: StatementKind,
     /// Primary or replica.
     pub role: Role,
-    /// Names of the shards that run it; one for the single-shard fast path.
-    pub shards: Vec<String>,
+    /// Where it runs, in shard order.
+    pub targets: Vec<Target>,
     /// The physical database on those shards.
     pub database: Option<String>,
+    /// How each target's SQL is made.
+    pub rewrite: Rewrite,
+    /// How the answers are combined.
+    pub combine: Combine,
+    /// Logical tables to rename to their physical names (`name_{index}`) per target.
+    pub sharded_tables: Vec<String>,
+    /// Qualifiers naming a logical schema, to replace by the physical database.
+    pub schema_renames: Vec<(String, String)>,
+    /// Ids generated for this INSERT, if any.
+    pub generated: Option<GeneratedIds>,
+    /// The shard was forced by a `/* myshard:shard=… */` hint.
+    pub hinted: bool,
+    /// The parsed statement, when the rewriter needs it.
+    #[serde(skip)]
+    pub ast: Option<Arc<Statement>>,
 }
 
 impl RoutePlan {
-    /// A statement for exactly one shard.
+    /// A statement for exactly one shard, sent verbatim.
     pub fn single(kind: StatementKind, role: Role, shard: &str, database: Option<&str>) -> Self {
         RoutePlan {
             kind,
             role,
-            shards: vec![shard.to_string()],
+            targets: vec![Target {
+                shard: shard.to_string(),
+                table: None,
+            }],
             database: database.map(str::to_string),
+            rewrite: Rewrite::Verbatim,
+            combine: Combine::Single,
+            sharded_tables: Vec::new(),
+            schema_renames: Vec::new(),
+            generated: None,
+            hinted: false,
+            ast: None,
         }
     }
 
-    /// Whether exactly one shard runs it.
+    /// Whether exactly one target runs it.
     pub fn is_single(&self) -> bool {
-        self.shards.len() == 1
+        self.targets.len() == 1
+    }
+
+    /// Distinct shard names, in target order.
+    pub fn shards(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for t in &self.targets {
+            if !out.contains(&t.shard) {
+                out.push(t.shard.clone());
+            }
+        }
+        out
+    }
+
+    /// The first id this statement generated (the OK packet's last-insert-id).
+    pub fn first_generated_id(&self) -> Option<i64> {
+        self.generated.as_ref().and_then(|g| g.values.iter().flatten().next().copied())
     }
 }
 
 impl fmt::Display for RoutePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let targets: Vec<String> = self.targets.iter().map(|t| t.to_string()).collect();
         write!(
             f,
-            "{} on {:?} [{}]",
+            "{} on {:?} [{}] {:?}",
             self.kind.label(),
             self.role,
-            self.shards.join(", ")
+            targets.join(", "),
+            self.combine
         )?;
         if let Some(db) = &self.database {
             write!(f, " db={db}")?;

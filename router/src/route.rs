@@ -1,8 +1,22 @@
 //! The router: statement in, [`RoutePlan`] out.
+//!
+//! Unsharded schemas take a fast path without parsing. Otherwise the statement is parsed,
+//! its tables are looked up in the shard map, and the sharding key is read from WHERE (or
+//! from each row of an INSERT). Anything that cannot be answered exactly is refused with a
+//! reason; nothing is ever sent to a subset of the shards that hold the rows it needs.
 
+use crate::keys::{key_set, literal, KeyColumn, KeySet, KeyValue};
 use crate::lexer::{tokenize, Token};
-use crate::plan::{Role, RoutePlan, StatementKind};
-use myshard_config::Config;
+use crate::placement::{all_targets, place, targets, Target};
+use crate::plan::{Combine, GeneratedIds, Rewrite, Role, RoutePlan, StatementKind};
+use myshard_config::{Config, RuleConfig, RuleKind, SchemaConfig, TableConfig};
+use sqlparser::ast::{
+    visit_expressions, visit_relations, Expr, FromTable, GroupByExpr, JoinConstraint,
+    JoinOperator, LimitClause, ObjectName, OnInsert, Query, SelectItem, SetExpr, Statement,
+    TableFactor, TableObject, TableWithJoins, UpdateTableFromKind,
+};
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// Why a statement cannot be routed.
@@ -14,15 +28,177 @@ pub enum RouteError {
     /// The schema is not in the shard map.
     #[error("Unknown database '{0}'")]
     UnknownDatabase(String),
-    /// A statement myshard cannot route correctly.
+    /// The statement does not parse.
+    #[error("{0}")]
+    Parse(String),
+    /// A statement myshard cannot route correctly (ER_NOT_SUPPORTED_YET).
     #[error("{0}")]
     Unsupported(String),
+}
+
+fn unsupported<T>(msg: impl Into<String>) -> Result<T, RouteError> {
+    Err(RouteError::Unsupported(msg.into()))
+}
+
+/// A source of globally unique ids for auto-increment columns.
+pub trait IdSource {
+    /// The next id.
+    fn next_id(&mut self) -> i64;
+}
+
+/// Ids counting up from a start value (tests and `myshard explain`).
+pub struct CountingIds(pub i64);
+
+impl IdSource for CountingIds {
+    fn next_id(&mut self) -> i64 {
+        self.0 += 1;
+        self.0
+    }
 }
 
 /// Routes statements using one version of the shard map.
 #[derive(Debug, Clone)]
 pub struct Router {
     config: Arc<Config>,
+}
+
+/// System schemas every shard has; statements on them run on one shard as they are.
+const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "mysql", "performance_schema", "sys"];
+
+/// Reads the `/* myshard:shard=NAME */` hint.
+pub fn hint_shard(sql: &str) -> Option<String> {
+    let start = sql.find("myshard:shard=")?;
+    let before = &sql[..start];
+    // Only inside a comment.
+    if before.rfind("/*").is_none_or(|open| before[open..].contains("*/")) {
+        return None;
+    }
+    let rest = &sql[start + "myshard:shard=".len()..];
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// One table a statement names, resolved against the shard map.
+#[derive(Debug, Clone)]
+struct TableUse<'c> {
+    /// The name as written (for matching column qualifiers).
+    name: String,
+    /// Its alias, if any.
+    alias: Option<String>,
+    /// Table placement, when the shard map places it by a rule.
+    table: Option<&'c TableConfig>,
+    rule: Option<&'c RuleConfig>,
+    /// Whether it belongs to a logical schema (not a system schema).
+    logical: bool,
+}
+
+impl TableUse<'_> {
+    fn is_sharded(&self) -> bool {
+        self.rule.is_some_and(|r| r.kind != RuleKind::Broadcast)
+    }
+
+    fn is_broadcast(&self) -> bool {
+        self.rule.is_some_and(|r| r.kind == RuleKind::Broadcast)
+    }
+
+    /// The name column qualifiers use for it.
+    fn qualifier(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.name)
+    }
+}
+
+fn ident_parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .collect()
+}
+
+/// The key column of one table, recognised in expressions.
+struct TableKey<'a> {
+    qualifier: &'a str,
+    column: &'a str,
+    /// Unqualified references count (the table is the only sharded one with this column).
+    bare_ok: bool,
+}
+
+impl KeyColumn for TableKey<'_> {
+    fn is_key(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Identifier(i) => self.bare_ok && i.value.eq_ignore_ascii_case(self.column),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [t, c] => {
+                    t.value.eq_ignore_ascii_case(self.qualifier)
+                        && c.value.eq_ignore_ascii_case(self.column)
+                }
+                [_, t, c] => {
+                    t.value.eq_ignore_ascii_case(self.qualifier)
+                        && c.value.eq_ignore_ascii_case(self.column)
+                }
+                _ => false,
+            },
+            Expr::Nested(e) => self.is_key(e),
+            _ => false,
+        }
+    }
+}
+
+/// The conjuncts of an expression (`a AND b AND c` → [a, b, c]).
+fn conjuncts(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::And,
+            right,
+        } => {
+            let mut v = conjuncts(left);
+            v.extend(conjuncts(right));
+            v
+        }
+        Expr::Nested(inner) => conjuncts(inner),
+        other => vec![other],
+    }
+}
+
+const AGGREGATES: [&str; 16] = [
+    "COUNT", "SUM", "AVG", "MIN", "MAX", "GROUP_CONCAT", "BIT_AND", "BIT_OR", "BIT_XOR", "STD",
+    "STDDEV", "STDDEV_POP", "STDDEV_SAMP", "VARIANCE", "VAR_POP", "VAR_SAMP",
+];
+
+fn has_aggregate_or_window(items: &[SelectItem]) -> bool {
+    let mut found = false;
+    for item in items {
+        let _ = visit_expressions(item, |e| {
+            if let Expr::Function(f) = e {
+                let name = f.name.to_string().to_ascii_uppercase();
+                if f.over.is_some()
+                    || AGGREGATES.contains(&name.as_str())
+                    || name.starts_with("JSON_") && name.ends_with("AGG")
+                {
+                    found = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    found
+}
+
+fn has_subquery<T: sqlparser::ast::Visit>(node: &T) -> bool {
+    visit_expressions(node, |e| match e {
+        Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+fn literal_u64(e: &Expr) -> Option<u64> {
+    literal(e).and_then(|v| v.as_int()).and_then(|i| u64::try_from(i).ok())
 }
 
 impl Router {
@@ -36,93 +212,882 @@ impl Router {
         &self.config
     }
 
-    /// Decides where `sql` runs for a session whose current schema is `schema`.
-    ///
-    /// Every logical schema lives on its default shard until table rules exist, so the
-    /// statement passes through unchanged; statements without a schema run on the first shard
-    /// (they can only name schemas explicitly, which the shard resolves).
-    pub fn route(&self, schema: Option<&str>, sql: &str) -> Result<RoutePlan, RouteError> {
-        let tokens = tokenize(sql);
-        let kind = tokens
-            .iter()
-            .find_map(|t| match t {
-                Token::Word(w) => Some(StatementKind::from_first_word(w)),
-                Token::Sym(s) if s == "(" => Some(StatementKind::Read),
-                _ => None,
-            })
-            .unwrap_or(StatementKind::Other);
+    /// Decides where `sql` runs for a session whose current schema is `schema`. Ids for
+    /// auto-increment columns come from `ids`.
+    pub fn route(
+        &self,
+        schema: Option<&str>,
+        sql: &str,
+        ids: &mut dyn IdSource,
+    ) -> Result<RoutePlan, RouteError> {
+        let kind = first_kind(sql);
         let role = Role::Primary;
-        match schema {
-            Some(name) => {
-                let schema = self
-                    .config
+        let schema_cfg = match schema {
+            Some(name) => Some(
+                self.config
                     .schema(name)
-                    .ok_or_else(|| RouteError::UnknownDatabase(name.to_string()))?;
-                Ok(RoutePlan::single(
-                    kind,
-                    role,
-                    &schema.default_shard,
-                    Some(schema.physical_database()),
-                ))
+                    .ok_or_else(|| RouteError::UnknownDatabase(name.to_string()))?,
+            ),
+            None => None,
+        };
+        let database = schema_cfg.map(|s| s.physical_database());
+        if let Some(shard) = hint_shard(sql) {
+            if self.config.shard(&shard).is_none() {
+                return unsupported(format!("the hint names unknown shard '{shard}'"));
             }
-            None => {
-                let shard =
-                    self.config.shards.first().ok_or_else(|| {
-                        RouteError::Unsupported("no shards are configured".into())
-                    })?;
-                Ok(RoutePlan::single(kind, role, &shard.name, None))
-            }
+            let mut plan = RoutePlan::single(kind, role, &shard, database);
+            plan.hinted = true;
+            return Ok(plan);
         }
+        let default_shard = match schema_cfg {
+            Some(s) => s.default_shard.clone(),
+            None => match self.config.shards.first() {
+                Some(s) => s.name.clone(),
+                None => return unsupported("no shards are configured"),
+            },
+        };
+        let sharded_schemas = self.config.schemas.iter().any(|s| !s.is_unsharded());
+        // Fast path: nothing in this schema (or anywhere, without a schema) is placed by a rule.
+        let fast = match schema_cfg {
+            Some(s) => s.is_unsharded() && !mentions_other_sharded_schema(sql, &self.config, s),
+            None => !sharded_schemas,
+        };
+        if fast {
+            return Ok(RoutePlan::single(kind, role, &default_shard, database));
+        }
+        let mut statements = crate::parse::parse(sql).map_err(|e| {
+            RouteError::Unsupported(format!(
+                "myshard cannot parse this statement to route it ({e}); rewrite it, or use a /* myshard:shard=NAME */ hint"
+            ))
+        })?;
+        if statements.len() != 1 {
+            return unsupported("one statement at a time");
+        }
+        let stmt = statements.remove(0);
+        let ctx = Ctx {
+            router: self,
+            schema: schema_cfg,
+            default_shard,
+            kind,
+        };
+        let mut plan = ctx.plan(&stmt, ids)?;
+        plan.database = database.map(str::to_string);
+        plan.role = role;
+        if plan.rewrite != Rewrite::Verbatim {
+            plan.ast = Some(Arc::new(stmt));
+        }
+        Ok(plan)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Whether an unsharded schema's statement names a table of another, sharded schema.
+fn mentions_other_sharded_schema(sql: &str, config: &Config, current: &SchemaConfig) -> bool {
+    let tokens = tokenize(sql);
+    tokens.windows(2).any(|w| {
+        matches!(&w[1], Token::Sym(s) if s == ".")
+            && w[0].ident().is_some_and(|name| {
+                name != current.name
+                    && config.schema(name).is_some_and(|s| !s.is_unsharded())
+            })
+    })
+}
 
-    fn router() -> Router {
-        let config = Config::from_toml_str(
-            r#"
-            [[shards]]
-            name = "s0"
-            primary = "127.0.0.1:1"
-            [[shards]]
-            name = "s1"
-            primary = "127.0.0.1:2"
-            [[schemas]]
-            name = "shop"
-            default_shard = "s1"
-            database = "shop_db"
-            "#,
-        )
-        .expect("valid config");
-        Router::new(Arc::new(config))
+fn first_kind(sql: &str) -> StatementKind {
+    tokenize(sql)
+        .iter()
+        .find_map(|t| match t {
+            Token::Word(w) => Some(StatementKind::from_first_word(w)),
+            Token::Sym(s) if s == "(" => Some(StatementKind::Read),
+            _ => None,
+        })
+        .unwrap_or(StatementKind::Other)
+}
+
+struct Ctx<'c> {
+    router: &'c Router,
+    schema: Option<&'c SchemaConfig>,
+    default_shard: String,
+    kind: StatementKind,
+}
+
+/// Where the tables of a statement live, taken together.
+enum Placement<'c> {
+    /// Every table is unsharded (or a system table): the default shard.
+    Default,
+    /// Only broadcast tables (of this rule).
+    Broadcast(&'c RuleConfig),
+    /// Sharded tables of one rule (plus, possibly, broadcast tables).
+    Sharded(&'c RuleConfig),
+}
+
+impl<'c> Ctx<'c> {
+    fn config(&self) -> &'c Config {
+        &self.router.config
     }
 
-    #[test]
-    fn unsharded_schema_goes_to_its_default_shard_and_database() {
-        let plan = router()
-            .route(Some("shop"), "SELECT * FROM t")
-            .expect("routes");
-        assert_eq!(plan.shards, vec!["s1"]);
-        assert_eq!(plan.database.as_deref(), Some("shop_db"));
-        assert_eq!(plan.kind, StatementKind::Read);
+    /// Resolves a table name as written.
+    fn resolve(&self, name: &ObjectName) -> Result<TableUse<'c>, RouteError> {
+        let parts = ident_parts(name);
+        let (schema, table) = match parts.as_slice() {
+            [t] => (self.schema, t.clone()),
+            [s, t] => {
+                if SYSTEM_SCHEMAS.iter().any(|x| x.eq_ignore_ascii_case(s)) {
+                    return Ok(TableUse {
+                        name: t.clone(),
+                        alias: None,
+                        table: None,
+                        rule: None,
+                        logical: false,
+                    });
+                }
+                match self.config().schema(s) {
+                    Some(sc) => (Some(sc), t.clone()),
+                    None => return unsupported(format!("unknown schema '{s}' in table name '{name}'")),
+                }
+            }
+            _ => return unsupported(format!("cannot resolve table name '{name}'")),
+        };
+        let Some(schema) = schema else {
+            return Err(RouteError::NoDatabase);
+        };
+        if let (Some(current), true) = (self.schema, parts.len() == 2) {
+            if current.name != schema.name && current.default_shard != schema.default_shard {
+                return unsupported(format!(
+                    "statements across logical schemas '{}' and '{}' on different shards are not supported",
+                    current.name, schema.name
+                ));
+            }
+        }
+        let tc = schema.table(&table);
+        let rule = tc.and_then(|t| schema.rule(&t.rule));
+        Ok(TableUse {
+            name: table,
+            alias: None,
+            table: tc,
+            rule,
+            logical: true,
+        })
     }
 
-    #[test]
-    fn writes_are_classified() {
-        let plan = router()
-            .route(Some("shop"), "/* c */ insert into t values (1)")
-            .expect("routes");
-        assert_eq!(plan.kind, StatementKind::Write);
-        assert_eq!(plan.role, Role::Primary);
+    fn tables_of<T: sqlparser::ast::Visit + std::any::Any>(
+        &self,
+        node: &T,
+    ) -> Result<Vec<TableUse<'c>>, RouteError> {
+        let mut names = Vec::new();
+        let _ = visit_relations(node, |n| {
+            names.push(n.clone());
+            ControlFlow::<()>::Continue(())
+        });
+        if let Some(stmt) = (node as &dyn std::any::Any).downcast_ref::<Statement>() {
+            names.extend(table_names_outside_relations(stmt).into_iter().cloned());
+        }
+        names.iter().map(|n| self.resolve(n)).collect()
     }
 
-    #[test]
-    fn unknown_schema_is_an_error() {
-        assert_eq!(
-            router().route(Some("nope"), "SELECT 1"),
-            Err(RouteError::UnknownDatabase("nope".into()))
+    fn placement(&self, tables: &[TableUse<'c>]) -> Result<Placement<'c>, RouteError> {
+        let sharded: Vec<&TableUse> = tables.iter().filter(|t| t.is_sharded()).collect();
+        let broadcast: Vec<&TableUse> = tables.iter().filter(|t| t.is_broadcast()).collect();
+        let unsharded: Vec<&TableUse> = tables
+            .iter()
+            .filter(|t| t.rule.is_none() && t.logical)
+            .collect();
+        if let Some(first) = sharded.first() {
+            let rule = first.rule.ok_or_else(|| RouteError::Unsupported("invariant: sharded table has a rule".into()))?;
+            if let Some(other) = sharded.iter().find(|t| t.rule.is_some_and(|r| r.name != rule.name)) {
+                return unsupported(format!(
+                    "tables '{}' (rule '{}') and '{}' (rule '{}') are sharded differently; joining them needs a cross-shard join, which myshard does not support. Join tables that share a rule, on their sharding key",
+                    first.name,
+                    rule.name,
+                    other.name,
+                    other.rule.map(|r| r.name.as_str()).unwrap_or("")
+                ));
+            }
+            if let Some(u) = unsharded.first() {
+                return unsupported(format!(
+                    "table '{}' is unsharded (it lives on shard '{}') while '{}' is sharded by rule '{}'; myshard cannot combine them in one statement",
+                    u.name, self.default_shard, first.name, rule.name
+                ));
+            }
+            for b in &broadcast {
+                let br = b.rule.map(|r| r.shards.clone()).unwrap_or_default();
+                if let Some(missing) = crate::placement::rule_shards(rule).iter().find(|s| !br.contains(s)) {
+                    return unsupported(format!(
+                        "broadcast table '{}' is not on shard '{missing}', where '{}' has rows",
+                        b.name, first.name
+                    ));
+                }
+            }
+            return Ok(Placement::Sharded(rule));
+        }
+        if let Some(b) = broadcast.first() {
+            let rule = b.rule.ok_or_else(|| RouteError::Unsupported("invariant: broadcast table has a rule".into()))?;
+            if !unsharded.is_empty() && !rule.shards.contains(&self.default_shard) {
+                return unsupported(format!(
+                    "broadcast table '{}' is not on the default shard '{}' where the unsharded tables live",
+                    b.name, self.default_shard
+                ));
+            }
+            if !unsharded.is_empty() {
+                return Ok(Placement::Default);
+            }
+            return Ok(Placement::Broadcast(rule));
+        }
+        Ok(Placement::Default)
+    }
+
+    fn base_plan(&self, targets: Vec<Target>, rewrite: Rewrite, combine: Combine, tables: &[TableUse]) -> RoutePlan {
+        let mut sharded_tables: Vec<String> = tables
+            .iter()
+            .filter(|t| t.rule.is_some_and(|r| r.tables_per_shard > 1))
+            .map(|t| t.name.clone())
+            .collect();
+        sharded_tables.sort();
+        sharded_tables.dedup();
+        let schema_renames = self
+            .config()
+            .schemas
+            .iter()
+            .filter(|s| s.physical_database() != s.name)
+            .map(|s| (s.name.clone(), s.physical_database().to_string()))
+            .collect::<Vec<_>>();
+        let needs_rename = !sharded_tables.is_empty() || !schema_renames.is_empty();
+        let rewrite = match rewrite {
+            Rewrite::Verbatim if needs_rename => Rewrite::Rename,
+            other => other,
+        };
+        RoutePlan {
+            kind: self.kind,
+            role: Role::Primary,
+            targets,
+            database: None,
+            rewrite,
+            combine,
+            sharded_tables,
+            schema_renames,
+            generated: None,
+            hinted: false,
+            ast: None,
+        }
+    }
+
+    fn default_target(&self) -> Vec<Target> {
+        vec![Target {
+            shard: self.default_shard.clone(),
+            table: None,
+        }]
+    }
+
+    /// One broadcast shard to read from: the default shard when it has the table.
+    fn broadcast_read_target(&self, rule: &RuleConfig) -> Vec<Target> {
+        let shard = if rule.shards.contains(&self.default_shard) {
+            self.default_shard.clone()
+        } else {
+            rule.shards.first().cloned().unwrap_or_else(|| self.default_shard.clone())
+        };
+        vec![Target { shard, table: None }]
+    }
+
+    fn plan(&self, stmt: &Statement, ids: &mut dyn IdSource) -> Result<RoutePlan, RouteError> {
+        match stmt {
+            Statement::Query(q) => self.plan_query(q),
+            Statement::Insert(ins) => self.plan_insert(stmt, ins, ids),
+            Statement::Update(u) => {
+                let mut tables = vec![self.table_with_alias(&u.table.relation)?];
+                for j in &u.table.joins {
+                    tables.push(self.table_with_alias(&j.relation)?);
+                }
+                if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) = &u.from {
+                    for twj in f {
+                        tables.extend(self.from_tables(std::slice::from_ref(twj))?);
+                    }
+                }
+                let where_ = u.selection.as_ref();
+                let mut on: Vec<&Expr> = Vec::new();
+                for j in &u.table.joins {
+                    if let Some(e) = join_on(&j.join_operator) {
+                        on.push(e);
+                    }
+                }
+                let all = self.tables_of(stmt)?;
+                let plan = self.plan_write(stmt, &tables, &all, where_, &on, !u.order_by.is_empty() || u.limit.is_some())?;
+                self.check_key_update(&plan, &tables, &u.assignments)?;
+                Ok(plan)
+            }
+            Statement::Delete(d) => {
+                let from = match &d.from {
+                    FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
+                };
+                let tables = self.from_tables(from)?;
+                let mut on = Vec::new();
+                for twj in from {
+                    for j in &twj.joins {
+                        if let Some(e) = join_on(&j.join_operator) {
+                            on.push(e);
+                        }
+                    }
+                }
+                let all = self.tables_of(stmt)?;
+                self.plan_write(stmt, &tables, &all, d.selection.as_ref(), &on, !d.order_by.is_empty() || d.limit.is_some())
+            }
+            Statement::CreateTable(ct) if ct.query.is_some() => {
+                let tables = self.tables_of(stmt)?;
+                if tables.iter().any(|t| t.rule.is_some()) {
+                    return unsupported("CREATE TABLE … AS SELECT into or from a sharded or broadcast table is not supported; create the table, then INSERT rows");
+                }
+                Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables))
+            }
+            Statement::CreateTable(_)
+            | Statement::AlterTable(_)
+            | Statement::Drop { .. }
+            | Statement::Truncate(_)
+            | Statement::CreateIndex(_) => self.plan_ddl(stmt),
+            Statement::RenameTable(_) => {
+                let tables = self.tables_of(stmt)?;
+                if tables.iter().any(|t| t.rule.is_some()) {
+                    return unsupported("renaming a table that the shard map places by a rule would orphan its rows; change the shard map and the tables together");
+                }
+                Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables))
+            }
+            other => self.plan_other(other),
+        }
+    }
+
+    fn plan_ddl(&self, stmt: &Statement) -> Result<RoutePlan, RouteError> {
+        let tables = self.tables_of(stmt)?;
+        let mut target_sets: Vec<Vec<Target>> = Vec::new();
+        for t in &tables {
+            let ts = match t.rule {
+                Some(rule) if rule.kind == RuleKind::Broadcast => rule
+                    .shards
+                    .iter()
+                    .map(|s| Target { shard: s.clone(), table: None })
+                    .collect(),
+                Some(rule) => all_targets(rule),
+                None => self.default_target(),
+            };
+            target_sets.push(ts);
+        }
+        let Some(first) = target_sets.first().cloned() else {
+            return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables));
+        };
+        if target_sets.iter().any(|t| *t != first) {
+            return unsupported("this DDL names tables placed differently; run one statement per table");
+        }
+        let combine = if first.len() > 1 { Combine::SumAffected } else { Combine::Single };
+        Ok(self.base_plan(first, Rewrite::Verbatim, combine, &tables))
+    }
+
+    /// SHOW, DESCRIBE, EXPLAIN and the like: one target holding the table.
+    fn plan_other(&self, stmt: &Statement) -> Result<RoutePlan, RouteError> {
+        if let Statement::Explain { statement, .. } = stmt {
+            // EXPLAIN shows the plan of the first target the statement would run on.
+            let mut inner = self.plan(statement, &mut CountingIds(0))?;
+            inner.targets.truncate(1);
+            inner.combine = Combine::Single;
+            inner.kind = StatementKind::Other;
+            if inner.rewrite != Rewrite::Verbatim {
+                inner.rewrite = Rewrite::Rename;
+            }
+            inner.generated = None;
+            return Ok(inner);
+        }
+        let tables = self.tables_of(stmt)?;
+        let target = match tables.iter().find_map(|t| t.rule) {
+            Some(rule) if rule.kind == RuleKind::Broadcast => self.broadcast_read_target(rule),
+            Some(rule) => all_targets(rule).into_iter().take(1).collect(),
+            None => self.default_target(),
+        };
+        Ok(self.base_plan(target, Rewrite::Verbatim, Combine::Single, &tables))
+    }
+
+    fn table_with_alias(&self, factor: &TableFactor) -> Result<TableUse<'c>, RouteError> {
+        match factor {
+            TableFactor::Table { name, alias, .. } => {
+                let mut t = self.resolve(name)?;
+                t.alias = alias.as_ref().map(|a| a.name.value.clone());
+                Ok(t)
+            }
+            TableFactor::Derived { subquery, .. } => {
+                let tables = self.tables_of(subquery.as_ref())?;
+                if tables.iter().any(|t| t.rule.is_some()) {
+                    return unsupported("derived tables over sharded or broadcast tables are not supported yet");
+                }
+                Ok(TableUse {
+                    name: String::new(),
+                    alias: None,
+                    table: None,
+                    rule: None,
+                    logical: false,
+                })
+            }
+            TableFactor::NestedJoin { .. } => unsupported("parenthesized joins are not supported yet on sharded schemas"),
+            _ => unsupported("this table expression is not supported on sharded schemas"),
+        }
+    }
+
+    fn from_tables(&self, from: &[TableWithJoins]) -> Result<Vec<TableUse<'c>>, RouteError> {
+        let mut out = Vec::new();
+        for twj in from {
+            out.push(self.table_with_alias(&twj.relation)?);
+            for j in &twj.joins {
+                out.push(self.table_with_alias(&j.relation)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The key values the statement's conditions allow, over a co-located group of tables:
+    /// every sharded table must be tied to the first by key equalities.
+    fn group_keys(
+        &self,
+        tables: &[TableUse<'c>],
+        where_: Option<&Expr>,
+        inner_on: &[&Expr],
+        all_on: &[&Expr],
+    ) -> Result<KeySet, RouteError> {
+        let sharded: Vec<&TableUse> = tables.iter().filter(|t| t.is_sharded()).collect();
+        let key_of = |t: &TableUse<'c>| -> Option<String> { t.table.and_then(|c| c.column.clone()) };
+        let names_with = |col: &str| {
+            sharded
+                .iter()
+                .filter(|t| key_of(t).is_some_and(|c| c.eq_ignore_ascii_case(col)))
+                .count()
+        };
+        let keys: Vec<(String, String, bool)> = sharded
+            .iter()
+            .filter_map(|t| {
+                let col = key_of(t)?;
+                let bare = names_with(&col) == 1;
+                Some((t.qualifier().to_string(), col, bare))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(KeySet::Any);
+        }
+        // Tie tables together through `a.key = b.key` conjuncts of WHERE and every ON.
+        let mut linked = vec![false; keys.len()];
+        linked[0] = true;
+        let mut conds: Vec<&Expr> = where_.map(conjuncts).unwrap_or_default();
+        for e in all_on {
+            conds.extend(conjuncts(e));
+        }
+        loop {
+            let mut changed = false;
+            for c in &conds {
+                if let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } = c {
+                    for (i, a) in keys.iter().enumerate() {
+                        for (j, b) in keys.iter().enumerate() {
+                            if i == j || linked[i] == linked[j] {
+                                continue;
+                            }
+                            let ka = TableKey { qualifier: &a.0, column: &a.1, bare_ok: false };
+                            let kb = TableKey { qualifier: &b.0, column: &b.1, bare_ok: false };
+                            if (ka.is_key(left) && kb.is_key(right)) || (kb.is_key(left) && ka.is_key(right)) {
+                                linked[i] = true;
+                                linked[j] = true;
+                                changed = true;
+                            }
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        if let Some(i) = linked.iter().position(|l| !l) {
+            return unsupported(format!(
+                "the join of '{}' is not on the sharding key '{}'; rows could be on different shards. Join co-located tables on their sharding key",
+                keys[i].0, keys[i].1
+            ));
+        }
+        let mut set = KeySet::Any;
+        let mut restricting: Vec<&Expr> = where_.into_iter().collect();
+        restricting.extend(inner_on.iter().copied());
+        for (q, col, bare) in &keys {
+            let k = TableKey { qualifier: q, column: col, bare_ok: *bare };
+            for e in &restricting {
+                set = set.and(key_set(e, &k));
+            }
+        }
+        Ok(set)
+    }
+
+    fn plan_query(&self, q: &Query) -> Result<RoutePlan, RouteError> {
+        if let Some(with) = &q.with {
+            let cte_names: Vec<String> = with.cte_tables.iter().map(|c| c.alias.name.value.clone()).collect();
+            let mut names = Vec::new();
+            let _ = visit_relations(q, |n| {
+                names.push(n.clone());
+                ControlFlow::<()>::Continue(())
+            });
+            let real: Vec<ObjectName> = names
+                .into_iter()
+                .filter(|n| !(n.0.len() == 1 && ident_parts(n).first().is_some_and(|x| cte_names.contains(x))))
+                .collect();
+            let tables: Vec<TableUse> = real.iter().map(|n| self.resolve(n)).collect::<Result<_, _>>()?;
+            if tables.iter().any(|t| t.rule.is_some()) {
+                return unsupported("WITH (common table expressions) over sharded or broadcast tables is not supported yet");
+            }
+            return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables));
+        }
+        let tables = self.tables_of(q)?;
+        let placement = self.placement(&tables)?;
+        let rule = match placement {
+            Placement::Default => {
+                return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables))
+            }
+            Placement::Broadcast(rule) => {
+                return Ok(self.base_plan(self.broadcast_read_target(rule), Rewrite::Verbatim, Combine::Single, &tables))
+            }
+            Placement::Sharded(rule) => rule,
+        };
+        let SetExpr::Select(select) = q.body.as_ref() else {
+            return unsupported("UNION, INTERSECT and EXCEPT over sharded tables are not supported yet");
+        };
+        if has_subquery(select.as_ref()) {
+            return unsupported("subqueries over sharded tables are not supported yet");
+        }
+        let from = self.from_tables(&select.from)?;
+        let (mut inner_on, mut all_on) = (Vec::new(), Vec::new());
+        for twj in &select.from {
+            for j in &twj.joins {
+                if let Some(e) = join_on(&j.join_operator) {
+                    all_on.push(e);
+                    if matches!(j.join_operator, JoinOperator::Inner(_) | JoinOperator::Join(_)) {
+                        inner_on.push(e);
+                    }
+                }
+            }
+        }
+        let keys = self.group_keys(&from, select.selection.as_ref(), &inner_on, &all_on)?;
+        let targets = targets(rule, &keys).map_err(|e| RouteError::Unsupported(e.to_string()))?;
+        if targets.len() == 1 {
+            return Ok(self.base_plan(targets, Rewrite::Verbatim, Combine::Single, &tables));
+        }
+        // Several shards: only what a plain concatenation answers exactly.
+        let mut reasons = Vec::new();
+        if q.order_by.is_some() {
+            reasons.push("ORDER BY");
+        }
+        if !matches!(&select.group_by, GroupByExpr::Expressions(v, _) if v.is_empty()) {
+            reasons.push("GROUP BY");
+        }
+        if select.having.is_some() {
+            reasons.push("HAVING");
+        }
+        if select.distinct.is_some() {
+            reasons.push("DISTINCT");
+        }
+        if has_aggregate_or_window(&select.projection) {
+            reasons.push("aggregate or window functions");
+        }
+        if select.into.is_some() {
+            reasons.push("SELECT … INTO");
+        }
+        if !reasons.is_empty() {
+            return unsupported(format!(
+                "{} across several shards is not supported yet; add a condition on the sharding key '{}' so the statement reaches one shard",
+                reasons.join(", "),
+                from.iter().find(|t| t.is_sharded()).and_then(|t| t.table).and_then(|t| t.column.clone()).unwrap_or_default()
+            ));
+        }
+        let (offset, limit) = match &q.limit_clause {
+            None => (0, None),
+            Some(LimitClause::LimitOffset { limit, offset, limit_by }) if limit_by.is_empty() => {
+                let l = match limit {
+                    Some(e) => Some(literal_u64(e).ok_or_else(|| RouteError::Unsupported("LIMIT must be a number".into()))?),
+                    None => None,
+                };
+                let o = match offset {
+                    Some(o) => literal_u64(&o.value).ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
+                    None => 0,
+                };
+                (o, l)
+            }
+            Some(LimitClause::OffsetCommaLimit { offset, limit }) => (
+                literal_u64(offset).ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
+                Some(literal_u64(limit).ok_or_else(|| RouteError::Unsupported("LIMIT must be a number".into()))?),
+            ),
+            Some(_) => return unsupported("this LIMIT form is not supported across shards"),
+        };
+        let mut plan = self.base_plan(targets, Rewrite::Rename, Combine::Concat { offset, limit }, &tables);
+        if plan.sharded_tables.is_empty() && plan.schema_renames.is_empty() && offset == 0 {
+            plan.rewrite = Rewrite::Verbatim;
+        }
+        Ok(plan)
+    }
+
+    fn plan_write(
+        &self,
+        stmt: &Statement,
+        tables: &[TableUse<'c>],
+        all_tables: &[TableUse<'c>],
+        where_: Option<&Expr>,
+        on: &[&Expr],
+        ordered_or_limited: bool,
+    ) -> Result<RoutePlan, RouteError> {
+        if has_subquery(stmt) && all_tables.iter().any(|t| t.rule.is_some()) {
+            return unsupported("subqueries in UPDATE/DELETE over sharded or broadcast tables are not supported yet");
+        }
+        match self.placement(all_tables)? {
+            Placement::Default => Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, all_tables)),
+            Placement::Broadcast(rule) => {
+                let targets: Vec<Target> = rule.shards.iter().map(|s| Target { shard: s.clone(), table: None }).collect();
+                Ok(self.base_plan(targets, Rewrite::Verbatim, Combine::First, all_tables))
+            }
+            Placement::Sharded(rule) => {
+                if all_tables.iter().any(|t| t.is_broadcast()) && self.kind == StatementKind::Write {
+                    // Writing a sharded table while reading a broadcast one is fine per shard.
+                }
+                let keys = self.group_keys(tables, where_, on, on)?;
+                let targets = targets(rule, &keys).map_err(|e| RouteError::Unsupported(e.to_string()))?;
+                if targets.len() > 1 && ordered_or_limited {
+                    return unsupported("UPDATE/DELETE with ORDER BY or LIMIT across several shards depends on a global order; add a condition on the sharding key so it reaches one shard");
+                }
+                let combine = if targets.len() > 1 { Combine::SumAffected } else { Combine::Single };
+                Ok(self.base_plan(targets, Rewrite::Verbatim, combine, all_tables))
+            }
+        }
+    }
+
+    /// `UPDATE … SET key = v`: allowed only when `v` lands on the very target the row is on.
+    fn check_key_update(
+        &self,
+        plan: &RoutePlan,
+        tables: &[TableUse<'c>],
+        assignments: &[sqlparser::ast::Assignment],
+    ) -> Result<(), RouteError> {
+        for a in assignments {
+            let target_name = match &a.target {
+                sqlparser::ast::AssignmentTarget::ColumnName(n) => ident_parts(n),
+                sqlparser::ast::AssignmentTarget::Tuple(_) => {
+                    return unsupported("tuple assignments are not supported on sharded tables")
+                }
+            };
+            for t in tables.iter().filter(|t| t.is_sharded()) {
+                let (Some(col), Some(rule)) = (t.table.and_then(|c| c.column.as_deref()), t.rule) else {
+                    continue;
+                };
+                let hit = match target_name.as_slice() {
+                    [c] => c.eq_ignore_ascii_case(col),
+                    [q, c] => q.eq_ignore_ascii_case(t.qualifier()) && c.eq_ignore_ascii_case(col),
+                    _ => false,
+                };
+                if !hit {
+                    continue;
+                }
+                let Some(v) = literal(&a.value) else {
+                    return unsupported(format!(
+                        "updating sharding key '{col}' to an expression is not supported: myshard must check the new value stays on the same shard"
+                    ));
+                };
+                let new = place(rule, &v).map_err(|e| RouteError::Unsupported(e.to_string()))?;
+                if plan.targets.len() != 1 || plan.targets[0] != new {
+                    return unsupported(format!(
+                        "updating sharding key '{col}' to {v} would move rows to {new}, another shard or table than where they are; delete and re-insert the rows instead"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_insert(
+        &self,
+        stmt: &Statement,
+        ins: &sqlparser::ast::Insert,
+        ids: &mut dyn IdSource,
+    ) -> Result<RoutePlan, RouteError> {
+        let TableObject::TableName(name) = &ins.table else {
+            return unsupported("INSERT INTO a table function is not supported");
+        };
+        let table = self.resolve(name)?;
+        let all = self.tables_of(stmt)?;
+        let source = ins.source.as_ref();
+        let rows = match source.map(|q| q.body.as_ref()) {
+            Some(SetExpr::Values(v)) => Some(&v.rows),
+            _ => None,
+        };
+        if rows.is_none() && table.rule.is_some() {
+            return unsupported(format!(
+                "INSERT … SELECT or INSERT … SET into '{}', which the shard map places by a rule, is not supported; use INSERT … VALUES",
+                table.name
+            ));
+        }
+        if all.iter().skip(1).any(|t| t.rule.is_some()) {
+            return unsupported("INSERT reading from sharded or broadcast tables is not supported");
+        }
+        let Some(rule) = table.rule else {
+            return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &all));
+        };
+        let rows = rows.ok_or_else(|| RouteError::Unsupported("invariant: VALUES rows".into()))?;
+        let columns: Vec<String> = ins.columns.iter().map(|c| ident_parts(c).pop().unwrap_or_default()).collect();
+        let tc = table.table;
+        // Generated ids for an omitted (or NULL/0) auto-increment column.
+        let mut generated = None;
+        if let Some(auto) = tc.and_then(|t| t.auto_increment.as_deref()) {
+            if columns.is_empty() {
+                return unsupported(format!(
+                    "INSERT into '{}' must list its columns (myshard generates '{auto}' and must know where it goes)",
+                    table.name
+                ));
+            }
+            let pos = columns.iter().position(|c| c.eq_ignore_ascii_case(auto));
+            let values: Vec<Option<i64>> = rows
+                .iter()
+                .map(|row| match pos.and_then(|p| row.get(p)) {
+                    None => Some(ids.next_id()),
+                    Some(e) if is_null_or_zero(e) => Some(ids.next_id()),
+                    Some(_) => None,
+                })
+                .collect();
+            if values.iter().any(|v| v.is_some()) {
+                generated = Some(GeneratedIds {
+                    column: auto.to_string(),
+                    add_column: pos.is_none(),
+                    values,
+                });
+            }
+        }
+        if rule.kind == RuleKind::Broadcast {
+            let targets: Vec<Target> = rule.shards.iter().map(|s| Target { shard: s.clone(), table: None }).collect();
+            let mut plan = self.base_plan(targets, Rewrite::Rename, Combine::First, &all);
+            if generated.is_none() && plan.sharded_tables.is_empty() && plan.schema_renames.is_empty() {
+                plan.rewrite = Rewrite::Verbatim;
+            }
+            plan.generated = generated;
+            return Ok(plan);
+        }
+        let key = tc.and_then(|t| t.column.as_deref()).unwrap_or_default();
+        if columns.is_empty() {
+            return unsupported(format!(
+                "INSERT into sharded table '{}' must list its columns so myshard can find the sharding key '{key}'",
+                table.name
+            ));
+        }
+        if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &ins.on {
+            let sets_key = assignments.iter().any(|a| match &a.target {
+                sqlparser::ast::AssignmentTarget::ColumnName(n) => ident_parts(n).last().is_some_and(|c| c.eq_ignore_ascii_case(key)),
+                _ => true,
+            });
+            if sets_key {
+                return unsupported(format!(
+                    "ON DUPLICATE KEY UPDATE must not change the sharding key '{key}'"
+                ));
+            }
+        }
+        let key_pos = columns.iter().position(|c| c.eq_ignore_ascii_case(key));
+        let mut targets_list: Vec<Target> = Vec::new();
+        let mut row_targets = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let value = match key_pos.and_then(|p| row.get(p)) {
+                Some(e) => match literal(e) {
+                    Some(v) => v,
+                    None if generated.as_ref().is_some_and(|g| g.column.eq_ignore_ascii_case(key) && g.values[i].is_some()) => {
+                        KeyValue::Int(generated.as_ref().and_then(|g| g.values[i]).unwrap_or_default() as i128)
+                    }
+                    None => {
+                        return unsupported(format!(
+                            "row {} gives sharding key '{key}' as an expression or NULL; myshard needs a literal value to place the row",
+                            i + 1
+                        ))
+                    }
+                },
+                None => match generated.as_ref().filter(|g| g.column.eq_ignore_ascii_case(key)).and_then(|g| g.values[i]) {
+                    Some(id) => KeyValue::Int(id as i128),
+                    None => {
+                        return unsupported(format!(
+                            "row {} has no value for sharding key '{key}' of table '{}'; every row must give it",
+                            i + 1,
+                            table.name
+                        ))
+                    }
+                },
+            };
+            let t = place(rule, &value).map_err(|e| RouteError::Unsupported(e.to_string()))?;
+            let idx = match targets_list.iter().position(|x| *x == t) {
+                Some(idx) => idx,
+                None => {
+                    targets_list.push(t);
+                    targets_list.len() - 1
+                }
+            };
+            row_targets.push(idx);
+        }
+        // Order targets by shard order, keeping row indexes consistent.
+        let order = crate::placement::rule_shards(rule);
+        let mut sorted: Vec<(usize, Target)> = targets_list.into_iter().enumerate().collect();
+        sorted.sort_by_key(|(_, t)| (order.iter().position(|s| *s == t.shard), t.table));
+        let remap: Vec<usize> = {
+            let mut m = vec![0; sorted.len()];
+            for (new, (old, _)) in sorted.iter().enumerate() {
+                m[*old] = new;
+            }
+            m
+        };
+        let targets: Vec<Target> = sorted.into_iter().map(|(_, t)| t).collect();
+        let rows_idx: Vec<usize> = row_targets.into_iter().map(|i| remap[i]).collect();
+        let combine = if targets.len() > 1 { Combine::SumAffected } else { Combine::Single };
+        let single_verbatim = targets.len() == 1 && generated.is_none();
+        let mut plan = self.base_plan(
+            targets,
+            if single_verbatim { Rewrite::Verbatim } else { Rewrite::SplitInsert { rows: rows_idx } },
+            combine,
+            &all,
         );
+        if let (Rewrite::Rename, false) = (&plan.rewrite, single_verbatim) {
+            plan.rewrite = Rewrite::SplitInsert { rows: vec![0; rows.len()] };
+        }
+        plan.generated = generated;
+        Ok(plan)
     }
+}
+
+/// Table names that sqlparser's relation visitor does not visit.
+pub fn table_names_outside_relations(stmt: &Statement) -> Vec<&ObjectName> {
+    match stmt {
+        Statement::Drop { names, object_type: sqlparser::ast::ObjectType::Table, .. } => names.iter().collect(),
+        Statement::RenameTable(r) => r.iter().flat_map(|r| [&r.old_name, &r.new_name]).collect(),
+        Statement::ShowCreate { obj_name, .. } => vec![obj_name],
+        Statement::ExplainTable { table_name, .. } => vec![table_name],
+        Statement::ShowColumns { show_options, .. } => show_options
+            .show_in
+            .as_ref()
+            .and_then(|i| i.parent_name.as_ref())
+            .into_iter()
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn is_null_or_zero(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => matches!(&v.value, sqlparser::ast::Value::Null)
+            || matches!(&v.value, sqlparser::ast::Value::Number(n, _) if n == "0"),
+        _ => false,
+    }
+}
+
+fn join_on(op: &JoinOperator) -> Option<&Expr> {
+    let c = match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::StraightJoin(c) => c,
+        _ => return None,
+    };
+    match c {
+        JoinConstraint::On(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// The set of shard names of a plan, for tests and EXPLAIN.
+pub fn shard_set(plan: &RoutePlan) -> BTreeSet<String> {
+    plan.targets.iter().map(|t| t.shard.clone()).collect()
 }

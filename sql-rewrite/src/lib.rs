@@ -1,15 +1,23 @@
-//! myshard's rewriter: a [`RoutePlan`] plus the statement becomes an [`ExecPlan`], the SQL
-//! each shard receives and the [`MergeSpec`] for their answers.
+//! myshard's rewriter: a [`RoutePlan`] becomes an [`ExecPlan`] — the SQL each target
+//! receives (physical table and database names, one INSERT per target with its rows and
+//! generated ids, LIMIT pushed down) and the [`MergeSpec`] for their answers.
 
 use myshard_merger::MergeSpec;
-use myshard_router::{Role, RoutePlan};
+use myshard_router::{Combine, Rewrite, Role, RoutePlan, Target};
 use serde::{Deserialize, Serialize};
+use sqlparser::ast::{
+    Expr, Ident, LimitClause, ObjectName, ObjectNamePart, SetExpr, Statement, TableAlias,
+    TableFactor, Value, VisitMut, VisitorMut,
+};
+use std::ops::ControlFlow;
 
-/// The SQL one shard runs.
+/// The SQL one target runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardQuery {
     /// Shard name.
     pub shard: String,
+    /// Physical table index, for table-sharded rules.
+    pub table: Option<u32>,
     /// Physical database to run in, if any.
     pub database: Option<String>,
     /// The statement text.
@@ -21,10 +29,12 @@ pub struct ShardQuery {
 pub struct ExecPlan {
     /// Primary or replica.
     pub role: Role,
-    /// One entry per shard.
+    /// One entry per target, in shard order.
     pub queries: Vec<ShardQuery>,
-    /// How to combine the shards' answers.
+    /// How to combine the answers.
     pub merge: MergeSpec,
+    /// The OK packet's last-insert-id when myshard generated ids.
+    pub last_insert_id: Option<u64>,
 }
 
 /// Why a statement could not be rewritten.
@@ -35,22 +45,203 @@ pub enum RewriteError {
     Unsupported(String),
 }
 
-/// Builds the execution plan. Single-shard plans keep the client's SQL byte for byte.
-pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
-    match plan.shards.as_slice() {
-        [shard] => Ok(ExecPlan {
-            role: plan.role,
-            queries: vec![ShardQuery {
-                shard: shard.clone(),
-                database: plan.database.clone(),
-                sql: sql.to_string(),
-            }],
-            merge: MergeSpec::Passthrough,
-        }),
-        _ => Err(RewriteError::Unsupported(
-            "statements spanning several shards are not supported yet".into(),
-        )),
+/// Renames logical tables and schemas to physical ones for one target.
+struct Renamer<'a> {
+    plan: &'a RoutePlan,
+    target: &'a Target,
+}
+
+impl Renamer<'_> {
+    fn physical_table(&self, name: &str) -> Option<String> {
+        let i = self.target.table?;
+        self.plan
+            .sharded_tables
+            .iter()
+            .find(|t| t.eq_ignore_ascii_case(name))
+            .map(|t| format!("{t}_{i}"))
     }
+
+    fn rename(&self, name: &mut ObjectName) -> bool {
+        let n = name.0.len();
+        let mut renamed = false;
+        if let Some(ObjectNamePart::Identifier(last)) = name.0.last_mut() {
+            if let Some(p) = self.physical_table(&last.value) {
+                last.value = p;
+                renamed = true;
+            }
+        }
+        if n == 2 {
+            if let Some(ObjectNamePart::Identifier(schema)) = name.0.first_mut() {
+                if let Some((_, phys)) = self.plan.schema_renames.iter().find(|(l, _)| *l == schema.value) {
+                    schema.value = phys.clone();
+                }
+            }
+        }
+        renamed
+    }
+}
+
+impl VisitorMut for Renamer<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, alias, .. } = factor {
+            let logical = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone());
+            if self.rename(name) && alias.is_none() {
+                // Keep `logical.column` qualifiers valid.
+                if let Some(l) = logical {
+                    *alias = Some(TableAlias {
+                        explicit: true,
+                        name: Ident::new(l),
+                        columns: vec![],
+                        at: None,
+                    });
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_statement(&mut self, stmt: &mut Statement) -> ControlFlow<()> {
+        // Names sqlparser does not visit as relations.
+        match stmt {
+            Statement::Drop { names, .. } => names.iter_mut().for_each(|n| {
+                self.rename(n);
+            }),
+            Statement::ShowCreate { obj_name, .. } => {
+                self.rename(obj_name);
+            }
+            Statement::ExplainTable { table_name, .. } => {
+                self.rename(table_name);
+            }
+            Statement::ShowColumns { show_options, .. } => {
+                if let Some(n) = show_options.show_in.as_mut().and_then(|i| i.parent_name.as_mut()) {
+                    self.rename(n);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<()> {
+        self.rename(relation);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `t.col` where `t` was renamed without an alias (DELETE, INSERT … ON DUPLICATE KEY).
+        if let Expr::CompoundIdentifier(parts) = expr {
+            if parts.len() == 2 && self.plan.rewrite != Rewrite::Rename {
+                if let Some(p) = self.physical_table(&parts[0].value) {
+                    parts[0].value = p;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn number(v: u64) -> Expr {
+    Expr::value(Value::Number(v.to_string(), false))
+}
+
+/// Pushes `LIMIT offset+limit` down (the merger skips `offset` rows itself).
+fn push_down_limit(stmt: &mut Statement, offset: u64, limit: Option<u64>) {
+    let Statement::Query(q) = stmt else { return };
+    q.limit_clause = limit.map(|l| LimitClause::LimitOffset {
+        limit: Some(number(l.saturating_add(offset))),
+        offset: None,
+        limit_by: vec![],
+    });
+}
+
+/// Keeps the rows of one target and fills in generated ids.
+fn split_insert(
+    stmt: &mut Statement,
+    plan: &RoutePlan,
+    rows_of: &[usize],
+    target_index: usize,
+) -> Result<(), RewriteError> {
+    let Statement::Insert(ins) = stmt else {
+        return Err(RewriteError::Unsupported("invariant: INSERT split on a non-INSERT".into()));
+    };
+    let generated = plan.generated.as_ref();
+    let mut pos = None;
+    if let Some(g) = generated {
+        pos = ins
+            .columns
+            .iter()
+            .position(|c| c.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case(&g.column)));
+        if g.add_column {
+            ins.columns.push(ObjectName::from(vec![Ident::new(g.column.clone())]));
+        }
+    }
+    let Some(source) = ins.source.as_mut() else {
+        return Err(RewriteError::Unsupported("invariant: INSERT … VALUES".into()));
+    };
+    let SetExpr::Values(values) = source.body.as_mut() else {
+        return Err(RewriteError::Unsupported("invariant: INSERT … VALUES".into()));
+    };
+    let rows = std::mem::take(&mut values.rows);
+    for (i, mut row) in rows.into_iter().enumerate() {
+        let wanted = rows_of.get(i).copied().unwrap_or(0) == target_index;
+        if !wanted {
+            continue;
+        }
+        if let Some(id) = generated.and_then(|g| g.values.get(i).copied().flatten()) {
+            let lit = Expr::value(Value::Number(id.to_string(), false));
+            match pos {
+                Some(p) if p < row.len() => row[p] = lit,
+                _ => row.push(lit),
+            }
+        }
+        values.rows.push(row);
+    }
+    Ok(())
+}
+
+/// Builds the execution plan. Verbatim plans keep the client's SQL byte for byte.
+pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
+    let merge = match &plan.combine {
+        Combine::Single => MergeSpec::Passthrough,
+        Combine::Concat { offset, limit } => MergeSpec::Concat {
+            offset: *offset,
+            limit: *limit,
+        },
+        Combine::SumAffected => MergeSpec::SumAffected,
+        Combine::First => MergeSpec::First,
+    };
+    let mut queries = Vec::with_capacity(plan.targets.len());
+    for (i, target) in plan.targets.iter().enumerate() {
+        let text = match (&plan.rewrite, plan.ast.as_deref()) {
+            (Rewrite::Verbatim, _) | (_, None) => sql.to_string(),
+            (rewrite, Some(ast)) => {
+                let mut stmt = ast.clone();
+                if let Rewrite::SplitInsert { rows } = rewrite {
+                    split_insert(&mut stmt, plan, rows, i)?;
+                }
+                if let Combine::Concat { offset, limit } = plan.combine {
+                    push_down_limit(&mut stmt, offset, limit);
+                }
+                let mut renamer = Renamer { plan, target };
+                let _ = stmt.visit(&mut renamer);
+                stmt.to_string()
+            }
+        };
+        queries.push(ShardQuery {
+            shard: target.shard.clone(),
+            table: target.table,
+            database: plan.database.clone(),
+            sql: text,
+        });
+    }
+    Ok(ExecPlan {
+        role: plan.role,
+        queries,
+        merge,
+        last_insert_id: plan.first_generated_id().and_then(|v| u64::try_from(v).ok()),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,105 @@
+//! Golden-file tests for routing and per-shard SQL: each case is `{comment, schema, sql}`
+//! with the expected `plan` or `error`. A mismatch fails with a diff; run
+//! `MYSHARD_ACCEPT=1 cargo test -p myshard-sql-rewrite --test golden` to write the actual
+//! output into the case files, then review the change with `git diff`.
+
+use myshard_config::Config;
+use myshard_router::{CountingIds, Router};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn actual(router: &Router, schema: Option<&str>, sql: &str) -> (Option<Value>, Option<String>) {
+    let mut ids = CountingIds(1000);
+    let plan = match router.route(schema, sql, &mut ids) {
+        Ok(p) => p,
+        Err(e) => return (None, Some(e.to_string())),
+    };
+    let exec = match myshard_sql_rewrite::rewrite(&plan, sql) {
+        Ok(e) => e,
+        Err(e) => return (None, Some(e.to_string())),
+    };
+    let queries: Vec<Value> = exec
+        .queries
+        .iter()
+        .map(|q| {
+            let target = match q.table {
+                Some(t) => format!("{}#{t}", q.shard),
+                None => q.shard.clone(),
+            };
+            json!(format!("{target}: {}", q.sql))
+        })
+        .collect();
+    let mut out = json!({
+        "kind": plan.kind.label(),
+        "merge": format!("{:?}", exec.merge),
+        "queries": queries,
+    });
+    if let Some(id) = exec.last_insert_id {
+        out["last_insert_id"] = json!(id);
+    }
+    (Some(out), None)
+}
+
+#[test]
+fn golden_cases() {
+    let config = Config::load(&golden_dir().join("shardmap.toml")).expect("golden shard map is valid");
+    let router = Router::new(Arc::new(config));
+    let accept = std::env::var("MYSHARD_ACCEPT").is_ok_and(|v| v == "1");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("golden dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read cases");
+        let mut cases: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for case in cases.iter_mut() {
+            total += 1;
+            let sql = case["sql"].as_str().expect("sql").to_string();
+            let schema = case.get("schema").and_then(|s| s.as_str()).map(str::to_string).or(Some("shop".into()));
+            let schema = schema.filter(|s| !s.is_empty());
+            let (plan, error) = actual(&router, schema.as_deref(), &sql);
+            let expected_plan = case.get("plan").cloned();
+            let expected_error = case.get("error").and_then(|e| e.as_str()).map(str::to_string);
+            if expected_plan != plan || expected_error != error {
+                failures.push(format!(
+                    "{}: {}\n  sql: {sql}\n  expected: {}\n  actual:   {}",
+                    file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                    case["comment"].as_str().unwrap_or(""),
+                    expected_plan.map(|p| p.to_string()).or(expected_error.map(|e| format!("error: {e}"))).unwrap_or_default(),
+                    plan.clone().map(|p| p.to_string()).or(error.clone().map(|e| format!("error: {e}"))).unwrap_or_default(),
+                ));
+            }
+            if let Some(obj) = case.as_object_mut() {
+                obj.remove("plan");
+                obj.remove("error");
+                if let Some(p) = plan {
+                    obj.insert("plan".into(), p);
+                }
+                if let Some(e) = error {
+                    obj.insert("error".into(), json!(e));
+                }
+            }
+        }
+        if accept {
+            let pretty = serde_json::to_string_pretty(&cases).expect("json");
+            std::fs::write(&file, pretty + "\n").expect("write cases");
+        }
+    }
+    assert!(total >= 150, "only {total} golden cases");
+    if !accept && !failures.is_empty() {
+        panic!(
+            "{} of {total} golden cases differ:\n\n{}\n\nIf the new output is right, accept it with\n  MYSHARD_ACCEPT=1 cargo test -p myshard-sql-rewrite --test golden\nand review `git diff sql-rewrite/tests/golden`.",
+            failures.len(),
+            failures.join("\n\n")
+        );
+    }
+}
