@@ -211,7 +211,10 @@ impl Config {
             );
         }
         if self.server.worker_id.is_some_and(|w| w > 1023) {
-            push("server.worker_id".into(), "must be between 0 and 1023".into());
+            push(
+                "server.worker_id".into(),
+                "must be between 0 and 1023".into(),
+            );
         }
         if self.backend.pool_max == 0 {
             push("backend.pool_max".into(), "must be at least 1".into());

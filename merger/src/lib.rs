@@ -40,7 +40,10 @@ pub struct OffsetLimit {
 impl OffsetLimit {
     /// Skips `offset` rows, then passes at most `limit`.
     pub fn new(offset: u64, limit: Option<u64>) -> Self {
-        OffsetLimit { skip: offset, left: limit }
+        OffsetLimit {
+            skip: offset,
+            left: limit,
+        }
     }
 
     /// Whether the next row is part of the answer.

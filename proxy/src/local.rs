@@ -64,6 +64,44 @@ pub fn show_databases(
     (vec![text_column(&label)], rows)
 }
 
+/// SHOW TABLES of a sharded schema: the default shard's tables without the physical tables
+/// of table-sharded rules (`name_N`), plus every logical table of the shard map.
+pub fn logical_tables(
+    schema: &myshard_config::SchemaConfig,
+    rows: Vec<Vec<Value>>,
+    full: bool,
+    like: Option<&str>,
+) -> Vec<Vec<Value>> {
+    let physical_of = |name: &str| {
+        schema.tables.iter().any(|t| {
+            schema.rule(&t.rule).is_some_and(|r| r.tables_per_shard > 1)
+                && name
+                    .strip_prefix(&t.name)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        })
+    };
+    let mut out: Vec<Vec<Value>> = rows
+        .into_iter()
+        .filter(|r| match r.first() {
+            Some(Value::Bytes(b)) => !physical_of(&String::from_utf8_lossy(b)),
+            _ => true,
+        })
+        .collect();
+    for t in &schema.tables {
+        let present = out.iter().any(|r| matches!(r.first(), Some(Value::Bytes(b)) if b.eq_ignore_ascii_case(t.name.as_bytes())));
+        if !present && like.is_none_or(|p| like_match(p, &t.name)) {
+            let mut row = vec![Value::Bytes(t.name.clone().into_bytes())];
+            if full {
+                row.push(Value::Bytes(b"BASE TABLE".to_vec()));
+            }
+            out.push(row);
+        }
+    }
+    out.sort_by(|a, b| format!("{:?}", a.first()).cmp(&format!("{:?}", b.first())));
+    out
+}
+
 /// SHOW WARNINGS / SHOW ERRORS from the session's last diagnostics.
 pub fn show_warnings(diags: &[Diagnostic], errors_only: bool) -> (Vec<Column>, Vec<Vec<Value>>) {
     let cols = vec![

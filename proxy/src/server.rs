@@ -54,7 +54,10 @@ impl Shared {
             identity.push((format!("{scope}version"), version.clone()));
             identity.push((format!("{scope}version_comment"), comment.clone()));
         }
-        let worker = config.server.worker_id.unwrap_or_else(|| rand::random::<u16>() & 0x3FF);
+        let worker = config
+            .server
+            .worker_id
+            .unwrap_or_else(|| rand::random::<u16>() & 0x3FF);
         Ok(Arc::new(Shared {
             ids: std::sync::Mutex::new(crate::ids::IdGenerator::new(worker)),
             identity,
@@ -83,7 +86,9 @@ impl Shared {
 
     /// The id generator for auto-increment columns of sharded tables.
     pub fn ids(&self) -> std::sync::MutexGuard<'_, crate::ids::IdGenerator> {
-        self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The router for the configuration in force.

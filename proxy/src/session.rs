@@ -10,8 +10,8 @@ use crate::local;
 use crate::protocol::PacketStream;
 use crate::server::Shared;
 use myshard_config::UserConfig;
-use myshard_router::session::{classify, pins_connection, SessionStatement, SetTarget};
 use myshard_merger::MergeSpec;
+use myshard_router::session::{classify, pins_connection, SessionStatement, SetTarget};
 use myshard_router::{RouteError, RoutePlan, StatementKind};
 use myshard_sql_rewrite::{ExecPlan, ShardQuery};
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
@@ -315,6 +315,31 @@ impl Session {
                 let (cols, rows) = local::show_warnings(&self.diagnostics, errors);
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
             }
+            SessionStatement::ExplainRoute(inner) => {
+                let (plan, exec) = self.plan(&inner).map_err(ForwardError::Statement)?;
+                let cols = [
+                    local::text_column("shard"),
+                    local::text_column("table"),
+                    local::text_column("sql"),
+                    local::text_column("merge"),
+                ];
+                let merge = format!("{:?}", exec.merge);
+                let rows: Vec<Vec<Value>> = exec
+                    .queries
+                    .iter()
+                    .map(|q| {
+                        vec![
+                            Value::Bytes(q.shard.clone().into_bytes()),
+                            q.table
+                                .map_or(Value::NULL, |t| Value::Bytes(t.to_string().into_bytes())),
+                            Value::Bytes(q.sql.clone().into_bytes()),
+                            Value::Bytes(merge.clone().into_bytes()),
+                        ]
+                    })
+                    .collect();
+                let _ = plan;
+                executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+            }
             SessionStatement::Routed => self.routed(stream, sql, more).await?,
         }
         Ok(())
@@ -338,7 +363,9 @@ impl Session {
                 .shards
                 .first()
                 .map(|s| s.name.clone())
-                .ok_or_else(|| ForwardError::Statement(ProxyError::not_supported("no shards are configured")))?,
+                .ok_or_else(|| {
+                    ForwardError::Statement(ProxyError::not_supported("no shards are configured"))
+                })?,
         };
         Ok(shard)
     }
@@ -398,7 +425,10 @@ impl Session {
         let saved = self.schema.replace(logical.clone());
         let res = self.collect(&sql).await;
         self.schema = saved;
-        let (mut cols, rows) = res?;
+        let (mut cols, mut rows) = res?;
+        if let Some(schema) = config.schema(&logical).filter(|s| !s.is_unsharded()) {
+            rows = local::logical_tables(schema, rows, full, like.as_deref());
+        }
         if let Some(first) = cols.first_mut() {
             let label = match &like {
                 Some(p) => format!("Tables_in_{logical} ({p})"),
@@ -572,7 +602,9 @@ impl Session {
             .router()
             .route(self.schema.as_deref(), sql, &mut *ids)
             .map_err(|e| match e {
-                RouteError::NoDatabase => ProxyError::sql(codes::NO_DB, "3D000", "No database selected"),
+                RouteError::NoDatabase => {
+                    ProxyError::sql(codes::NO_DB, "3D000", "No database selected")
+                }
                 RouteError::UnknownDatabase(db) => {
                     ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"))
                 }
@@ -620,7 +652,8 @@ impl Session {
             }
             (merge, queries, last_insert_id) => {
                 let first_only = matches!(merge, MergeSpec::First);
-                self.write_all(stream, queries, first_only, last_insert_id, more).await
+                self.write_all(stream, queries, first_only, last_insert_id, more)
+                    .await
             }
         }
     }
@@ -702,7 +735,10 @@ impl Session {
                 .map_err(ForwardError::Statement)?;
             conn.count_statement();
             let res = match conn.conn() {
-                Ok(c) => executor::concat_part(stream, c, &query.shard, &query.sql, &mut state, framing).await,
+                Ok(c) => {
+                    executor::concat_part(stream, c, &query.shard, &query.sql, &mut state, framing)
+                        .await
+                }
                 Err(e) => Err(ForwardError::Statement(e)),
             };
             match res {

@@ -71,8 +71,14 @@ mod tests {
     fn case_and_trailing_spaces_follow_the_collation() {
         let ci = "utf8mb4_general_ci";
         assert_eq!(keyspace_id_str("ABC", ci), keyspace_id_str("abc ", ci));
-        assert_ne!(keyspace_id_str("ABC", "utf8mb4_bin"), keyspace_id_str("abc", "utf8mb4_bin"));
-        assert_eq!(keyspace_id_str("abc", "utf8mb4_bin"), keyspace_id_str("abc  ", "utf8mb4_bin"));
+        assert_ne!(
+            keyspace_id_str("ABC", "utf8mb4_bin"),
+            keyspace_id_str("abc", "utf8mb4_bin")
+        );
+        assert_eq!(
+            keyspace_id_str("abc", "utf8mb4_bin"),
+            keyspace_id_str("abc  ", "utf8mb4_bin")
+        );
     }
 
     #[test]

@@ -68,14 +68,22 @@ pub fn literal(expr: &Expr) -> Option<KeyValue> {
                     (f.fract() == 0.0 && f.abs() < 1e30).then_some(KeyValue::Int(f as i128))
                 }
             }
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(KeyValue::Str(s.clone())),
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                Some(KeyValue::Str(s.clone()))
+            }
             _ => None,
         },
-        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match literal(expr)? {
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match literal(expr)? {
             KeyValue::Int(i) => Some(KeyValue::Int(-i)),
             KeyValue::Str(_) => None,
         },
-        Expr::UnaryOp { op: UnaryOperator::Plus, expr } => literal(expr),
+        Expr::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => literal(expr),
         Expr::Nested(e) => literal(e),
         _ => None,
     }
@@ -126,9 +134,11 @@ impl KeySet {
                     .collect();
                 KeySet::values(keep)
             }
-            (Values(a), Interval(lo, hi)) | (Interval(lo, hi), Values(a)) => {
-                KeySet::values(a.into_iter().filter(|v| KeySet::in_interval(v, lo, hi)).collect())
-            }
+            (Values(a), Interval(lo, hi)) | (Interval(lo, hi), Values(a)) => KeySet::values(
+                a.into_iter()
+                    .filter(|v| KeySet::in_interval(v, lo, hi))
+                    .collect(),
+            ),
             (Interval(l1, h1), Interval(l2, h2)) => {
                 let lo = match (l1, l2) {
                     (Some(a), Some(b)) => Some(a.max(b)),
@@ -199,7 +209,10 @@ pub fn key_set(expr: &Expr, key: &dyn KeyColumn) -> KeySet {
             BinaryOperator::Eq => compare(left, right, key, Cmp::Eq)
                 .or_else(|| compare(right, left, key, Cmp::Eq))
                 .unwrap_or(KeySet::Any),
-            BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq => {
+            BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq => {
                 let cmp = match op {
                     BinaryOperator::Lt => Cmp::Lt,
                     BinaryOperator::LtEq => Cmp::Le,
@@ -212,13 +225,29 @@ pub fn key_set(expr: &Expr, key: &dyn KeyColumn) -> KeySet {
             }
             _ => KeySet::Any,
         },
-        Expr::InList { expr, list, negated: false } if key.is_key(expr) => {
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } if key.is_key(expr) => {
             let vals: Option<Vec<KeyValue>> = list.iter().map(literal).collect();
             vals.map(KeySet::values).unwrap_or(KeySet::Any)
         }
-        Expr::InList { expr, list, negated: false } => tuple_in(expr, list, key),
-        Expr::Between { expr, negated: false, low, high } if key.is_key(expr) => {
-            match (literal(low).and_then(|v| v.as_int()), literal(high).and_then(|v| v.as_int())) {
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } => tuple_in(expr, list, key),
+        Expr::Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        } if key.is_key(expr) => {
+            match (
+                literal(low).and_then(|v| v.as_int()),
+                literal(high).and_then(|v| v.as_int()),
+            ) {
                 (Some(l), Some(h)) if l <= h => KeySet::Interval(Some(l), Some(h)),
                 (Some(_), Some(_)) => KeySet::Empty,
                 _ => KeySet::Any,
@@ -308,7 +337,9 @@ mod tests {
         fn is_key(&self, e: &Expr) -> bool {
             match e {
                 Expr::Identifier(i) => i.value.eq_ignore_ascii_case(self.0),
-                Expr::CompoundIdentifier(p) => p.last().is_some_and(|i| i.value.eq_ignore_ascii_case(self.0)),
+                Expr::CompoundIdentifier(p) => p
+                    .last()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case(self.0)),
                 _ => false,
             }
         }
@@ -345,8 +376,14 @@ mod tests {
 
     #[test]
     fn ranges_and_between() {
-        assert_eq!(set("k BETWEEN 10 AND 20"), KeySet::Interval(Some(10), Some(20)));
-        assert_eq!(set("k >= 10 AND k < 20"), KeySet::Interval(Some(10), Some(19)));
+        assert_eq!(
+            set("k BETWEEN 10 AND 20"),
+            KeySet::Interval(Some(10), Some(20))
+        );
+        assert_eq!(
+            set("k >= 10 AND k < 20"),
+            KeySet::Interval(Some(10), Some(19))
+        );
         assert_eq!(set("k > 10 AND k IN (5, 11)"), ints(&[11]));
     }
 

@@ -11,14 +11,14 @@
 pub mod hash;
 pub mod keys;
 pub mod lexer;
-pub mod placement;
 pub mod parse;
+pub mod placement;
 pub mod plan;
 pub mod route;
 pub mod session;
 
-pub use plan::{Role, RoutePlan, StatementKind};
 pub use placement::Target;
 pub use plan::{Combine, GeneratedIds, Rewrite};
+pub use plan::{Role, RoutePlan, StatementKind};
 pub use route::{CountingIds, IdSource, RouteError, Router};
 pub use session::{SessionStatement, SetTarget};

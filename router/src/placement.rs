@@ -49,7 +49,8 @@ fn keyspace_id(rule: &RuleConfig, v: &KeyValue) -> u64 {
 }
 
 fn table_index(rule: &RuleConfig, v: &KeyValue) -> Option<u32> {
-    (rule.tables_per_shard > 1).then(|| (keyspace_id(rule, v) % rule.tables_per_shard as u64) as u32)
+    (rule.tables_per_shard > 1)
+        .then(|| (keyspace_id(rule, v) % rule.tables_per_shard as u64) as u32)
 }
 
 fn hash_shard(rule: &RuleConfig, v: &KeyValue) -> Result<String, PlaceError> {
@@ -59,7 +60,12 @@ fn hash_shard(rule: &RuleConfig, v: &KeyValue) -> Result<String, PlaceError> {
         .iter()
         .position(|r| r.start <= id && id < r.end)
         .and_then(|i| rule.shards.get(i).cloned())
-        .ok_or_else(|| PlaceError::NoShard(format!("keyspace id {id:#x} is owned by no shard of rule '{}'", rule.name)))
+        .ok_or_else(|| {
+            PlaceError::NoShard(format!(
+                "keyspace id {id:#x} is owned by no shard of rule '{}'",
+                rule.name
+            ))
+        })
 }
 
 fn matches_text(rule: &RuleConfig, a: &str, b: &str) -> bool {
@@ -72,17 +78,27 @@ pub fn place(rule: &RuleConfig, v: &KeyValue) -> Result<Target, PlaceError> {
         RuleKind::Hash => hash_shard(rule, v)?,
         RuleKind::Range => {
             let i = v.as_int().ok_or_else(|| {
-                PlaceError::NoShard(format!("range rule '{}' needs an integer key, got {v}", rule.name))
+                PlaceError::NoShard(format!(
+                    "range rule '{}' needs an integer key, got {v}",
+                    rule.name
+                ))
             })?;
-            let idx = rule.bounds.iter().position(|b| i < *b as i128).unwrap_or(rule.bounds.len());
-            rule.shards
-                .get(idx)
-                .cloned()
-                .ok_or_else(|| PlaceError::NoShard(format!("no shard for {v} in rule '{}'", rule.name)))?
+            let idx = rule
+                .bounds
+                .iter()
+                .position(|b| i < *b as i128)
+                .unwrap_or(rule.bounds.len());
+            rule.shards.get(idx).cloned().ok_or_else(|| {
+                PlaceError::NoShard(format!("no shard for {v} in rule '{}'", rule.name))
+            })?
         }
         RuleKind::List => {
             let text = v.text();
-            match rule.values.iter().find(|(k, _)| matches_text(rule, k, &text)) {
+            match rule
+                .values
+                .iter()
+                .find(|(k, _)| matches_text(rule, k, &text))
+            {
                 Some((_, s)) => s.clone(),
                 None => rule.default.clone().ok_or_else(|| {
                     PlaceError::NoShard(format!(
@@ -143,7 +159,12 @@ pub fn all_targets(rule: &RuleConfig) -> Vec<Target> {
     };
     rule_shards(rule)
         .into_iter()
-        .flat_map(|shard| tables.iter().map(move |t| Target { shard: shard.clone(), table: *t }))
+        .flat_map(|shard| {
+            tables.iter().map(move |t| Target {
+                shard: shard.clone(),
+                table: *t,
+            })
+        })
         .collect()
 }
 
@@ -151,19 +172,44 @@ pub fn all_targets(rule: &RuleConfig) -> Vec<Target> {
 /// (the statement must run somewhere to produce its empty answer).
 pub fn targets(rule: &RuleConfig, keys: &KeySet) -> Result<Vec<Target>, PlaceError> {
     let mut out = match keys {
-        KeySet::Values(vals) => vals.iter().map(|v| place(rule, v)).collect::<Result<Vec<_>, _>>()?,
+        KeySet::Values(vals) => vals
+            .iter()
+            .map(|v| place(rule, v))
+            .collect::<Result<Vec<_>, _>>()?,
         KeySet::Interval(lo, hi) if rule.kind == RuleKind::Range => {
             let all = all_targets(rule);
-            let first = lo.map(|l| rule.bounds.iter().position(|b| l < *b as i128).unwrap_or(rule.bounds.len()));
-            let last = hi.map(|h| rule.bounds.iter().position(|b| h < *b as i128).unwrap_or(rule.bounds.len()));
+            let first = lo.map(|l| {
+                rule.bounds
+                    .iter()
+                    .position(|b| l < *b as i128)
+                    .unwrap_or(rule.bounds.len())
+            });
+            let last = hi.map(|h| {
+                rule.bounds
+                    .iter()
+                    .position(|b| h < *b as i128)
+                    .unwrap_or(rule.bounds.len())
+            });
             let (a, b) = (first.unwrap_or(0), last.unwrap_or(rule.bounds.len()));
-            let wanted: Vec<&String> = rule.shards.iter().skip(a).take(b + 1 - a.min(b + 1)).collect();
-            all.into_iter().filter(|t| wanted.contains(&&t.shard)).collect()
+            let wanted: Vec<&String> = rule
+                .shards
+                .iter()
+                .skip(a)
+                .take(b + 1 - a.min(b + 1))
+                .collect();
+            all.into_iter()
+                .filter(|t| wanted.contains(&&t.shard))
+                .collect()
         }
         KeySet::Empty => all_targets(rule).into_iter().take(1).collect(),
         KeySet::Any | KeySet::Interval(..) => all_targets(rule),
     };
-    out.sort_by_key(|t| (rule_shards(rule).iter().position(|s| *s == t.shard), t.table));
+    out.sort_by_key(|t| {
+        (
+            rule_shards(rule).iter().position(|s| *s == t.shard),
+            t.table,
+        )
+    });
     out.dedup();
     Ok(out)
 }
@@ -207,7 +253,10 @@ mod tests {
     #[test]
     fn hash_of_numeric_string_equals_hash_of_number() {
         let r = rule(RuleKind::Hash);
-        assert_eq!(shard_of(&r, KeyValue::Int(42)), shard_of(&r, KeyValue::Str("42".into())));
+        assert_eq!(
+            shard_of(&r, KeyValue::Int(42)),
+            shard_of(&r, KeyValue::Str("42".into()))
+        );
     }
 
     #[test]
@@ -218,7 +267,10 @@ mod tests {
         assert_eq!(shard_of(&r, KeyValue::Int(100)), "s1");
         assert_eq!(shard_of(&r, KeyValue::Int(1000)), "s3");
         let t = targets(&r, &KeySet::Interval(Some(150), Some(250))).expect("targets");
-        assert_eq!(t.iter().map(|t| t.shard.as_str()).collect::<Vec<_>>(), ["s1", "s2"]);
+        assert_eq!(
+            t.iter().map(|t| t.shard.as_str()).collect::<Vec<_>>(),
+            ["s1", "s2"]
+        );
     }
 
     #[test]
@@ -237,7 +289,10 @@ mod tests {
         r.map.insert("1001".into(), "s2".into());
         r.fallback = Some("hash".into());
         assert_eq!(shard_of(&r, KeyValue::Int(1001)), "s2");
-        assert_eq!(shard_of(&r, KeyValue::Int(7)), shard_of(&rule(RuleKind::Hash), KeyValue::Int(7)));
+        assert_eq!(
+            shard_of(&r, KeyValue::Int(7)),
+            shard_of(&rule(RuleKind::Hash), KeyValue::Int(7))
+        );
     }
 
     #[test]

@@ -161,7 +161,9 @@ impl RoutePlan {
 
     /// The first id this statement generated (the OK packet's last-insert-id).
     pub fn first_generated_id(&self) -> Option<i64> {
-        self.generated.as_ref().and_then(|g| g.values.iter().flatten().next().copied())
+        self.generated
+            .as_ref()
+            .and_then(|g| g.values.iter().flatten().next().copied())
     }
 }
 

@@ -11,9 +11,9 @@ use crate::placement::{all_targets, place, targets, Target};
 use crate::plan::{Combine, GeneratedIds, Rewrite, Role, RoutePlan, StatementKind};
 use myshard_config::{Config, RuleConfig, RuleKind, SchemaConfig, TableConfig};
 use sqlparser::ast::{
-    visit_expressions, visit_relations, Expr, FromTable, GroupByExpr, JoinConstraint,
-    JoinOperator, LimitClause, ObjectName, OnInsert, Query, SelectItem, SetExpr, Statement,
-    TableFactor, TableObject, TableWithJoins, UpdateTableFromKind,
+    visit_expressions, visit_relations, Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor,
+    TableObject, TableWithJoins, UpdateTableFromKind,
 };
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -70,7 +70,10 @@ pub fn hint_shard(sql: &str) -> Option<String> {
     let start = sql.find("myshard:shard=")?;
     let before = &sql[..start];
     // Only inside a comment.
-    if before.rfind("/*").is_none_or(|open| before[open..].contains("*/")) {
+    if before
+        .rfind("/*")
+        .is_none_or(|open| before[open..].contains("*/"))
+    {
         return None;
     }
     let rest = &sql[start + "myshard:shard=".len()..];
@@ -165,8 +168,22 @@ fn conjuncts(e: &Expr) -> Vec<&Expr> {
 }
 
 const AGGREGATES: [&str; 16] = [
-    "COUNT", "SUM", "AVG", "MIN", "MAX", "GROUP_CONCAT", "BIT_AND", "BIT_OR", "BIT_XOR", "STD",
-    "STDDEV", "STDDEV_POP", "STDDEV_SAMP", "VARIANCE", "VAR_POP", "VAR_SAMP",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "GROUP_CONCAT",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
 ];
 
 fn has_aggregate_or_window(items: &[SelectItem]) -> bool {
@@ -198,7 +215,9 @@ fn has_subquery<T: sqlparser::ast::Visit>(node: &T) -> bool {
 }
 
 fn literal_u64(e: &Expr) -> Option<u64> {
-    literal(e).and_then(|v| v.as_int()).and_then(|i| u64::try_from(i).ok())
+    literal(e)
+        .and_then(|v| v.as_int())
+        .and_then(|i| u64::try_from(i).ok())
 }
 
 impl Router {
@@ -286,8 +305,7 @@ fn mentions_other_sharded_schema(sql: &str, config: &Config, current: &SchemaCon
     tokens.windows(2).any(|w| {
         matches!(&w[1], Token::Sym(s) if s == ".")
             && w[0].ident().is_some_and(|name| {
-                name != current.name
-                    && config.schema(name).is_some_and(|s| !s.is_unsharded())
+                name != current.name && config.schema(name).is_some_and(|s| !s.is_unsharded())
             })
     })
 }
@@ -342,7 +360,9 @@ impl<'c> Ctx<'c> {
                 }
                 match self.config().schema(s) {
                     Some(sc) => (Some(sc), t.clone()),
-                    None => return unsupported(format!("unknown schema '{s}' in table name '{name}'")),
+                    None => {
+                        return unsupported(format!("unknown schema '{s}' in table name '{name}'"))
+                    }
                 }
             }
             _ => return unsupported(format!("cannot resolve table name '{name}'")),
@@ -392,8 +412,13 @@ impl<'c> Ctx<'c> {
             .filter(|t| t.rule.is_none() && t.logical)
             .collect();
         if let Some(first) = sharded.first() {
-            let rule = first.rule.ok_or_else(|| RouteError::Unsupported("invariant: sharded table has a rule".into()))?;
-            if let Some(other) = sharded.iter().find(|t| t.rule.is_some_and(|r| r.name != rule.name)) {
+            let rule = first.rule.ok_or_else(|| {
+                RouteError::Unsupported("invariant: sharded table has a rule".into())
+            })?;
+            if let Some(other) = sharded
+                .iter()
+                .find(|t| t.rule.is_some_and(|r| r.name != rule.name))
+            {
                 return unsupported(format!(
                     "tables '{}' (rule '{}') and '{}' (rule '{}') are sharded differently; joining them needs a cross-shard join, which myshard does not support. Join tables that share a rule, on their sharding key",
                     first.name,
@@ -410,7 +435,10 @@ impl<'c> Ctx<'c> {
             }
             for b in &broadcast {
                 let br = b.rule.map(|r| r.shards.clone()).unwrap_or_default();
-                if let Some(missing) = crate::placement::rule_shards(rule).iter().find(|s| !br.contains(s)) {
+                if let Some(missing) = crate::placement::rule_shards(rule)
+                    .iter()
+                    .find(|s| !br.contains(s))
+                {
                     return unsupported(format!(
                         "broadcast table '{}' is not on shard '{missing}', where '{}' has rows",
                         b.name, first.name
@@ -420,7 +448,9 @@ impl<'c> Ctx<'c> {
             return Ok(Placement::Sharded(rule));
         }
         if let Some(b) = broadcast.first() {
-            let rule = b.rule.ok_or_else(|| RouteError::Unsupported("invariant: broadcast table has a rule".into()))?;
+            let rule = b.rule.ok_or_else(|| {
+                RouteError::Unsupported("invariant: broadcast table has a rule".into())
+            })?;
             if !unsharded.is_empty() && !rule.shards.contains(&self.default_shard) {
                 return unsupported(format!(
                     "broadcast table '{}' is not on the default shard '{}' where the unsharded tables live",
@@ -435,7 +465,13 @@ impl<'c> Ctx<'c> {
         Ok(Placement::Default)
     }
 
-    fn base_plan(&self, targets: Vec<Target>, rewrite: Rewrite, combine: Combine, tables: &[TableUse]) -> RoutePlan {
+    fn base_plan(
+        &self,
+        targets: Vec<Target>,
+        rewrite: Rewrite,
+        combine: Combine,
+        tables: &[TableUse],
+    ) -> RoutePlan {
         let mut sharded_tables: Vec<String> = tables
             .iter()
             .filter(|t| t.rule.is_some_and(|r| r.tables_per_shard > 1))
@@ -482,7 +518,10 @@ impl<'c> Ctx<'c> {
         let shard = if rule.shards.contains(&self.default_shard) {
             self.default_shard.clone()
         } else {
-            rule.shards.first().cloned().unwrap_or_else(|| self.default_shard.clone())
+            rule.shards
+                .first()
+                .cloned()
+                .unwrap_or_else(|| self.default_shard.clone())
         };
         vec![Target { shard, table: None }]
     }
@@ -496,9 +535,11 @@ impl<'c> Ctx<'c> {
                 for j in &u.table.joins {
                     tables.push(self.table_with_alias(&j.relation)?);
                 }
-                if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) = &u.from {
+                if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) =
+                    &u.from
+                {
                     for twj in f {
-                        tables.extend(self.from_tables(std::slice::from_ref(twj))?);
+                        tables.extend(self.tables_in_from(std::slice::from_ref(twj))?);
                     }
                 }
                 let where_ = u.selection.as_ref();
@@ -509,7 +550,14 @@ impl<'c> Ctx<'c> {
                     }
                 }
                 let all = self.tables_of(stmt)?;
-                let plan = self.plan_write(stmt, &tables, &all, where_, &on, !u.order_by.is_empty() || u.limit.is_some())?;
+                let plan = self.plan_write(
+                    stmt,
+                    &tables,
+                    &all,
+                    where_,
+                    &on,
+                    !u.order_by.is_empty() || u.limit.is_some(),
+                )?;
                 self.check_key_update(&plan, &tables, &u.assignments)?;
                 Ok(plan)
             }
@@ -517,7 +565,7 @@ impl<'c> Ctx<'c> {
                 let from = match &d.from {
                     FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f,
                 };
-                let tables = self.from_tables(from)?;
+                let tables = self.tables_in_from(from)?;
                 let mut on = Vec::new();
                 for twj in from {
                     for j in &twj.joins {
@@ -527,14 +575,26 @@ impl<'c> Ctx<'c> {
                     }
                 }
                 let all = self.tables_of(stmt)?;
-                self.plan_write(stmt, &tables, &all, d.selection.as_ref(), &on, !d.order_by.is_empty() || d.limit.is_some())
+                self.plan_write(
+                    stmt,
+                    &tables,
+                    &all,
+                    d.selection.as_ref(),
+                    &on,
+                    !d.order_by.is_empty() || d.limit.is_some(),
+                )
             }
             Statement::CreateTable(ct) if ct.query.is_some() => {
                 let tables = self.tables_of(stmt)?;
                 if tables.iter().any(|t| t.rule.is_some()) {
                     return unsupported("CREATE TABLE … AS SELECT into or from a sharded or broadcast table is not supported; create the table, then INSERT rows");
                 }
-                Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables))
+                Ok(self.base_plan(
+                    self.default_target(),
+                    Rewrite::Verbatim,
+                    Combine::Single,
+                    &tables,
+                ))
             }
             Statement::CreateTable(_)
             | Statement::AlterTable(_)
@@ -546,7 +606,12 @@ impl<'c> Ctx<'c> {
                 if tables.iter().any(|t| t.rule.is_some()) {
                     return unsupported("renaming a table that the shard map places by a rule would orphan its rows; change the shard map and the tables together");
                 }
-                Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables))
+                Ok(self.base_plan(
+                    self.default_target(),
+                    Rewrite::Verbatim,
+                    Combine::Single,
+                    &tables,
+                ))
             }
             other => self.plan_other(other),
         }
@@ -560,7 +625,10 @@ impl<'c> Ctx<'c> {
                 Some(rule) if rule.kind == RuleKind::Broadcast => rule
                     .shards
                     .iter()
-                    .map(|s| Target { shard: s.clone(), table: None })
+                    .map(|s| Target {
+                        shard: s.clone(),
+                        table: None,
+                    })
                     .collect(),
                 Some(rule) => all_targets(rule),
                 None => self.default_target(),
@@ -568,12 +636,23 @@ impl<'c> Ctx<'c> {
             target_sets.push(ts);
         }
         let Some(first) = target_sets.first().cloned() else {
-            return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables));
+            return Ok(self.base_plan(
+                self.default_target(),
+                Rewrite::Verbatim,
+                Combine::Single,
+                &tables,
+            ));
         };
         if target_sets.iter().any(|t| *t != first) {
-            return unsupported("this DDL names tables placed differently; run one statement per table");
+            return unsupported(
+                "this DDL names tables placed differently; run one statement per table",
+            );
         }
-        let combine = if first.len() > 1 { Combine::SumAffected } else { Combine::Single };
+        let combine = if first.len() > 1 {
+            Combine::SumAffected
+        } else {
+            Combine::Single
+        };
         Ok(self.base_plan(first, Rewrite::Verbatim, combine, &tables))
     }
 
@@ -610,7 +689,9 @@ impl<'c> Ctx<'c> {
             TableFactor::Derived { subquery, .. } => {
                 let tables = self.tables_of(subquery.as_ref())?;
                 if tables.iter().any(|t| t.rule.is_some()) {
-                    return unsupported("derived tables over sharded or broadcast tables are not supported yet");
+                    return unsupported(
+                        "derived tables over sharded or broadcast tables are not supported yet",
+                    );
                 }
                 Ok(TableUse {
                     name: String::new(),
@@ -620,12 +701,14 @@ impl<'c> Ctx<'c> {
                     logical: false,
                 })
             }
-            TableFactor::NestedJoin { .. } => unsupported("parenthesized joins are not supported yet on sharded schemas"),
+            TableFactor::NestedJoin { .. } => {
+                unsupported("parenthesized joins are not supported yet on sharded schemas")
+            }
             _ => unsupported("this table expression is not supported on sharded schemas"),
         }
     }
 
-    fn from_tables(&self, from: &[TableWithJoins]) -> Result<Vec<TableUse<'c>>, RouteError> {
+    fn tables_in_from(&self, from: &[TableWithJoins]) -> Result<Vec<TableUse<'c>>, RouteError> {
         let mut out = Vec::new();
         for twj in from {
             out.push(self.table_with_alias(&twj.relation)?);
@@ -646,7 +729,8 @@ impl<'c> Ctx<'c> {
         all_on: &[&Expr],
     ) -> Result<KeySet, RouteError> {
         let sharded: Vec<&TableUse> = tables.iter().filter(|t| t.is_sharded()).collect();
-        let key_of = |t: &TableUse<'c>| -> Option<String> { t.table.and_then(|c| c.column.clone()) };
+        let key_of =
+            |t: &TableUse<'c>| -> Option<String> { t.table.and_then(|c| c.column.clone()) };
         let names_with = |col: &str| {
             sharded
                 .iter()
@@ -674,15 +758,30 @@ impl<'c> Ctx<'c> {
         loop {
             let mut changed = false;
             for c in &conds {
-                if let Expr::BinaryOp { left, op: sqlparser::ast::BinaryOperator::Eq, right } = c {
+                if let Expr::BinaryOp {
+                    left,
+                    op: sqlparser::ast::BinaryOperator::Eq,
+                    right,
+                } = c
+                {
                     for (i, a) in keys.iter().enumerate() {
                         for (j, b) in keys.iter().enumerate() {
                             if i == j || linked[i] == linked[j] {
                                 continue;
                             }
-                            let ka = TableKey { qualifier: &a.0, column: &a.1, bare_ok: false };
-                            let kb = TableKey { qualifier: &b.0, column: &b.1, bare_ok: false };
-                            if (ka.is_key(left) && kb.is_key(right)) || (kb.is_key(left) && ka.is_key(right)) {
+                            let ka = TableKey {
+                                qualifier: &a.0,
+                                column: &a.1,
+                                bare_ok: false,
+                            };
+                            let kb = TableKey {
+                                qualifier: &b.0,
+                                column: &b.1,
+                                bare_ok: false,
+                            };
+                            if (ka.is_key(left) && kb.is_key(right))
+                                || (kb.is_key(left) && ka.is_key(right))
+                            {
                                 linked[i] = true;
                                 linked[j] = true;
                                 changed = true;
@@ -705,7 +804,11 @@ impl<'c> Ctx<'c> {
         let mut restricting: Vec<&Expr> = where_.into_iter().collect();
         restricting.extend(inner_on.iter().copied());
         for (q, col, bare) in &keys {
-            let k = TableKey { qualifier: q, column: col, bare_ok: *bare };
+            let k = TableKey {
+                qualifier: q,
+                column: col,
+                bare_ok: *bare,
+            };
             for e in &restricting {
                 set = set.and(key_set(e, &k));
             }
@@ -715,7 +818,11 @@ impl<'c> Ctx<'c> {
 
     fn plan_query(&self, q: &Query) -> Result<RoutePlan, RouteError> {
         if let Some(with) = &q.with {
-            let cte_names: Vec<String> = with.cte_tables.iter().map(|c| c.alias.name.value.clone()).collect();
+            let cte_names: Vec<String> = with
+                .cte_tables
+                .iter()
+                .map(|c| c.alias.name.value.clone())
+                .collect();
             let mut names = Vec::new();
             let _ = visit_relations(q, |n| {
                 names.push(n.clone());
@@ -723,38 +830,66 @@ impl<'c> Ctx<'c> {
             });
             let real: Vec<ObjectName> = names
                 .into_iter()
-                .filter(|n| !(n.0.len() == 1 && ident_parts(n).first().is_some_and(|x| cte_names.contains(x))))
+                .filter(|n| {
+                    !(n.0.len() == 1
+                        && ident_parts(n)
+                            .first()
+                            .is_some_and(|x| cte_names.contains(x)))
+                })
                 .collect();
-            let tables: Vec<TableUse> = real.iter().map(|n| self.resolve(n)).collect::<Result<_, _>>()?;
+            let tables: Vec<TableUse> = real
+                .iter()
+                .map(|n| self.resolve(n))
+                .collect::<Result<_, _>>()?;
             if tables.iter().any(|t| t.rule.is_some()) {
                 return unsupported("WITH (common table expressions) over sharded or broadcast tables is not supported yet");
             }
-            return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables));
+            return Ok(self.base_plan(
+                self.default_target(),
+                Rewrite::Verbatim,
+                Combine::Single,
+                &tables,
+            ));
         }
         let tables = self.tables_of(q)?;
         let placement = self.placement(&tables)?;
         let rule = match placement {
             Placement::Default => {
-                return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &tables))
+                return Ok(self.base_plan(
+                    self.default_target(),
+                    Rewrite::Verbatim,
+                    Combine::Single,
+                    &tables,
+                ))
             }
             Placement::Broadcast(rule) => {
-                return Ok(self.base_plan(self.broadcast_read_target(rule), Rewrite::Verbatim, Combine::Single, &tables))
+                return Ok(self.base_plan(
+                    self.broadcast_read_target(rule),
+                    Rewrite::Verbatim,
+                    Combine::Single,
+                    &tables,
+                ))
             }
             Placement::Sharded(rule) => rule,
         };
         let SetExpr::Select(select) = q.body.as_ref() else {
-            return unsupported("UNION, INTERSECT and EXCEPT over sharded tables are not supported yet");
+            return unsupported(
+                "UNION, INTERSECT and EXCEPT over sharded tables are not supported yet",
+            );
         };
         if has_subquery(select.as_ref()) {
             return unsupported("subqueries over sharded tables are not supported yet");
         }
-        let from = self.from_tables(&select.from)?;
+        let from = self.tables_in_from(&select.from)?;
         let (mut inner_on, mut all_on) = (Vec::new(), Vec::new());
         for twj in &select.from {
             for j in &twj.joins {
                 if let Some(e) = join_on(&j.join_operator) {
                     all_on.push(e);
-                    if matches!(j.join_operator, JoinOperator::Inner(_) | JoinOperator::Join(_)) {
+                    if matches!(
+                        j.join_operator,
+                        JoinOperator::Inner(_) | JoinOperator::Join(_)
+                    ) {
                         inner_on.push(e);
                     }
                 }
@@ -794,24 +929,41 @@ impl<'c> Ctx<'c> {
         }
         let (offset, limit) = match &q.limit_clause {
             None => (0, None),
-            Some(LimitClause::LimitOffset { limit, offset, limit_by }) if limit_by.is_empty() => {
-                let l = match limit {
-                    Some(e) => Some(literal_u64(e).ok_or_else(|| RouteError::Unsupported("LIMIT must be a number".into()))?),
-                    None => None,
-                };
+            Some(LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            }) if limit_by.is_empty() => {
+                let l =
+                    match limit {
+                        Some(e) => Some(literal_u64(e).ok_or_else(|| {
+                            RouteError::Unsupported("LIMIT must be a number".into())
+                        })?),
+                        None => None,
+                    };
                 let o = match offset {
-                    Some(o) => literal_u64(&o.value).ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
+                    Some(o) => literal_u64(&o.value)
+                        .ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
                     None => 0,
                 };
                 (o, l)
             }
             Some(LimitClause::OffsetCommaLimit { offset, limit }) => (
-                literal_u64(offset).ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
-                Some(literal_u64(limit).ok_or_else(|| RouteError::Unsupported("LIMIT must be a number".into()))?),
+                literal_u64(offset)
+                    .ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
+                Some(
+                    literal_u64(limit)
+                        .ok_or_else(|| RouteError::Unsupported("LIMIT must be a number".into()))?,
+                ),
             ),
             Some(_) => return unsupported("this LIMIT form is not supported across shards"),
         };
-        let mut plan = self.base_plan(targets, Rewrite::Rename, Combine::Concat { offset, limit }, &tables);
+        let mut plan = self.base_plan(
+            targets,
+            Rewrite::Rename,
+            Combine::Concat { offset, limit },
+            &tables,
+        );
         if plan.sharded_tables.is_empty() && plan.schema_renames.is_empty() && offset == 0 {
             plan.rewrite = Rewrite::Verbatim;
         }
@@ -831,21 +983,39 @@ impl<'c> Ctx<'c> {
             return unsupported("subqueries in UPDATE/DELETE over sharded or broadcast tables are not supported yet");
         }
         match self.placement(all_tables)? {
-            Placement::Default => Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, all_tables)),
+            Placement::Default => Ok(self.base_plan(
+                self.default_target(),
+                Rewrite::Verbatim,
+                Combine::Single,
+                all_tables,
+            )),
             Placement::Broadcast(rule) => {
-                let targets: Vec<Target> = rule.shards.iter().map(|s| Target { shard: s.clone(), table: None }).collect();
+                let targets: Vec<Target> = rule
+                    .shards
+                    .iter()
+                    .map(|s| Target {
+                        shard: s.clone(),
+                        table: None,
+                    })
+                    .collect();
                 Ok(self.base_plan(targets, Rewrite::Verbatim, Combine::First, all_tables))
             }
             Placement::Sharded(rule) => {
-                if all_tables.iter().any(|t| t.is_broadcast()) && self.kind == StatementKind::Write {
+                if all_tables.iter().any(|t| t.is_broadcast()) && self.kind == StatementKind::Write
+                {
                     // Writing a sharded table while reading a broadcast one is fine per shard.
                 }
                 let keys = self.group_keys(tables, where_, on, on)?;
-                let targets = targets(rule, &keys).map_err(|e| RouteError::Unsupported(e.to_string()))?;
+                let targets =
+                    targets(rule, &keys).map_err(|e| RouteError::Unsupported(e.to_string()))?;
                 if targets.len() > 1 && ordered_or_limited {
                     return unsupported("UPDATE/DELETE with ORDER BY or LIMIT across several shards depends on a global order; add a condition on the sharding key so it reaches one shard");
                 }
-                let combine = if targets.len() > 1 { Combine::SumAffected } else { Combine::Single };
+                let combine = if targets.len() > 1 {
+                    Combine::SumAffected
+                } else {
+                    Combine::Single
+                };
                 Ok(self.base_plan(targets, Rewrite::Verbatim, combine, all_tables))
             }
         }
@@ -866,7 +1036,8 @@ impl<'c> Ctx<'c> {
                 }
             };
             for t in tables.iter().filter(|t| t.is_sharded()) {
-                let (Some(col), Some(rule)) = (t.table.and_then(|c| c.column.as_deref()), t.rule) else {
+                let (Some(col), Some(rule)) = (t.table.and_then(|c| c.column.as_deref()), t.rule)
+                else {
                     continue;
                 };
                 let hit = match target_name.as_slice() {
@@ -875,6 +1046,11 @@ impl<'c> Ctx<'c> {
                     _ => false,
                 };
                 if !hit {
+                    continue;
+                }
+                let identity = matches!(&a.value, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(col))
+                    || matches!(&a.value, Expr::CompoundIdentifier(p) if p.last().is_some_and(|i| i.value.eq_ignore_ascii_case(col)));
+                if identity {
                     continue;
                 }
                 let Some(v) = literal(&a.value) else {
@@ -919,10 +1095,19 @@ impl<'c> Ctx<'c> {
             return unsupported("INSERT reading from sharded or broadcast tables is not supported");
         }
         let Some(rule) = table.rule else {
-            return Ok(self.base_plan(self.default_target(), Rewrite::Verbatim, Combine::Single, &all));
+            return Ok(self.base_plan(
+                self.default_target(),
+                Rewrite::Verbatim,
+                Combine::Single,
+                &all,
+            ));
         };
         let rows = rows.ok_or_else(|| RouteError::Unsupported("invariant: VALUES rows".into()))?;
-        let columns: Vec<String> = ins.columns.iter().map(|c| ident_parts(c).pop().unwrap_or_default()).collect();
+        let columns: Vec<String> = ins
+            .columns
+            .iter()
+            .map(|c| ident_parts(c).pop().unwrap_or_default())
+            .collect();
         let tc = table.table;
         // Generated ids for an omitted (or NULL/0) auto-increment column.
         let mut generated = None;
@@ -951,9 +1136,19 @@ impl<'c> Ctx<'c> {
             }
         }
         if rule.kind == RuleKind::Broadcast {
-            let targets: Vec<Target> = rule.shards.iter().map(|s| Target { shard: s.clone(), table: None }).collect();
+            let targets: Vec<Target> = rule
+                .shards
+                .iter()
+                .map(|s| Target {
+                    shard: s.clone(),
+                    table: None,
+                })
+                .collect();
             let mut plan = self.base_plan(targets, Rewrite::Rename, Combine::First, &all);
-            if generated.is_none() && plan.sharded_tables.is_empty() && plan.schema_renames.is_empty() {
+            if generated.is_none()
+                && plan.sharded_tables.is_empty()
+                && plan.schema_renames.is_empty()
+            {
                 plan.rewrite = Rewrite::Verbatim;
             }
             plan.generated = generated;
@@ -968,7 +1163,9 @@ impl<'c> Ctx<'c> {
         }
         if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &ins.on {
             let sets_key = assignments.iter().any(|a| match &a.target {
-                sqlparser::ast::AssignmentTarget::ColumnName(n) => ident_parts(n).last().is_some_and(|c| c.eq_ignore_ascii_case(key)),
+                sqlparser::ast::AssignmentTarget::ColumnName(n) => ident_parts(n)
+                    .last()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(key)),
                 _ => true,
             });
             if sets_key {
@@ -1028,16 +1225,26 @@ impl<'c> Ctx<'c> {
         };
         let targets: Vec<Target> = sorted.into_iter().map(|(_, t)| t).collect();
         let rows_idx: Vec<usize> = row_targets.into_iter().map(|i| remap[i]).collect();
-        let combine = if targets.len() > 1 { Combine::SumAffected } else { Combine::Single };
+        let combine = if targets.len() > 1 {
+            Combine::SumAffected
+        } else {
+            Combine::Single
+        };
         let single_verbatim = targets.len() == 1 && generated.is_none();
         let mut plan = self.base_plan(
             targets,
-            if single_verbatim { Rewrite::Verbatim } else { Rewrite::SplitInsert { rows: rows_idx } },
+            if single_verbatim {
+                Rewrite::Verbatim
+            } else {
+                Rewrite::SplitInsert { rows: rows_idx }
+            },
             combine,
             &all,
         );
         if let (Rewrite::Rename, false) = (&plan.rewrite, single_verbatim) {
-            plan.rewrite = Rewrite::SplitInsert { rows: vec![0; rows.len()] };
+            plan.rewrite = Rewrite::SplitInsert {
+                rows: vec![0; rows.len()],
+            };
         }
         plan.generated = generated;
         Ok(plan)
@@ -1047,7 +1254,11 @@ impl<'c> Ctx<'c> {
 /// Table names that sqlparser's relation visitor does not visit.
 pub fn table_names_outside_relations(stmt: &Statement) -> Vec<&ObjectName> {
     match stmt {
-        Statement::Drop { names, object_type: sqlparser::ast::ObjectType::Table, .. } => names.iter().collect(),
+        Statement::Drop {
+            names,
+            object_type: sqlparser::ast::ObjectType::Table,
+            ..
+        } => names.iter().collect(),
         Statement::RenameTable(r) => r.iter().flat_map(|r| [&r.old_name, &r.new_name]).collect(),
         Statement::ShowCreate { obj_name, .. } => vec![obj_name],
         Statement::ExplainTable { table_name, .. } => vec![table_name],
@@ -1063,8 +1274,10 @@ pub fn table_names_outside_relations(stmt: &Statement) -> Vec<&ObjectName> {
 
 fn is_null_or_zero(e: &Expr) -> bool {
     match e {
-        Expr::Value(v) => matches!(&v.value, sqlparser::ast::Value::Null)
-            || matches!(&v.value, sqlparser::ast::Value::Number(n, _) if n == "0"),
+        Expr::Value(v) => {
+            matches!(&v.value, sqlparser::ast::Value::Null)
+                || matches!(&v.value, sqlparser::ast::Value::Number(n, _) if n == "0")
+        }
         _ => false,
     }
 }

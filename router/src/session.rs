@@ -61,6 +61,8 @@ pub enum SessionStatement {
         /// Only errors.
         errors: bool,
     },
+    /// `EXPLAIN ROUTE <statement>`: the plan, without running it.
+    ExplainRoute(String),
     /// Any other statement: routed to shards.
     Routed,
 }
@@ -75,6 +77,9 @@ fn like_pattern(tokens: &[Token]) -> Option<Option<String>> {
 
 /// Classifies one statement for the session layer.
 pub fn classify(sql: &str) -> SessionStatement {
+    if let Some(inner) = explain_route(sql) {
+        return SessionStatement::ExplainRoute(inner.to_string());
+    }
     let mut t = tokenize(sql);
     while t.last().is_some_and(|x| x.is_sym(";")) {
         t.pop();
@@ -118,6 +123,18 @@ fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
         return classify_show(&t[1..]);
     }
     None
+}
+
+/// The statement after `EXPLAIN ROUTE`, if that is how `sql` starts.
+fn explain_route(sql: &str) -> Option<&str> {
+    let s = sql.trim_start();
+    let rest = s.get(..7).filter(|h| h.eq_ignore_ascii_case("EXPLAIN"))?;
+    let _ = rest;
+    let after = s[7..].trim_start();
+    let route = after.get(..5).filter(|h| h.eq_ignore_ascii_case("ROUTE"))?;
+    let _ = route;
+    let inner = after[5..].trim_start();
+    (after[5..].starts_with(|c: char| c.is_whitespace()) && !inner.is_empty()).then_some(inner)
 }
 
 fn classify_show(t: &[Token]) -> Option<SessionStatement> {
@@ -421,6 +438,15 @@ mod tests {
             classify("SELECT DATABASE()"),
             S::SelectDatabase("DATABASE()".into())
         );
+    }
+
+    #[test]
+    fn explain_route_keeps_the_statement() {
+        assert_eq!(
+            classify("explain  route SELECT * FROM t WHERE id = 1"),
+            S::ExplainRoute("SELECT * FROM t WHERE id = 1".into())
+        );
+        assert_eq!(classify("EXPLAIN routes"), S::Routed);
     }
 
     #[test]

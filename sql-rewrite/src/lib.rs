@@ -72,7 +72,12 @@ impl Renamer<'_> {
         }
         if n == 2 {
             if let Some(ObjectNamePart::Identifier(schema)) = name.0.first_mut() {
-                if let Some((_, phys)) = self.plan.schema_renames.iter().find(|(l, _)| *l == schema.value) {
+                if let Some((_, phys)) = self
+                    .plan
+                    .schema_renames
+                    .iter()
+                    .find(|(l, _)| *l == schema.value)
+                {
                     schema.value = phys.clone();
                 }
             }
@@ -86,7 +91,11 @@ impl VisitorMut for Renamer<'_> {
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if let TableFactor::Table { name, alias, .. } = factor {
-            let logical = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone());
+            let logical = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.clone());
             if self.rename(name) && alias.is_none() {
                 // Keep `logical.column` qualifiers valid.
                 if let Some(l) = logical {
@@ -115,7 +124,11 @@ impl VisitorMut for Renamer<'_> {
                 self.rename(table_name);
             }
             Statement::ShowColumns { show_options, .. } => {
-                if let Some(n) = show_options.show_in.as_mut().and_then(|i| i.parent_name.as_mut()) {
+                if let Some(n) = show_options
+                    .show_in
+                    .as_mut()
+                    .and_then(|i| i.parent_name.as_mut())
+                {
                     self.rename(n);
                 }
             }
@@ -164,24 +177,32 @@ fn split_insert(
     target_index: usize,
 ) -> Result<(), RewriteError> {
     let Statement::Insert(ins) = stmt else {
-        return Err(RewriteError::Unsupported("invariant: INSERT split on a non-INSERT".into()));
+        return Err(RewriteError::Unsupported(
+            "invariant: INSERT split on a non-INSERT".into(),
+        ));
     };
     let generated = plan.generated.as_ref();
     let mut pos = None;
     if let Some(g) = generated {
-        pos = ins
-            .columns
-            .iter()
-            .position(|c| c.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case(&g.column)));
+        pos = ins.columns.iter().position(|c| {
+            c.0.last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case(&g.column))
+        });
         if g.add_column {
-            ins.columns.push(ObjectName::from(vec![Ident::new(g.column.clone())]));
+            ins.columns
+                .push(ObjectName::from(vec![Ident::new(g.column.clone())]));
         }
     }
     let Some(source) = ins.source.as_mut() else {
-        return Err(RewriteError::Unsupported("invariant: INSERT … VALUES".into()));
+        return Err(RewriteError::Unsupported(
+            "invariant: INSERT … VALUES".into(),
+        ));
     };
     let SetExpr::Values(values) = source.body.as_mut() else {
-        return Err(RewriteError::Unsupported("invariant: INSERT … VALUES".into()));
+        return Err(RewriteError::Unsupported(
+            "invariant: INSERT … VALUES".into(),
+        ));
     };
     let rows = std::mem::take(&mut values.rows);
     for (i, mut row) in rows.into_iter().enumerate() {
@@ -240,7 +261,9 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
         role: plan.role,
         queries,
         merge,
-        last_insert_id: plan.first_generated_id().and_then(|v| u64::try_from(v).ok()),
+        last_insert_id: plan
+            .first_generated_id()
+            .and_then(|v| u64::try_from(v).ok()),
     })
 }
 

@@ -47,7 +47,8 @@ fn actual(router: &Router, schema: Option<&str>, sql: &str) -> (Option<Value>, O
 
 #[test]
 fn golden_cases() {
-    let config = Config::load(&golden_dir().join("shardmap.toml")).expect("golden shard map is valid");
+    let config =
+        Config::load(&golden_dir().join("shardmap.toml")).expect("golden shard map is valid");
     let router = Router::new(Arc::new(config));
     let accept = std::env::var("MYSHARD_ACCEPT").is_ok_and(|v| v == "1");
     let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
@@ -60,22 +61,38 @@ fn golden_cases() {
     let mut total = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read cases");
-        let mut cases: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let mut cases: Vec<Value> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for case in cases.iter_mut() {
             total += 1;
             let sql = case["sql"].as_str().expect("sql").to_string();
-            let schema = case.get("schema").and_then(|s| s.as_str()).map(str::to_string).or(Some("shop".into()));
+            let schema = case
+                .get("schema")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+                .or(Some("shop".into()));
             let schema = schema.filter(|s| !s.is_empty());
             let (plan, error) = actual(&router, schema.as_deref(), &sql);
             let expected_plan = case.get("plan").cloned();
-            let expected_error = case.get("error").and_then(|e| e.as_str()).map(str::to_string);
+            let expected_error = case
+                .get("error")
+                .and_then(|e| e.as_str())
+                .map(str::to_string);
             if expected_plan != plan || expected_error != error {
                 failures.push(format!(
                     "{}: {}\n  sql: {sql}\n  expected: {}\n  actual:   {}",
-                    file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                    file.file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     case["comment"].as_str().unwrap_or(""),
-                    expected_plan.map(|p| p.to_string()).or(expected_error.map(|e| format!("error: {e}"))).unwrap_or_default(),
-                    plan.clone().map(|p| p.to_string()).or(error.clone().map(|e| format!("error: {e}"))).unwrap_or_default(),
+                    expected_plan
+                        .map(|p| p.to_string())
+                        .or(expected_error.map(|e| format!("error: {e}")))
+                        .unwrap_or_default(),
+                    plan.clone()
+                        .map(|p| p.to_string())
+                        .or(error.clone().map(|e| format!("error: {e}")))
+                        .unwrap_or_default(),
                 ));
             }
             if let Some(obj) = case.as_object_mut() {

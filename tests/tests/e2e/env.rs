@@ -1,4 +1,4 @@
-//! The shared fixture: one local cluster (2 shards, 1 replica each) and one myshard with TLS,
+//! The shared fixture: one local cluster (4 shards, 1 replica each) and one myshard with TLS,
 //! started once for the whole test binary from a thread that lives as long as the process, so
 //! the servers (which die with the thread that started them) last for every test.
 
@@ -59,7 +59,103 @@ default_shard = "s1"
 [[schemas]]
 name = "other"
 default_shard = "s1"
+
+[[users]]
+name = "mall"
+password = "mall"
+auth_plugin = "mysql_native_password"
+schemas = ["mall"]
+
+[[users]]
+name = "dba"
+password = "dba"
+auth_plugin = "mysql_native_password"
+schemas = ["mall"]
+allow_hints = true
 "#;
+
+/// The sharded schema `mall` over the four shards: one rule of each kind.
+pub const MALL: &str = r#"
+[[schemas]]
+name = "mall"
+default_shard = "s0"
+
+[[schemas.rules]]
+name = "by_user"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+
+[[schemas.rules]]
+name = "by_region"
+kind = "list"
+shards = ["s0", "s1", "s2", "s3"]
+values = { EU = "s0", US = "s1", AS = "s2" }
+default = "s3"
+
+[[schemas.rules]]
+name = "by_tenant"
+kind = "lookup"
+shards = ["s0", "s1", "s2", "s3"]
+map = { "1" = "s3", "2" = "s3", "3" = "s2" }
+fallback = "hash"
+
+[[schemas.rules]]
+name = "by_range"
+kind = "range"
+shards = ["s0", "s1", "s2", "s3"]
+bounds = [1000, 2000, 3000]
+
+[[schemas.rules]]
+name = "split"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+tables_per_shard = 2
+
+[[schemas.rules]]
+name = "global"
+kind = "broadcast"
+shards = ["s0", "s1", "s2", "s3"]
+
+[[schemas.tables]]
+name = "users"
+rule = "by_user"
+column = "id"
+
+[[schemas.tables]]
+name = "orders"
+rule = "by_user"
+column = "user_id"
+auto_increment = "id"
+
+[[schemas.tables]]
+name = "stores"
+rule = "by_region"
+column = "region"
+
+[[schemas.tables]]
+name = "events"
+rule = "by_tenant"
+column = "tenant_id"
+
+[[schemas.tables]]
+name = "logs"
+rule = "by_range"
+column = "id"
+
+[[schemas.tables]]
+name = "t_order"
+rule = "split"
+column = "user_id"
+
+[[schemas.tables]]
+name = "countries"
+rule = "global"
+"#;
+
+/// Users and schemas for a test proxy's configuration.
+pub fn config_rest() -> String {
+    format!("{USERS}\n{MALL}")
+}
 
 static ENV: OnceLock<Result<Env, String>> = OnceLock::new();
 
@@ -176,7 +272,7 @@ pub fn server_toml(cert: &std::path::Path, key: &std::path::Path) -> String {
 
 fn build() -> Result<Env, String> {
     let cluster = Cluster::start(ClusterSpec {
-        shards: 2,
+        shards: 4,
         replicas: 1,
     })?;
     let s0 = cluster.primary_port(0);
@@ -191,8 +287,15 @@ fn build() -> Result<Env, String> {
                                        (3, 'Cherry', -3.25, '2025-12-31 23:59:59', 'xyz');",
     )?;
     sql(s1, "CREATE DATABASE sbtest; CREATE DATABASE other;")?;
+    for shard in 0..4 {
+        // The general log shows which shard received which statement.
+        sql(
+            cluster.primary_port(shard),
+            "CREATE DATABASE mall; SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;",
+        )?;
+    }
     let (certs, ca, cert, key) = make_cert()?;
-    let proxy = Proxy::start(&cluster, &server_toml(&cert, &key), USERS)?;
+    let proxy = Proxy::start(&cluster, &server_toml(&cert, &key), &config_rest())?;
     Ok(Env {
         cluster,
         proxy,

@@ -1,7 +1,7 @@
 //! Connection limits and lifecycle: thousands of clients over a few backend connections,
 //! ERR 1040 past the limit, idle timeout, and graceful shutdown on SIGTERM.
 
-use crate::env::{connect_to, env, server_toml, USERS};
+use crate::env::{config_rest, connect_to, env, server_toml};
 use myshard_tests::Proxy;
 use mysql_async::prelude::*;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ async fn two_thousand_clients_are_served_and_client_2001_gets_1040() {
     let proxy = Proxy::start(
         &e.cluster,
         "max_connections = 2000\n",
-        &USERS.replace(
+        &config_rest().replace(
             "name = \"app\"\npassword = \"app\"",
             "name = \"app\"\npassword = \"app\"\nauth_plugin = \"mysql_native_password\"",
         ),
@@ -85,7 +85,7 @@ async fn idle_clients_and_stalled_handshakes_are_disconnected() {
     let proxy = Proxy::start(
         &e.cluster,
         "idle_timeout_s = 1\nhandshake_timeout_ms = 500\n",
-        USERS,
+        &config_rest(),
     )
     .expect("proxy starts");
     // A client that never answers the handshake is closed after handshake_timeout_ms.
@@ -122,7 +122,7 @@ async fn sigterm_lets_running_statements_finish_and_refuses_new_clients() {
     let mut proxy = Proxy::start(
         &e.cluster,
         &format!("{}shutdown_grace_ms = 10000\n", server_toml(&cert, &key)),
-        USERS,
+        &config_rest(),
     )
     .expect("proxy starts");
     let port = proxy.port;

@@ -7,4 +7,5 @@ mod env;
 mod limits;
 mod protocol;
 mod sessions;
+mod sharding;
 mod sysbench;

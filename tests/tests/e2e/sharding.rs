@@ -1,0 +1,690 @@
+//! Routing on the 4-shard cluster: every rule kind, database-and-table sharding, DDL,
+//! broadcast tables, generated ids, refusals. Where rows landed is checked by reading each
+//! shard directly; which shard received a statement is checked in each shard's general log
+//! (statements carry a unique string literal, which survives rewriting).
+
+use crate::env::{connect, connect_to, env};
+use myshard_config::Config;
+use myshard_router::{CountingIds, Router};
+use myshard_tests::cluster::sql;
+use mysql_async::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, OnceLock};
+
+const SHARDS: [&str; 4] = ["s0", "s1", "s2", "s3"];
+
+fn port_of(shard: &str) -> u16 {
+    let i: usize = shard
+        .trim_start_matches('s')
+        .parse()
+        .expect("shard name sN");
+    env().cluster.primary_port(i)
+}
+
+/// Runs SQL on one shard directly (not through myshard), in database `mall`.
+fn on_shard(shard: &str, statement: &str) -> String {
+    sql(port_of(shard), &format!("USE mall; {statement}"))
+        .unwrap_or_else(|e| panic!("{shard}: {e}"))
+}
+
+/// The shard the router's own rules say a key of `table` lives on.
+fn expected_shard(table: &str, key_sql: &str) -> String {
+    let config = Config::load(&env().proxy.config_path).expect("proxy config");
+    let router = Router::new(Arc::new(config));
+    let plan = router
+        .route(
+            Some("mall"),
+            &format!("SELECT * FROM {table} WHERE {key_sql}"),
+            &mut CountingIds(0),
+        )
+        .expect("routes");
+    assert_eq!(plan.targets.len(), 1, "{key_sql} is a point key");
+    plan.targets[0].shard.clone()
+}
+
+/// The shards whose general log has a statement containing `marker`.
+fn shards_that_ran(marker: &str) -> Vec<String> {
+    let (head, tail) = marker.split_at(marker.len() / 2);
+    SHARDS
+        .iter()
+        .filter(|s| {
+            let n = sql(
+                port_of(s),
+                &format!(
+                    "SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Query' AND argument LIKE CONCAT('%', '{head}', '{tail}', '%')"
+                ),
+            )
+            .unwrap_or_default();
+            n.trim() != "0"
+        })
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn unique(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "probe-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates the `mall` tables through myshard, once.
+fn setup() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let e = env();
+        let ddl = "CREATE TABLE users (id BIGINT PRIMARY KEY, name VARCHAR(50), region CHAR(2));
+            CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, amount DECIMAL(10,2), KEY (user_id));
+            CREATE TABLE stores (id INT PRIMARY KEY, region CHAR(2), name VARCHAR(50));
+            CREATE TABLE events (id INT PRIMARY KEY, tenant_id INT, what VARCHAR(50));
+            CREATE TABLE logs (id INT PRIMARY KEY, msg VARCHAR(50));
+            CREATE TABLE t_order (order_id BIGINT PRIMARY KEY, user_id BIGINT, amount INT);
+            CREATE TABLE countries (code CHAR(2) PRIMARY KEY, name VARCHAR(50));
+            CREATE TABLE notes (id INT PRIMARY KEY, body TEXT);";
+        let out = std::process::Command::new("mariadb")
+            .args(["--no-defaults", "-h127.0.0.1", "-umall", "-pmall", "--skip-ssl", "mall"])
+            .arg(format!("-P{}", e.proxy.port))
+            .arg("-e")
+            .arg(ddl)
+            .output()
+            .expect("mariadb runs");
+        assert!(out.status.success(), "DDL through myshard failed: {}", String::from_utf8_lossy(&out.stderr));
+    });
+}
+
+async fn mall() -> mysql_async::Conn {
+    setup();
+    connect("mall", "mall", Some("mall"))
+        .await
+        .expect("connects to mall")
+}
+
+#[test]
+fn ddl_creates_the_physical_tables_on_every_shard() {
+    setup();
+    for s in SHARDS {
+        let tables: BTreeSet<String> = on_shard(s, "SHOW TABLES")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        for t in [
+            "users",
+            "orders",
+            "stores",
+            "events",
+            "logs",
+            "t_order_0",
+            "t_order_1",
+            "countries",
+        ] {
+            assert!(tables.contains(t), "{s} lacks {t}: {tables:?}");
+        }
+        assert!(
+            !tables.contains("t_order"),
+            "{s} has the logical name as a physical table"
+        );
+        assert_eq!(
+            tables.contains("notes"),
+            s == "s0",
+            "unsharded table only on the default shard ({s})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn show_tables_lists_logical_names() {
+    let mut c = mall().await;
+    let tables: Vec<String> = c.query("SHOW TABLES").await.expect("show tables");
+    for t in ["users", "t_order", "countries", "notes"] {
+        assert!(tables.contains(&t.to_string()), "{tables:?}");
+    }
+    assert!(
+        !tables.iter().any(|t| t.starts_with("t_order_")),
+        "{tables:?}"
+    );
+}
+
+/// Inserts rows with one multi-row statement, then checks each row is on exactly the shard
+/// the rule gives, and that point statements reach only that shard.
+async fn check_rule(
+    table: &str,
+    key: &str,
+    keys: &[String],
+    insert_cols: &str,
+    row: impl Fn(&str) -> String,
+) {
+    let mut c = mall().await;
+    let values: Vec<String> = keys.iter().map(|k| row(k)).collect();
+    c.query_drop(format!(
+        "INSERT INTO {table} ({insert_cols}) VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("multi-row insert into {table}: {e}"));
+    assert_eq!(
+        c.affected_rows(),
+        keys.len() as u64,
+        "affected rows summed over shards"
+    );
+    for k in keys {
+        let expected = expected_shard(table, &format!("{key} = {k}"));
+        let holders: Vec<&str> = SHARDS
+            .iter()
+            .copied()
+            .filter(|s| {
+                on_shard(
+                    s,
+                    &format!("SELECT COUNT(*) FROM {table} WHERE {key} = {k}"),
+                )
+                .trim()
+                    != "0"
+            })
+            .collect();
+        assert_eq!(
+            holders,
+            vec![expected.as_str()],
+            "{table} row with {key} = {k}"
+        );
+    }
+    // Point statements reach exactly one shard.
+    for k in keys.iter().take(4) {
+        let expected = expected_shard(table, &format!("{key} = {k}"));
+        let marker = unique(table);
+        let n: Option<i64> = c
+            .query_first(format!(
+                "SELECT COUNT(*) FROM {table} WHERE {key} = {k} AND '{marker}' <> ''"
+            ))
+            .await
+            .expect("point select");
+        assert_eq!(n, Some(1));
+        assert_eq!(
+            shards_that_ran(&marker),
+            vec![expected.clone()],
+            "point SELECT {table} {k}"
+        );
+        let marker = unique(table);
+        c.query_drop(format!(
+            "UPDATE {table} SET {key} = {key} WHERE {key} = {k} AND '{marker}' <> ''"
+        ))
+        .await
+        .expect("point update");
+        assert_eq!(
+            shards_that_ran(&marker),
+            vec![expected],
+            "point UPDATE {table} {k}"
+        );
+    }
+    // A scatter read returns every row exactly once.
+    let list = keys.join(", ");
+    let got: Vec<String> = c
+        .query(format!(
+            "SELECT CAST({key} AS CHAR) FROM {table} WHERE {key} IN ({list}) OR {key} IN ({list})"
+        ))
+        .await
+        .expect("scatter select");
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    let mut want: Vec<String> = keys
+        .iter()
+        .map(|k| k.trim_matches('\'').to_string())
+        .collect();
+    want.sort();
+    assert_eq!(got_sorted, want, "every row exactly once");
+}
+
+#[tokio::test]
+async fn hash_rule_places_rows_and_point_statements() {
+    let keys: Vec<String> = (1..=24).map(|i| i.to_string()).collect();
+    check_rule("users", "id", &keys, "id, name", |k| {
+        format!("({k}, 'user {k}')")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_rule_places_rows_by_region() {
+    let regions = ["'EU'", "'US'", "'AS'", "'OC'", "'AF'"];
+    let keys: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
+    let mut id = 0;
+    let rows: BTreeMap<String, i32> = keys
+        .iter()
+        .map(|k| {
+            id += 1;
+            (k.clone(), 100 + id)
+        })
+        .collect();
+    check_rule("stores", "region", &keys, "id, region", |k| {
+        format!("({}, {k})", rows[k])
+    })
+    .await;
+    // The default shard takes unlisted values.
+    assert!(on_shard("s3", "SELECT region FROM stores ORDER BY region").contains("AF"));
+}
+
+#[tokio::test]
+async fn lookup_rule_places_mapped_and_fallback_keys() {
+    let keys: Vec<String> = [1, 2, 3, 40, 41, 42, 43]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    check_rule("events", "tenant_id", &keys, "id, tenant_id, what", |k| {
+        format!("({k}, {k}, 'e')")
+    })
+    .await;
+    assert_eq!(
+        on_shard(
+            "s3",
+            "SELECT COUNT(*) FROM events WHERE tenant_id IN (1, 2)"
+        )
+        .trim(),
+        "2"
+    );
+    assert_eq!(
+        on_shard("s2", "SELECT COUNT(*) FROM events WHERE tenant_id = 3").trim(),
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn range_rule_places_rows_by_bounds() {
+    let keys: Vec<String> = [5, 999, 1000, 1500, 2000, 2999, 3000, 90000]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    check_rule("logs", "id", &keys, "id, msg", |k| format!("({k}, 'm')")).await;
+    assert_eq!(
+        on_shard("s0", "SELECT GROUP_CONCAT(id ORDER BY id) FROM logs").trim(),
+        "5,999"
+    );
+    assert_eq!(
+        on_shard("s3", "SELECT GROUP_CONCAT(id ORDER BY id) FROM logs").trim(),
+        "3000,90000"
+    );
+}
+
+#[tokio::test]
+async fn database_and_table_sharding_uses_physical_tables() {
+    let mut c = mall().await;
+    let users: Vec<i64> = (500..520).collect();
+    let values: Vec<String> = users
+        .iter()
+        .map(|u| format!("({}, {u}, 1)", u * 10))
+        .collect();
+    c.query_drop(format!(
+        "INSERT INTO t_order (order_id, user_id, amount) VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .expect("insert");
+    let config = Config::load(&env().proxy.config_path).expect("config");
+    let router = Router::new(Arc::new(config));
+    let mut used_tables = HashSet::new();
+    for u in &users {
+        let plan = router
+            .route(
+                Some("mall"),
+                &format!("SELECT * FROM t_order WHERE user_id = {u}"),
+                &mut CountingIds(0),
+            )
+            .expect("routes");
+        let t = &plan.targets[0];
+        let table = format!("t_order_{}", t.table.expect("table-sharded"));
+        used_tables.insert(table.clone());
+        for s in SHARDS {
+            for phys in ["t_order_0", "t_order_1"] {
+                let n = on_shard(
+                    s,
+                    &format!("SELECT COUNT(*) FROM {phys} WHERE user_id = {u}"),
+                );
+                let want = if s == t.shard && phys == table {
+                    "1"
+                } else {
+                    "0"
+                };
+                assert_eq!(n.trim(), want, "user {u} in {s}.{phys}");
+            }
+        }
+        let name: Option<i64> = c
+            .query_first(format!(
+                "SELECT t_order.amount FROM t_order WHERE t_order.user_id = {u}"
+            ))
+            .await
+            .expect("qualified columns still work");
+        assert_eq!(name, Some(1));
+    }
+    assert_eq!(used_tables.len(), 2, "both physical tables are used");
+    let all: Vec<i64> = c
+        .query("SELECT user_id FROM t_order WHERE user_id BETWEEN 500 AND 519")
+        .await
+        .expect("scatter over every physical table");
+    assert_eq!(
+        all.iter().copied().collect::<BTreeSet<_>>(),
+        users.iter().copied().collect()
+    );
+    assert_eq!(all.len(), users.len());
+}
+
+#[tokio::test]
+async fn broadcast_tables_stay_identical_on_every_shard() {
+    let mut c = mall().await;
+    c.query_drop("INSERT INTO countries (code, name) VALUES ('FR', 'France'), ('DE', 'Germany'), ('JP', 'Japan')")
+        .await
+        .expect("insert");
+    c.query_drop("UPDATE countries SET name = 'Nippon' WHERE code = 'JP'")
+        .await
+        .expect("update");
+    c.query_drop("DELETE FROM countries WHERE code = 'DE'")
+        .await
+        .expect("delete");
+    assert_eq!(
+        c.affected_rows(),
+        1,
+        "affected rows are one shard's, not four"
+    );
+    c.query_drop("REPLACE INTO countries (code, name) VALUES ('IT', 'Italy')")
+        .await
+        .expect("replace");
+    let first = on_shard("s0", "SELECT code, name FROM countries ORDER BY code");
+    assert!(
+        first.contains("Nippon") && first.contains("Italy") && !first.contains("Germany"),
+        "{first}"
+    );
+    for s in SHARDS {
+        assert_eq!(
+            on_shard(s, "SELECT code, name FROM countries ORDER BY code"),
+            first,
+            "{s}"
+        );
+    }
+    c.query_drop("INSERT INTO users (id, name) VALUES (4001, 'traveller')")
+        .await
+        .expect("insert user");
+    let joined: Option<String> = c
+        .query_first(
+            "SELECT c.name FROM users u JOIN countries c ON c.code = 'JP' WHERE u.id = 4001",
+        )
+        .await
+        .expect("join with broadcast on a single shard");
+    assert_eq!(joined.as_deref(), Some("Nippon"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_ids_are_unique_under_concurrent_inserts() {
+    setup();
+    let mut tasks = Vec::new();
+    for client in 0..8 {
+        tasks.push(tokio::spawn(async move {
+            let mut c = connect("mall", "mall", Some("mall")).await?;
+            let mut ids = Vec::new();
+            for i in 0..25 {
+                let user = 7000 + client * 100 + i;
+                c.query_drop(format!(
+                    "INSERT INTO orders (user_id, amount) VALUES ({user}, 1.25)"
+                ))
+                .await?;
+                let id = c
+                    .last_insert_id()
+                    .expect("OK packet carries the generated id");
+                let via_sql: Option<u64> = c.query_first("SELECT LAST_INSERT_ID()").await?;
+                assert_eq!(via_sql, Some(id));
+                ids.push((id, user));
+            }
+            Ok::<_, mysql_async::Error>(ids)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task").expect("inserts"));
+    }
+    let distinct: HashSet<u64> = all.iter().map(|(id, _)| *id).collect();
+    assert_eq!(distinct.len(), 200, "duplicate generated ids");
+    // Each id is stored with its row, on the user's shard.
+    for (id, user) in all.iter().step_by(17) {
+        let shard = expected_shard("orders", &format!("user_id = {user}"));
+        assert_eq!(
+            on_shard(
+                &shard,
+                &format!("SELECT user_id FROM orders WHERE id = {id}")
+            )
+            .trim(),
+            user.to_string()
+        );
+    }
+}
+
+#[tokio::test]
+async fn transactions_span_shards_and_roll_back_everywhere() {
+    let mut c = mall().await;
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop(
+        "INSERT INTO users (id, name) VALUES (3001, 'a'), (3002, 'b'), (3003, 'c'), (3004, 'd')",
+    )
+    .await
+    .expect("insert in tx");
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM users WHERE id IN (3001, 3002, 3003, 3004)")
+        .await
+        .expect("q");
+    assert_eq!(
+        n,
+        None.or(Some(4)),
+        "the transaction sees its rows on every shard"
+    );
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    for s in SHARDS {
+        assert_eq!(
+            on_shard(
+                s,
+                "SELECT COUNT(*) FROM users WHERE id BETWEEN 3001 AND 3004"
+            )
+            .trim(),
+            "0",
+            "{s}"
+        );
+    }
+}
+
+async fn expect_1235(c: &mut mysql_async::Conn, statement: &str) -> String {
+    match c.query_drop(statement).await {
+        Err(mysql_async::Error::Server(se)) => {
+            assert_eq!(se.code, 1235, "{statement}: {se:?}");
+            assert_eq!(se.state, "42000");
+            se.message
+        }
+        other => panic!("{statement}: expected ERR 1235, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unroutable_statements_fail_with_1235_and_a_reason() {
+    let mut c = mall().await;
+    let m = expect_1235(&mut c, "SELECT * FROM users ORDER BY name").await;
+    assert!(m.contains("ORDER BY") && m.contains("sharding key"), "{m}");
+    expect_1235(&mut c, "SELECT COUNT(*) FROM users").await;
+    expect_1235(&mut c, "SELECT * FROM users u JOIN stores s ON s.id = u.id").await;
+    expect_1235(&mut c, "INSERT INTO users (name) VALUES ('no key')").await;
+    expect_1235(&mut c, "UPDATE users SET name = 'x' LIMIT 1").await;
+    let m = expect_1235(&mut c, "UPDATE users SET id = 4 WHERE id = 3").await;
+    assert!(m.contains("sharding key"), "{m}");
+    expect_1235(
+        &mut c,
+        "SELECT * FROM users WHERE id IN (SELECT user_id FROM orders)",
+    )
+    .await;
+    expect_1235(
+        &mut c,
+        "SELECT * FROM users u JOIN notes n ON n.id = u.id WHERE u.id = 1",
+    )
+    .await;
+    // Still usable afterwards.
+    let one: Option<i64> = c.query_first("SELECT 1").await.expect("usable");
+    assert_eq!(one, Some(1));
+}
+
+#[tokio::test]
+async fn hints_need_permission() {
+    setup();
+    let mut plain = connect("mall", "mall", Some("mall"))
+        .await
+        .expect("connects");
+    match plain.query_drop("/* myshard:shard=s2 */ SELECT 1").await {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1227),
+        other => panic!("expected ERR 1227, got {other:?}"),
+    }
+    let mut dba = connect("dba", "dba", Some("mall")).await.expect("connects");
+    let marker = unique("hint");
+    let _: Option<i64> = dba
+        .query_first(format!(
+            "/* myshard:shard=s2 */ SELECT COUNT(*) FROM users WHERE '{marker}' <> ''"
+        ))
+        .await
+        .expect("hinted");
+    assert_eq!(shards_that_ran(&marker), vec!["s2".to_string()]);
+}
+
+#[tokio::test]
+async fn explain_route_shows_each_shards_sql() {
+    let mut c = mall().await;
+    let rows: Vec<(String, Option<String>, String, String)> = c
+        .query("EXPLAIN ROUTE SELECT * FROM t_order WHERE user_id = 10")
+        .await
+        .expect("explain route");
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].2.contains("t_order_"), "{rows:?}");
+    let rows: Vec<(String, Option<String>, String, String)> = c
+        .query("EXPLAIN ROUTE INSERT INTO users (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+        .await
+        .expect("explain route");
+    assert!(
+        rows.len() >= 2 && rows.iter().all(|r| r.3 == "SumAffected"),
+        "{rows:?}"
+    );
+    let users: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM users WHERE id = 999999")
+        .await
+        .expect("q");
+    assert_eq!(users, Some(0), "EXPLAIN ROUTE did not run the INSERT");
+}
+
+#[tokio::test]
+async fn unsharded_and_broadcast_reads_in_a_sharded_schema() {
+    let mut c = mall().await;
+    c.query_drop(
+        "INSERT INTO notes (id, body) VALUES (1, 'hello') ON DUPLICATE KEY UPDATE body = 'hello'",
+    )
+    .await
+    .expect("unsharded insert");
+    let body: Option<String> = c
+        .query_first("SELECT body FROM notes WHERE id = 1")
+        .await
+        .expect("q");
+    assert_eq!(body.as_deref(), Some("hello"));
+    assert_eq!(
+        on_shard("s0", "SELECT body FROM notes WHERE id = 1").trim(),
+        "hello"
+    );
+}
+
+#[test]
+fn myshard_check_reports_map_mistakes_with_key_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[[shards]]
+name = "s0"
+primary = "127.0.0.1:1"
+[[shards]]
+name = "s1"
+primary = "127.0.0.1:2"
+
+[[schemas]]
+name = "shop"
+default_shard = "s0"
+
+[[schemas.rules]]
+name = "h"
+kind = "hash"
+shards = ["s0", "s1", "s9"]
+ranges = ["-60", "50-a0", "b0-"]
+
+[[schemas.rules]]
+name = "tenants"
+kind = "lookup"
+shards = ["s0"]
+map = { "7" = "nowhere" }
+
+[[schemas.tables]]
+name = "orders"
+rule = "h"
+
+[[schemas.tables]]
+name = "orders"
+rule = "tenants"
+column = "tenant_id"
+"#,
+    )
+    .expect("write");
+    let out = std::process::Command::new(myshard_tests::proxy::myshard_binary().expect("binary"))
+        .arg("check")
+        .arg(&bad)
+        .output()
+        .expect("myshard check runs");
+    assert!(!out.status.success(), "an invalid map must exit non-zero");
+    let text = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "schemas[0].rules[0].shards[2]: unknown shard 's9'",
+        "schemas[0].rules[0].ranges:",
+        "overlaps",
+        "missing range",
+        "schemas[0].rules[1].map.7: lookup entry points to unknown shard 'nowhere'",
+        "schemas[0].tables[0].column:",
+        "schemas[0].tables[1].name: duplicate table 'orders'",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        std::fs::read_to_string(env_free_example()).expect("example"),
+    )
+    .expect("write");
+    let out = std::process::Command::new(myshard_tests::proxy::myshard_binary().expect("binary"))
+        .arg("check")
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn env_free_example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/myshard.toml")
+}
+
+#[tokio::test]
+async fn invalid_map_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[schemas]]\nname = \"x\"\ndefault_shard = \"nope\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(myshard_tests::proxy::myshard_binary().expect("binary"))
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("schemas[0].default_shard: unknown shard 'nope'"));
+    let _ = connect_to;
+}
