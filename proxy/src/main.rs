@@ -133,6 +133,8 @@ fn main() -> ExitCode {
 fn serve(config: Config) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Parsing and rewriting recurse over the statement; ORM-sized statements need room.
+        .thread_stack_size(16 << 20)
         .build()
     {
         Ok(r) => r,

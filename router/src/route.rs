@@ -990,14 +990,7 @@ impl<'c> Ctx<'c> {
                 all_tables,
             )),
             Placement::Broadcast(rule) => {
-                let targets: Vec<Target> = rule
-                    .shards
-                    .iter()
-                    .map(|s| Target {
-                        shard: s.clone(),
-                        table: None,
-                    })
-                    .collect();
+                let targets = broadcast_targets(rule);
                 Ok(self.base_plan(targets, Rewrite::Verbatim, Combine::First, all_tables))
             }
             Placement::Sharded(rule) => {
@@ -1136,14 +1129,7 @@ impl<'c> Ctx<'c> {
             }
         }
         if rule.kind == RuleKind::Broadcast {
-            let targets: Vec<Target> = rule
-                .shards
-                .iter()
-                .map(|s| Target {
-                    shard: s.clone(),
-                    table: None,
-                })
-                .collect();
+            let targets = broadcast_targets(rule);
             let mut plan = self.base_plan(targets, Rewrite::Rename, Combine::First, &all);
             if generated.is_none()
                 && plan.sharded_tables.is_empty()
@@ -1280,6 +1266,17 @@ fn is_null_or_zero(e: &Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// Every shard of a broadcast rule.
+fn broadcast_targets(rule: &RuleConfig) -> Vec<Target> {
+    rule.shards
+        .iter()
+        .map(|s| Target {
+            shard: s.clone(),
+            table: None,
+        })
+        .collect()
 }
 
 fn join_on(op: &JoinOperator) -> Option<&Expr> {

@@ -688,3 +688,67 @@ async fn invalid_map_is_refused_at_start() {
         .contains("schemas[0].default_shard: unknown shard 'nope'"));
     let _ = connect_to;
 }
+
+#[tokio::test]
+async fn orm_sized_statements_route_and_over_deep_sql_is_an_error() {
+    let mut c = mall().await;
+    c.query_drop(
+        "INSERT INTO users (id, name) VALUES (5001, 'orm') ON DUPLICATE KEY UPDATE name = 'orm'",
+    )
+    .await
+    .expect("insert");
+    let ids: Vec<String> = (1..=10_000).map(|i| i.to_string()).collect();
+    let rows: Vec<i64> = c
+        .query(format!(
+            "SELECT id FROM users WHERE id IN ({}) AND id = 5001",
+            ids.join(", ")
+        ))
+        .await
+        .expect("10,000-value IN list");
+    assert_eq!(rows, vec![5001]);
+    let wide: Vec<i64> = c
+        .query(format!(
+            "SELECT id FROM users WHERE id IN ({}) AND name = 'orm'",
+            ids.join(", ")
+        ))
+        .await
+        .expect("10,000-value IN list over every shard");
+    assert_eq!(wide, vec![5001]);
+    let ors: Vec<String> = (4500..5500).map(|i| format!("id = {i}")).collect();
+    let rows: Vec<i64> = c
+        .query(format!("SELECT id FROM users WHERE {}", ors.join(" OR ")))
+        .await
+        .expect("1,000 OR terms");
+    assert!(rows.contains(&5001));
+    let deep = format!(
+        "SELECT * FROM users WHERE id = {}1{}",
+        "(".repeat(3000),
+        ")".repeat(3000)
+    );
+    match c.query_drop(deep).await {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1235, "{se:?}"),
+        other => panic!("over-deep SQL: expected an ERR, got {other:?}"),
+    }
+    let one: Option<i64> = c.query_first("SELECT 1").await.expect("still usable");
+    assert_eq!(one, Some(1));
+}
+
+#[test]
+fn myshard_explain_prints_each_targets_sql() {
+    let out = std::process::Command::new(myshard_tests::proxy::myshard_binary().expect("binary"))
+        .args(["explain", "--config"])
+        .arg(&env().proxy.config_path)
+        .args([
+            "--schema",
+            "mall",
+            "INSERT INTO users (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("route: write") && text.matches("INSERT INTO users").count() >= 2,
+        "{text}"
+    );
+}
