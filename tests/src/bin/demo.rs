@@ -10,6 +10,38 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The demo's shard map: customers and their orders hashed by customer, products copied to
+/// every shard.
+const SHOP_MAP: &str = r#"[[schemas]]
+name = "shop"
+default_shard = "s0"
+
+[[schemas.rules]]
+name = "by_customer"
+kind = "hash"
+shards = ["s0", "s1"]
+
+[[schemas.rules]]
+name = "everywhere"
+kind = "broadcast"
+shards = ["s0", "s1"]
+
+[[schemas.tables]]
+name = "customers"
+rule = "by_customer"
+column = "id"
+
+[[schemas.tables]]
+name = "orders"
+rule = "by_customer"
+column = "customer_id"
+auto_increment = "id"
+
+[[schemas.tables]]
+name = "products"
+rule = "everywhere"
+"#;
+
 fn fail(msg: &str) -> ! {
     eprintln!("demo: {msg}");
     std::process::exit(1);
@@ -28,11 +60,13 @@ fn main() {
         replicas: 1,
     })
     .unwrap_or_else(|e| fail(&e));
-    if let Err(e) = sql(cluster.primary_port(0), "CREATE DATABASE shop") {
-        fail(&e);
+    for shard in 0..cluster.shards() {
+        if let Err(e) = sql(cluster.primary_port(shard), "CREATE DATABASE shop") {
+            fail(&e);
+        }
     }
     let config = format!(
-        "[server]\nlisten = \"{listen}\"\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"shop\"]\n\n{}[[schemas]]\nname = \"shop\"\ndefault_shard = \"s0\"\n",
+        "[server]\nlisten = \"{listen}\"\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"shop\"]\n\n{}{SHOP_MAP}",
         shards_toml(&cluster)
     );
     let config_path = cluster.dir().join("myshard.toml");
@@ -81,6 +115,9 @@ fn main() {
     println!("Connect with:");
     println!("  mariadb -h{host} -P{port} -uapp -papp shop");
     println!("  mysql   -h{host} -P{port} -uapp -papp shop");
+    println!("Try (customers and orders are sharded by customer over 2 shards):");
+    println!("  SELECT * FROM orders o JOIN products p ON p.id = o.product_id WHERE o.customer_id = 2;");
+    println!("  EXPLAIN ROUTE INSERT INTO orders (customer_id, product_id, quantity, ordered_at) VALUES (3, 1, 1, NOW());");
     println!("Configuration: {}", config_path.display());
     println!("Press Ctrl-C to stop myshard and the shards.");
     let runtime = tokio::runtime::Builder::new_current_thread()
