@@ -55,6 +55,8 @@ pub struct ServerConfig {
     /// This instance's worker id (0–1023) in generated ids; give every instance sharing a
     /// shard map its own. Random when unset.
     pub worker_id: Option<u16>,
+    /// Most bytes of rows one cross-shard merge (GROUP BY, ORDER BY, DISTINCT) may hold.
+    pub merge_memory_limit: usize,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +73,7 @@ impl Default for ServerConfig {
             rsa_private_key: None,
             max_allowed_packet: 64 * 1024 * 1024,
             worker_id: None,
+            merge_memory_limit: 256 * 1024 * 1024,
         }
     }
 }

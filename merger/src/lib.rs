@@ -1,5 +1,14 @@
 //! myshard's merger: how the answers of several shards become the one answer a single MySQL
 //! would give. It owns [`MergeSpec`], the instructions the rewriter hands to the executor.
+//!
+//! - [`value`]: cells of text-protocol rows, MySQL comparison, exact decimal arithmetic.
+//! - [`select`]: [`SelectMerge`], aggregate → distinct → sort → offset/limit → project.
+
+pub mod select;
+pub mod value;
+
+pub use select::{AggFunc, Aggregate, MergeError, SelectMerge, SortKey};
+pub use value::{Cell, Kind, Row};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +30,8 @@ pub enum MergeSpec {
     /// The same statement on every shard (broadcast tables): the first shard's answer, after
     /// every shard succeeded.
     First,
+    /// A SELECT whose rows must be aggregated, de-duplicated or sorted across shards.
+    Select(SelectMerge),
 }
 
 impl MergeSpec {

@@ -7,6 +7,7 @@ mod error;
 mod executor;
 mod ids;
 mod local;
+mod merge;
 mod protocol;
 mod server;
 mod session;

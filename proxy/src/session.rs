@@ -646,6 +646,10 @@ impl Session {
         }
         match (&exec.merge, exec.queries.as_slice(), exec.last_insert_id) {
             (MergeSpec::Passthrough, [query], None) => self.single(stream, query, more).await,
+            (MergeSpec::Select(spec), queries, _) => {
+                let spec = spec.clone();
+                self.merged_select(stream, queries, &spec, more).await
+            }
             (MergeSpec::Concat { offset, limit }, queries, _) => {
                 let (offset, limit) = (*offset, *limit);
                 self.concat(stream, queries, offset, limit, more).await
@@ -757,6 +761,55 @@ impl Session {
         }
         executor::concat_end(stream, &state, framing).await?;
         self.unpin_if_free();
+        Ok(())
+    }
+
+    /// A SELECT over several targets that needs aggregation, de-duplication or sorting: each
+    /// target's rows are collected, merged with MySQL's semantics, then sent.
+    async fn merged_select(
+        &mut self,
+        stream: &mut PacketStream,
+        queries: &[ShardQuery],
+        spec: &myshard_merger::SelectMerge,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let mut columns: Option<Vec<mysql_common::packets::Column>> = None;
+        let mut per_shard = Vec::with_capacity(queries.len());
+        for query in queries {
+            let mut conn = self
+                .acquire(&query.shard, query.database.as_deref())
+                .await
+                .map_err(ForwardError::Statement)?;
+            conn.count_statement();
+            let res = match conn.conn() {
+                Ok(c) => executor::collect(c, &query.shard, &query.sql).await,
+                Err(e) => Err(e),
+            };
+            self.give_back(conn, res.as_ref().err());
+            let (cols, rows) = res.map_err(ForwardError::Statement)?;
+            match &columns {
+                None => columns = Some(cols),
+                Some(first) if first.len() != cols.len() => {
+                    return Err(ForwardError::Statement(ProxyError::sql(
+                        1105,
+                        "HY000",
+                        format!("shard '{}' returned {} columns where another returned {}; the shards' schemas differ", query.shard, cols.len(), first.len()),
+                    )))
+                }
+                Some(_) => {}
+            }
+            per_shard.push(
+                rows.into_iter()
+                    .map(crate::merge::cells)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let columns = columns.unwrap_or_default();
+        let limit = self.shared.config().server.merge_memory_limit;
+        let (out_columns, rows) = crate::merge::merge_select(spec, &columns, per_shard, limit)
+            .map_err(ForwardError::Statement)?;
+        self.unpin_if_free();
+        executor::write_result(stream, &out_columns, &rows, self.framing(more)).await?;
         Ok(())
     }
 

@@ -297,3 +297,111 @@ mod split_tests {
         assert!(split_statements(" ; ").is_empty());
     }
 }
+
+/// The select items of a SELECT as written (between the SELECT keyword and its FROM, split at
+/// top-level commas), for column labels that must match the client's own text.
+/// `None` when the statement does not start with SELECT.
+pub fn select_item_texts(sql: &str) -> Option<Vec<String>> {
+    let b = sql.as_bytes();
+    let lower = sql.to_ascii_lowercase();
+    let lb = lower.as_bytes();
+    let is_word_at = |i: usize, w: &str| {
+        lb[i..].starts_with(w.as_bytes())
+            && (i == 0 || !(lb[i - 1].is_ascii_alphanumeric() || lb[i - 1] == b'_'))
+            && lb
+                .get(i + w.len())
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+    };
+    let mut i = 0;
+    // Skip leading whitespace and comments to the SELECT keyword.
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if b[i..].starts_with(b"/*") {
+            i = lower[i..].find("*/").map(|p| i + p + 2)?;
+        } else {
+            break;
+        }
+    }
+    if !is_word_at(i, "select") {
+        return None;
+    }
+    i += 6;
+    let mut items = Vec::new();
+    let mut start = i;
+    let mut depth = 0i32;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b',' if depth == 0 => {
+                items.push(sql[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ if depth == 0 && (is_word_at(i, "from") || is_word_at(i, "into")) => {
+                items.push(sql[start..i].trim().to_string());
+                return Some(strip_modifiers(items));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    items.push(sql[start..].trim().trim_end_matches(';').trim().to_string());
+    Some(strip_modifiers(items))
+}
+
+fn strip_modifiers(mut items: Vec<String>) -> Vec<String> {
+    if let Some(first) = items.first_mut() {
+        loop {
+            let lower = first.to_ascii_lowercase();
+            let stripped = [
+                "distinctrow ",
+                "distinct ",
+                "all ",
+                "sql_no_cache ",
+                "sql_cache ",
+                "straight_join ",
+                "high_priority ",
+                "sql_calc_found_rows ",
+            ]
+            .iter()
+            .find(|m| lower.starts_with(*m))
+            .map(|m| first[m.len()..].trim_start().to_string());
+            match stripped {
+                Some(s) => *first = s,
+                None => break,
+            }
+        }
+    }
+    items
+}
+
+#[cfg(test)]
+mod item_tests {
+    use super::select_item_texts;
+
+    #[test]
+    fn items_keep_their_spelling() {
+        assert_eq!(
+            select_item_texts("select  count(*), sum( a ) as s, 'x,y' from t where z")
+                .expect("items"),
+            ["count(*)", "sum( a ) as s", "'x,y'"]
+        );
+        assert_eq!(
+            select_item_texts("SELECT DISTINCT a FROM t").expect("items"),
+            ["a"]
+        );
+        assert_eq!(select_item_texts("SELECT 1 + 1").expect("items"), ["1 + 1"]);
+        assert!(select_item_texts("UPDATE t SET a = 1").is_none());
+    }
+}

@@ -81,6 +81,9 @@ pub enum Combine {
     SumAffected,
     /// Reads of a broadcast table or checks that every target agrees: first target's answer.
     First,
+    /// A SELECT whose rows must be aggregated, de-duplicated or sorted across targets; the
+    /// rewriter builds the merge from the statement.
+    Merge,
 }
 
 /// Ids myshard generated for an auto-increment column the INSERT omitted.

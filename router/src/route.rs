@@ -167,7 +167,8 @@ fn conjuncts(e: &Expr) -> Vec<&Expr> {
     }
 }
 
-const AGGREGATES: [&str; 16] = [
+/// Aggregate function names.
+pub const AGGREGATES: [&str; 16] = [
     "COUNT",
     "SUM",
     "AVG",
@@ -900,32 +901,23 @@ impl<'c> Ctx<'c> {
         if targets.len() == 1 {
             return Ok(self.base_plan(targets, Rewrite::Verbatim, Combine::Single, &tables));
         }
-        // Several shards: only what a plain concatenation answers exactly.
-        let mut reasons = Vec::new();
-        if q.order_by.is_some() {
-            reasons.push("ORDER BY");
-        }
-        if !matches!(&select.group_by, GroupByExpr::Expressions(v, _) if v.is_empty()) {
-            reasons.push("GROUP BY");
-        }
+        // Several shards. HAVING needs an expression evaluator after the merge; window
+        // functions need every row of a partition in one place.
         if select.having.is_some() {
-            reasons.push("HAVING");
-        }
-        if select.distinct.is_some() {
-            reasons.push("DISTINCT");
-        }
-        if has_aggregate_or_window(&select.projection) {
-            reasons.push("aggregate or window functions");
-        }
-        if select.into.is_some() {
-            reasons.push("SELECT … INTO");
-        }
-        if !reasons.is_empty() {
             return unsupported(format!(
-                "{} across several shards is not supported yet; add a condition on the sharding key '{}' so the statement reaches one shard",
-                reasons.join(", "),
+                "HAVING across several shards is not supported yet; add a condition on the sharding key '{}' so the statement reaches one shard",
                 from.iter().find(|t| t.is_sharded()).and_then(|t| t.table).and_then(|t| t.column.clone()).unwrap_or_default()
             ));
+        }
+        if select.into.is_some() {
+            return unsupported("SELECT … INTO across several shards is not supported");
+        }
+        let needs_merge = q.order_by.is_some()
+            || !matches!(&select.group_by, GroupByExpr::Expressions(v, _) if v.is_empty())
+            || select.distinct.is_some()
+            || has_aggregate_or_window(&select.projection);
+        if needs_merge {
+            return Ok(self.base_plan(targets, Rewrite::Rename, Combine::Merge, &tables));
         }
         let (offset, limit) = match &q.limit_clause {
             None => (0, None),

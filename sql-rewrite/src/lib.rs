@@ -2,6 +2,8 @@
 //! receives (physical table and database names, one INSERT per target with its rows and
 //! generated ids, LIMIT pushed down) and the [`MergeSpec`] for their answers.
 
+pub mod merge;
+
 use myshard_merger::MergeSpec;
 use myshard_router::{Combine, Rewrite, Role, RoutePlan, Target};
 use serde::{Deserialize, Serialize};
@@ -232,10 +234,25 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
         },
         Combine::SumAffected => MergeSpec::SumAffected,
         Combine::First => MergeSpec::First,
+        Combine::Merge => MergeSpec::Passthrough,
     };
+    let mut merge = merge;
+    // A merged SELECT: rewrite the statement once, then name tables per target.
+    let mut merged_ast = None;
+    if plan.combine == Combine::Merge {
+        let Some(Statement::Query(q)) = plan.ast.as_deref() else {
+            return Err(RewriteError::Unsupported(
+                "invariant: merged plans carry their SELECT".into(),
+            ));
+        };
+        let mut q = q.clone();
+        let spec = merge::plan_merge(&mut q, myshard_router::lexer::select_item_texts(sql))?;
+        merge = MergeSpec::Select(spec);
+        merged_ast = Some(Statement::Query(q));
+    }
     let mut queries = Vec::with_capacity(plan.targets.len());
     for (i, target) in plan.targets.iter().enumerate() {
-        let text = match (&plan.rewrite, plan.ast.as_deref()) {
+        let text = match (&plan.rewrite, merged_ast.as_ref().or(plan.ast.as_deref())) {
             (Rewrite::Verbatim, _) | (_, None) => sql.to_string(),
             (rewrite, Some(ast)) => {
                 let mut stmt = ast.clone();

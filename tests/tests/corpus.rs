@@ -30,10 +30,18 @@ fn shard_map(schema: &str, shards: usize) -> String {
     for line in schema.lines() {
         if let Some(rest) = line.strip_prefix("-- shard:") {
             pending = rest.split_whitespace().next().map(str::to_string);
-        } else if let (Some(col), Some(rest)) = (pending.as_ref(), line.strip_prefix("CREATE TABLE ")) {
-            let table = rest.split_whitespace().next().unwrap_or_default().trim_matches('`');
+        } else if let (Some(col), Some(rest)) =
+            (pending.as_ref(), line.strip_prefix("CREATE TABLE "))
+        {
+            let table = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .trim_matches('`');
             if col == "broadcast" {
-                out.push_str(&format!("[[schemas.tables]]\nname = \"{table}\"\nrule = \"b\"\n\n"));
+                out.push_str(&format!(
+                    "[[schemas.tables]]\nname = \"{table}\"\nrule = \"b\"\n\n"
+                ));
             } else {
                 out.push_str(&format!(
                     "[[schemas.tables]]\nname = \"{table}\"\nrule = \"h\"\ncolumn = \"{col}\"\n\n"
@@ -49,14 +57,23 @@ fn shard_map(schema: &str, shards: usize) -> String {
 fn public_corpus_never_gets_a_wrong_answer() {
     let dir = corpus_dir();
     let schema = std::fs::read_to_string(dir.join("schema.sql")).expect("schema.sql");
-    let reference = Cluster::start(ClusterSpec { shards: 1, replicas: 0 }).expect("reference server");
-    let cluster = Cluster::start(ClusterSpec { shards: 4, replicas: 0 }).expect("shards");
+    let reference = Cluster::start(ClusterSpec {
+        shards: 1,
+        replicas: 0,
+    })
+    .expect("reference server");
+    let cluster = Cluster::start(ClusterSpec {
+        shards: 4,
+        replicas: 0,
+    })
+    .expect("shards");
     sql(reference.primary_port(0), "CREATE DATABASE corpus").expect("ref db");
     for s in 0..4 {
         sql(cluster.primary_port(s), "CREATE DATABASE corpus").expect("shard db");
     }
     let users = "[[users]]\nname = \"root\"\npassword = \"\"\nauth_plugin = \"mysql_native_password\"\nschemas = [\"corpus\"]\n\n";
-    let proxy = Proxy::start(&cluster, "", &format!("{users}{}", shard_map(&schema, 4))).expect("myshard starts");
+    let proxy = Proxy::start(&cluster, "", &format!("{users}{}", shard_map(&schema, 4)))
+        .expect("myshard starts");
     let out = Command::new("python3")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/run_corpus.py"))
         .arg(&dir)
@@ -71,10 +88,29 @@ fn public_corpus_never_gets_a_wrong_answer() {
     let summary = text
         .lines()
         .find_map(|l| l.strip_prefix("SUMMARY "))
-        .unwrap_or_else(|| panic!("the corpus runner printed no summary:\n{text}\n{}", proxy.log()));
+        .unwrap_or_else(|| {
+            panic!(
+                "the corpus runner printed no summary:\n{text}\n{}",
+                proxy.log()
+            )
+        });
     let summary: serde_json::Value = serde_json::from_str(summary).expect("summary JSON");
     assert_eq!(summary["load_failed"], false, "loading the corpus failed");
-    assert_eq!(summary.get("ref_error").and_then(|v| v.as_u64()).unwrap_or(0), 0, "the reference rejected statements");
-    assert_eq!(summary.get("mismatch").and_then(|v| v.as_u64()).unwrap_or(0), 0, "myshard answered differently from one MariaDB");
+    assert_eq!(
+        summary
+            .get("ref_error")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
+        0,
+        "the reference rejected statements"
+    );
+    assert_eq!(
+        summary
+            .get("mismatch")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0),
+        0,
+        "myshard answered differently from one MariaDB"
+    );
     assert!(summary.get("match").and_then(|v| v.as_u64()).unwrap_or(0) > 0);
 }

@@ -116,7 +116,9 @@ fn main() {
     println!("  mariadb -h{host} -P{port} -uapp -papp shop");
     println!("  mysql   -h{host} -P{port} -uapp -papp shop");
     println!("Try (customers and orders are sharded by customer over 2 shards):");
-    println!("  SELECT * FROM orders o JOIN products p ON p.id = o.product_id WHERE o.customer_id = 2;");
+    println!(
+        "  SELECT * FROM orders o JOIN products p ON p.id = o.product_id WHERE o.customer_id = 2;"
+    );
     println!("  EXPLAIN ROUTE INSERT INTO orders (customer_id, product_id, quantity, ordered_at) VALUES (3, 1, 1, NOW());");
     println!("Configuration: {}", config_path.display());
     println!("Press Ctrl-C to stop myshard and the shards.");

@@ -1,0 +1,461 @@
+//! Merging the rows of a SELECT that ran on several shards: aggregate (per group), distinct,
+//! sort, offset/limit, then project away helper columns. Rows arrive in the shards'
+//! layout: the client's columns, then helper columns the rewriter added (partial aggregates,
+//! pushed-down sort keys, `WEIGHT_STRING()` of text keys).
+
+use crate::value::{add_decimal, cmp_cells, div_decimal, Cell, Kind, Row};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+
+/// An aggregate function, as merged from per-shard partial results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggFunc {
+    /// Sum of the shards' counts.
+    Count,
+    /// Sum of the shards' sums (NULL when every shard's is NULL).
+    Sum,
+    /// Smallest of the shards' minimums.
+    Min,
+    /// Largest of the shards' maximums.
+    Max,
+    /// Sum of sums divided by sum of counts (the shards return SUM and COUNT).
+    Avg,
+}
+
+/// One aggregate column of the shards' rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// The function.
+    pub func: AggFunc,
+    /// The column holding the partial value (for AVG: the partial SUM; the result goes here).
+    pub col: usize,
+    /// For AVG: the column holding the partial COUNT.
+    pub count_col: Option<usize>,
+}
+
+/// One ORDER BY key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SortKey {
+    /// Column of the shards' rows.
+    pub col: usize,
+    /// Descending.
+    pub desc: bool,
+}
+
+/// How to merge a SELECT's rows from several shards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectMerge {
+    /// Group-key columns; `Some(vec![])` aggregates everything into one row; `None` when the
+    /// statement has no GROUP BY and no aggregate.
+    pub group_by: Option<Vec<usize>>,
+    /// Aggregate columns.
+    pub aggregates: Vec<Aggregate>,
+    /// SELECT DISTINCT: duplicates of the output columns are removed.
+    pub distinct: bool,
+    /// ORDER BY keys (after grouping).
+    pub order_by: Vec<SortKey>,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return at most.
+    pub limit: Option<u64>,
+    /// The columns the client sees, in order.
+    pub output: Vec<usize>,
+    /// `(value column, weight column)`: text values compare by their pushed-down
+    /// `WEIGHT_STRING()`, which encodes the column's collation.
+    pub weights: Vec<(usize, usize)>,
+}
+
+/// Why rows could not be merged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    /// The merge would hold more than the configured memory budget.
+    #[error("the merged result needs more than {0} bytes of memory (merge_memory_limit)")]
+    TooLarge(usize),
+    /// A value shape the merger cannot combine exactly.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Scale of a decimal text.
+fn scale(v: &[u8]) -> usize {
+    v.iter()
+        .position(|c| *c == b'.')
+        .map_or(0, |p| v.len() - p - 1)
+}
+
+impl SelectMerge {
+    fn weight_of(&self, col: usize) -> Option<usize> {
+        self.weights
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|(_, w)| *w)
+    }
+
+    /// Compares one column of two rows as MySQL would.
+    fn cmp_col(&self, kinds: &[Kind], a: &Row, b: &Row, col: usize) -> Ordering {
+        let kind = kinds.get(col).copied().unwrap_or(Kind::Binary);
+        match (kind, self.weight_of(col)) {
+            (Kind::Text, Some(w)) => {
+                let ord = cmp_cells(Kind::Binary, &a[w], &b[w]);
+                // A NULL value has a NULL weight; order NULL by the value itself.
+                if a[col].is_none() || b[col].is_none() {
+                    cmp_cells(Kind::Binary, &a[col], &b[col])
+                } else {
+                    ord
+                }
+            }
+            (kind, _) => cmp_cells(kind, &a[col], &b[col]),
+        }
+    }
+
+    fn cmp_cols(&self, kinds: &[Kind], a: &Row, b: &Row, cols: &[usize]) -> Ordering {
+        for c in cols {
+            let o = self.cmp_col(kinds, a, b, *c);
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    }
+
+    fn fold(&self, kinds: &[Kind], acc: &mut Row, row: Row) -> Result<(), MergeError> {
+        for agg in &self.aggregates {
+            let c = agg.col;
+            let kind = kinds.get(c).copied().unwrap_or(Kind::Binary);
+            let merged = match (agg.func, acc[c].take(), row[c].clone()) {
+                (_, None, x) | (_, x, None) => x,
+                (AggFunc::Count, Some(a), Some(b)) => {
+                    let n = |v: &[u8]| {
+                        std::str::from_utf8(v)
+                            .ok()
+                            .and_then(|s| s.parse::<u128>().ok())
+                            .unwrap_or(0)
+                    };
+                    Some((n(&a) + n(&b)).to_string().into_bytes())
+                }
+                (AggFunc::Sum | AggFunc::Avg, Some(a), Some(b)) => Some(match kind {
+                    Kind::Float => {
+                        let f = |v: &[u8]| {
+                            std::str::from_utf8(v)
+                                .ok()
+                                .and_then(|s| s.parse::<f64>().ok())
+                                .unwrap_or(0.0)
+                        };
+                        (f(&a) + f(&b)).to_string().into_bytes()
+                    }
+                    _ => add_decimal(&a, &b),
+                }),
+                (AggFunc::Min | AggFunc::Max, Some(a), Some(b)) => {
+                    if kind == Kind::Text {
+                        return Err(MergeError::Unsupported(
+                            "MIN/MAX of text across shards is not supported yet (collation order)"
+                                .into(),
+                        ));
+                    }
+                    let o = cmp_cells(kind, &Some(a.clone()), &Some(b.clone()));
+                    let take_b = if agg.func == AggFunc::Min {
+                        o == Ordering::Greater
+                    } else {
+                        o == Ordering::Less
+                    };
+                    Some(if take_b { b } else { a })
+                }
+            };
+            acc[c] = merged;
+            if let Some(cc) = agg.count_col {
+                let n = |v: &Cell| {
+                    v.as_deref()
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .and_then(|s| s.parse::<u128>().ok())
+                        .unwrap_or(0)
+                };
+                acc[cc] = Some((n(&acc[cc]) + n(&row[cc])).to_string().into_bytes());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_avg(&self, kinds: &[Kind], row: &mut Row) {
+        for agg in self.aggregates.iter().filter(|a| a.func == AggFunc::Avg) {
+            let Some(cc) = agg.count_col else { continue };
+            let count = row[cc]
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+            row[agg.col] = match (&row[agg.col], count) {
+                (None, _) | (_, 0) => None,
+                (Some(sum), n) => Some(match kinds.get(agg.col) {
+                    Some(Kind::Float) => {
+                        let s: f64 = std::str::from_utf8(sum)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0.0);
+                        (s / n as f64).to_string().into_bytes()
+                    }
+                    _ => div_decimal(sum, n, scale(sum) + 4),
+                }),
+            };
+        }
+    }
+
+    /// Merges every shard's rows (in shard order) into the client's rows.
+    pub fn merge(
+        &self,
+        kinds: &[Kind],
+        shards: Vec<Vec<Row>>,
+        memory_limit: usize,
+    ) -> Result<Vec<Row>, MergeError> {
+        let mut bytes = 0usize;
+        let mut rows: Vec<Row> = Vec::new();
+        for shard in shards {
+            for row in shard {
+                bytes += row
+                    .iter()
+                    .map(|c| c.as_ref().map_or(1, |v| v.len() + 8))
+                    .sum::<usize>()
+                    + 24;
+                if bytes > memory_limit {
+                    return Err(MergeError::TooLarge(memory_limit));
+                }
+                rows.push(row);
+            }
+        }
+        if let Some(keys) = &self.group_by {
+            // Stable sort by group key, then fold equal neighbours.
+            rows.sort_by(|a, b| self.cmp_cols(kinds, a, b, keys));
+            let mut grouped: Vec<Row> = Vec::new();
+            for row in rows {
+                match grouped.last_mut() {
+                    Some(last) if self.cmp_cols(kinds, last, &row, keys) == Ordering::Equal => {
+                        self.fold(kinds, last, row)?;
+                    }
+                    _ => grouped.push(row),
+                }
+            }
+            if keys.is_empty() && grouped.is_empty() {
+                return Ok(vec![]);
+            }
+            for row in &mut grouped {
+                self.finish_avg(kinds, row);
+            }
+            rows = grouped;
+        }
+        if self.distinct {
+            let cols = self.output.clone();
+            let mut out: Vec<Row> = Vec::with_capacity(rows.len());
+            let mut sorted: Vec<(usize, Row)> = rows.into_iter().enumerate().collect();
+            sorted.sort_by(|a, b| self.cmp_cols(kinds, &a.1, &b.1, &cols).then(a.0.cmp(&b.0)));
+            let mut firsts: Vec<(usize, Row)> = Vec::new();
+            for (i, row) in sorted {
+                match firsts.last() {
+                    Some((_, last))
+                        if self.cmp_cols(kinds, last, &row, &cols) == Ordering::Equal => {}
+                    _ => firsts.push((i, row)),
+                }
+            }
+            firsts.sort_by_key(|(i, _)| *i);
+            out.extend(firsts.into_iter().map(|(_, r)| r));
+            rows = out;
+        }
+        if !self.order_by.is_empty() {
+            rows.sort_by(|a, b| {
+                for k in &self.order_by {
+                    let o = self.cmp_col(kinds, a, b, k.col);
+                    let o = if k.desc { o.reverse() } else { o };
+                    if o != Ordering::Equal {
+                        return o;
+                    }
+                }
+                Ordering::Equal
+            });
+        }
+        let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let limit = self
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(rows
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| {
+                self.output
+                    .iter()
+                    .map(|c| r.get(*c).cloned().unwrap_or(None))
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Cell {
+        if s == "NULL" {
+            None
+        } else {
+            Some(s.as_bytes().to_vec())
+        }
+    }
+
+    fn rows(data: &[&[&str]]) -> Vec<Row> {
+        data.iter()
+            .map(|r| r.iter().map(|s| c(s)).collect())
+            .collect()
+    }
+
+    fn spec() -> SelectMerge {
+        SelectMerge {
+            group_by: None,
+            aggregates: vec![],
+            distinct: false,
+            order_by: vec![],
+            offset: 0,
+            limit: None,
+            output: vec![0],
+            weights: vec![],
+        }
+    }
+
+    #[test]
+    fn order_by_desc_puts_nulls_last() {
+        let s = SelectMerge {
+            order_by: vec![SortKey { col: 0, desc: true }],
+            ..spec()
+        };
+        let out = s
+            .merge(
+                &[Kind::Int],
+                vec![rows(&[&["1"], &["NULL"]]), rows(&[&["10"], &["2"]])],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(out, rows(&[&["10"], &["2"], &["1"], &["NULL"]]));
+    }
+
+    #[test]
+    fn order_by_text_uses_weights_and_limit_offset() {
+        // Column 1 is the weight of column 0 (case-insensitive: 'a' == 'A').
+        let s = SelectMerge {
+            order_by: vec![SortKey {
+                col: 0,
+                desc: false,
+            }],
+            weights: vec![(0, 1)],
+            offset: 1,
+            limit: Some(2),
+            ..spec()
+        };
+        let out = s
+            .merge(
+                &[Kind::Text, Kind::Binary],
+                vec![
+                    rows(&[&["b", "B"], &["C", "C"]]),
+                    rows(&[&["A", "A"], &["c", "C"]]),
+                ],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(out, rows(&[&["b"], &["C"]]));
+    }
+
+    #[test]
+    fn count_sum_avg_merge_across_shards() {
+        // Shard rows: COUNT(*), SUM(x), SUM(x) for AVG, COUNT(x) for AVG.
+        let s = SelectMerge {
+            group_by: Some(vec![]),
+            aggregates: vec![
+                Aggregate {
+                    func: AggFunc::Count,
+                    col: 0,
+                    count_col: None,
+                },
+                Aggregate {
+                    func: AggFunc::Sum,
+                    col: 1,
+                    count_col: None,
+                },
+                Aggregate {
+                    func: AggFunc::Avg,
+                    col: 2,
+                    count_col: Some(3),
+                },
+            ],
+            output: vec![0, 1, 2],
+            ..spec()
+        };
+        let kinds = [Kind::Int, Kind::Decimal, Kind::Decimal, Kind::Int];
+        let out = s
+            .merge(
+                &kinds,
+                vec![
+                    rows(&[&["2", "10", "10", "2"]]),
+                    rows(&[&["1", "NULL", "NULL", "0"]]),
+                    rows(&[&["3", "-3", "-3", "3"]]),
+                ],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(out, rows(&[&["6", "7", "1.4000"]]));
+    }
+
+    #[test]
+    fn group_by_merges_groups_and_sorts_them() {
+        let s = SelectMerge {
+            group_by: Some(vec![0]),
+            aggregates: vec![Aggregate {
+                func: AggFunc::Max,
+                col: 1,
+                count_col: None,
+            }],
+            output: vec![0, 1],
+            order_by: vec![SortKey {
+                col: 0,
+                desc: false,
+            }],
+            ..spec()
+        };
+        let out = s
+            .merge(
+                &[Kind::Int, Kind::Int],
+                vec![
+                    rows(&[&["2", "5"], &["NULL", "1"]]),
+                    rows(&[&["2", "9"], &["1", "0"]]),
+                ],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(out, rows(&[&["NULL", "1"], &["1", "0"], &["2", "9"]]));
+    }
+
+    #[test]
+    fn distinct_keeps_first_of_equal_rows() {
+        let s = SelectMerge {
+            distinct: true,
+            ..spec()
+        };
+        let out = s
+            .merge(
+                &[Kind::Int],
+                vec![rows(&[&["1"], &["2"]]), rows(&[&["2"], &["3"]])],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(out, rows(&[&["1"], &["2"], &["3"]]));
+    }
+
+    #[test]
+    fn memory_budget_is_enforced() {
+        let s = spec();
+        assert!(matches!(
+            s.merge(
+                &[Kind::Int],
+                vec![vec![vec![Some(b"1".to_vec())]; 100]],
+                100
+            ),
+            Err(MergeError::TooLarge(100))
+        ));
+    }
+}

@@ -1,0 +1,116 @@
+//! The bridge between backend rows (`mysql_common` values and column definitions) and the
+//! merger's cells and kinds.
+
+use crate::error::ProxyError;
+use myshard_merger::{AggFunc, Cell, Kind, MergeError, SelectMerge};
+use myshard_sql_rewrite::merge::{hidden_count, resolve};
+use mysql_common::constants::{ColumnFlags, ColumnType};
+use mysql_common::packets::Column;
+use mysql_common::value::Value;
+
+/// Text-protocol values as cells.
+pub fn cells(row: Vec<Value>) -> Vec<Cell> {
+    row.into_iter()
+        .map(|v| match v {
+            Value::NULL => None,
+            Value::Bytes(b) => Some(b),
+            other => Some(other.as_sql(true).trim_matches('\'').as_bytes().to_vec()),
+        })
+        .collect()
+}
+
+/// How a column's values compare.
+pub fn kind_of(c: &Column) -> Kind {
+    use ColumnType::*;
+    let unsigned = c.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+    match c.column_type() {
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_LONG | MYSQL_TYPE_LONGLONG
+        | MYSQL_TYPE_INT24 | MYSQL_TYPE_YEAR => {
+            if unsigned {
+                Kind::Unsigned
+            } else {
+                Kind::Int
+            }
+        }
+        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => Kind::Decimal,
+        MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => Kind::Float,
+        MYSQL_TYPE_DATE
+        | MYSQL_TYPE_NEWDATE
+        | MYSQL_TYPE_DATETIME
+        | MYSQL_TYPE_TIMESTAMP
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIMESTAMP2 => Kind::Temporal,
+        MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => Kind::Time,
+        MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_STRING
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_ENUM
+        | MYSQL_TYPE_SET
+        | MYSQL_TYPE_JSON => {
+            if c.character_set() == 63 {
+                Kind::Binary
+            } else {
+                Kind::Text
+            }
+        }
+        _ => Kind::Binary,
+    }
+}
+
+/// Merges the shards' rows and returns the client's column definitions and rows.
+pub fn merge_select(
+    spec: &SelectMerge,
+    columns: &[Column],
+    per_shard: Vec<Vec<Vec<Cell>>>,
+    memory_limit: usize,
+) -> Result<(Vec<Column>, Vec<Vec<Value>>), ProxyError> {
+    let resolved = resolve(spec, columns.len(), hidden_count(spec));
+    let kinds: Vec<Kind> = columns.iter().map(kind_of).collect();
+    let rows = resolved
+        .merge(&kinds, per_shard, memory_limit)
+        .map_err(|e| match e {
+            MergeError::TooLarge(_) => ProxyError::sql(1038, "HY001", e.to_string()),
+            MergeError::Unsupported(m) => ProxyError::not_supported(m),
+        })?;
+    let mut out_columns: Vec<Column> = resolved
+        .output
+        .iter()
+        .filter_map(|c| columns.get(*c).cloned())
+        .collect();
+    // AVG's column: the shards returned SUM; MySQL's AVG has 4 more decimals
+    // (div_precision_increment).
+    for agg in resolved
+        .aggregates
+        .iter()
+        .filter(|a| a.func == AggFunc::Avg)
+    {
+        if let Some(pos) = resolved.output.iter().position(|c| *c == agg.col) {
+            if let Some(col) = out_columns.get_mut(pos) {
+                if matches!(
+                    kinds.get(agg.col),
+                    Some(Kind::Decimal | Kind::Int | Kind::Unsigned)
+                ) {
+                    let decimals = col.decimals().saturating_add(4).min(30);
+                    let length = col.column_length().saturating_add(4);
+                    *col = col
+                        .clone()
+                        .with_decimals(decimals)
+                        .with_column_length(length);
+                }
+            }
+        }
+    }
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|c| c.map_or(Value::NULL, Value::Bytes))
+                .collect()
+        })
+        .collect();
+    Ok((out_columns, rows))
+}
