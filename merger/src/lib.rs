@@ -4,9 +4,11 @@
 //! - [`value`]: cells of text-protocol rows, MySQL comparison, exact decimal arithmetic.
 //! - [`select`]: [`SelectMerge`], aggregate → distinct → sort → offset/limit → project.
 
+pub mod expr;
 pub mod select;
 pub mod value;
 
+pub use expr::{ArithOp, CmpOp, PExpr};
 pub use select::{AggFunc, Aggregate, MergeError, SelectMerge, SortKey};
 pub use value::{Cell, Kind, Row};
 

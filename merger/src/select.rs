@@ -3,6 +3,7 @@
 //! layout: the client's columns, then helper columns the rewriter added (partial aggregates,
 //! pushed-down sort keys, `WEIGHT_STRING()` of text keys).
 
+use crate::expr::PExpr;
 use crate::value::{add_decimal, cmp_cells, div_decimal, Cell, Kind, Row};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -63,6 +64,12 @@ pub struct SelectMerge {
     /// `(value column, weight column)`: text values compare by their pushed-down
     /// `WEIGHT_STRING()`, which encodes the column's collation.
     pub weights: Vec<(usize, usize)>,
+    /// Columns computed after aggregation (select items built from aggregates), in order.
+    #[serde(default)]
+    pub computed: Vec<(usize, PExpr)>,
+    /// HAVING, evaluated on each merged group.
+    #[serde(default)]
+    pub having: Option<PExpr>,
 }
 
 /// Why rows could not be merged.
@@ -241,6 +248,21 @@ impl SelectMerge {
             }
             rows = grouped;
         }
+        if !self.computed.is_empty() || self.having.is_some() {
+            // Computed columns take the kind of what the shards sent for them (the same
+            // expression over their partial rows), so later comparisons read them right.
+            for row in &mut rows {
+                for (col, e) in &self.computed {
+                    let v = e.eval(kinds, row).to_cell();
+                    if let Some(cell) = row.get_mut(*col) {
+                        *cell = v;
+                    }
+                }
+            }
+            if let Some(h) = &self.having {
+                rows.retain(|r| h.eval(kinds, r).truthy());
+            }
+        }
         if self.distinct {
             let cols = self.output.clone();
             let mut out: Vec<Row> = Vec::with_capacity(rows.len());
@@ -316,6 +338,8 @@ mod tests {
             limit: None,
             output: vec![0],
             weights: vec![],
+            computed: vec![],
+            having: None,
         }
     }
 

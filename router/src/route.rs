@@ -903,16 +903,11 @@ impl<'c> Ctx<'c> {
         }
         // Several shards. HAVING needs an expression evaluator after the merge; window
         // functions need every row of a partition in one place.
-        if select.having.is_some() {
-            return unsupported(format!(
-                "HAVING across several shards is not supported yet; add a condition on the sharding key '{}' so the statement reaches one shard",
-                from.iter().find(|t| t.is_sharded()).and_then(|t| t.table).and_then(|t| t.column.clone()).unwrap_or_default()
-            ));
-        }
         if select.into.is_some() {
             return unsupported("SELECT … INTO across several shards is not supported");
         }
         let needs_merge = q.order_by.is_some()
+            || select.having.is_some()
             || !matches!(&select.group_by, GroupByExpr::Expressions(v, _) if v.is_empty())
             || select.distinct.is_some()
             || has_aggregate_or_window(&select.projection);

@@ -5,7 +5,7 @@
 //! must do. Helper columns come after the client's columns and are dropped at the end.
 
 use crate::RewriteError;
-use myshard_merger::{AggFunc, Aggregate, SelectMerge, SortKey};
+use myshard_merger::{AggFunc, Aggregate, ArithOp, CmpOp, PExpr, SelectMerge, SortKey};
 use myshard_router::route::AGGREGATES;
 use sqlparser::ast::{
     visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
@@ -142,6 +142,142 @@ fn find_item(items: &[Item], e: &Expr) -> Result<Option<usize>, RewriteError> {
     Ok(items.iter().position(|it| same(&it.expr)))
 }
 
+/// Collects helper columns and partial aggregates while translating post-merge expressions.
+struct Builder<'a> {
+    items: &'a [Item],
+    hidden: Vec<Expr>,
+    aggregates: Vec<Aggregate>,
+    /// Aggregate texts already computed, and their columns.
+    known_aggs: Vec<(String, usize)>,
+    group_exprs: &'a [Expr],
+    group_cols: Vec<usize>,
+}
+
+impl Builder<'_> {
+    fn add_hidden(&mut self, e: Expr) -> usize {
+        self.hidden.push(e);
+        HIDDEN + self.hidden.len() - 1
+    }
+
+    /// The column holding the merged value of an aggregate call, adding it if needed.
+    fn agg_col(&mut self, e: &Expr) -> Result<usize, RewriteError> {
+        let text = e.to_string().to_ascii_lowercase();
+        if let Some((_, c)) = self.known_aggs.iter().find(|(t, _)| *t == text) {
+            return Ok(*c);
+        }
+        let Some((f, arg)) = as_aggregate(e)? else {
+            return unsupported(format!("{e} is not an aggregate"));
+        };
+        let col = if f == AggFunc::Avg {
+            let arg = arg.ok_or_else(|| RewriteError::Unsupported("AVG(*)".into()))?;
+            let sum = self.add_hidden(func("SUM", arg.clone()));
+            let count = self.add_hidden(func("COUNT", arg));
+            self.aggregates.push(Aggregate {
+                func: f,
+                col: sum,
+                count_col: Some(count),
+            });
+            sum
+        } else {
+            let c = self.add_hidden(e.clone());
+            self.aggregates.push(Aggregate {
+                func: f,
+                col: c,
+                count_col: None,
+            });
+            c
+        };
+        self.known_aggs.push((text, col));
+        Ok(col)
+    }
+
+    /// A column reference: a select alias, a group key, a selected column, or a helper.
+    fn column(&mut self, e: &Expr) -> Result<usize, RewriteError> {
+        if let Expr::Identifier(id) = e {
+            if let Some(i) = self.items.iter().position(|it| {
+                it.alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(&id.value))
+            }) {
+                return Ok(i);
+            }
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if let Some(gi) = self
+            .group_exprs
+            .iter()
+            .position(|g| g.to_string().to_ascii_lowercase() == text)
+        {
+            return Ok(self.group_cols[gi]);
+        }
+        if let Some(i) = find_item(self.items, e)? {
+            return Ok(i);
+        }
+        Ok(self.add_hidden(e.clone()))
+    }
+
+    /// Translates an expression evaluated after the merge.
+    fn pexpr(&mut self, e: &Expr) -> Result<PExpr, RewriteError> {
+        use sqlparser::ast::{BinaryOperator as B, UnaryOperator as U};
+        let bx = |p: PExpr| Box::new(p);
+        Ok(match e {
+            Expr::Nested(x) => self.pexpr(x)?,
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n
+                    .parse::<i128>()
+                    .map(PExpr::Int)
+                    .unwrap_or_else(|_| PExpr::Decimal(n.clone())),
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                    PExpr::Str(s.clone())
+                }
+                Value::Null => PExpr::Null,
+                Value::Boolean(b) => PExpr::Int(i128::from(*b)),
+                other => {
+                    return unsupported(format!(
+                        "the literal {other} after a cross-shard merge is not supported yet"
+                    ))
+                }
+            },
+            Expr::Function(_) if as_aggregate(e)?.is_some() => PExpr::Col(self.agg_col(e)?),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => PExpr::Col(self.column(e)?),
+            Expr::BinaryOp { left, op, right } => {
+                let (l, r) = (self.pexpr(left)?, self.pexpr(right)?);
+                match op {
+                    B::Plus => PExpr::Arith(ArithOp::Add, bx(l), bx(r)),
+                    B::Minus => PExpr::Arith(ArithOp::Sub, bx(l), bx(r)),
+                    B::Multiply => PExpr::Arith(ArithOp::Mul, bx(l), bx(r)),
+                    B::Divide => PExpr::Arith(ArithOp::Div, bx(l), bx(r)),
+                    B::Eq => PExpr::Cmp(CmpOp::Eq, bx(l), bx(r)),
+                    B::NotEq => PExpr::Cmp(CmpOp::Ne, bx(l), bx(r)),
+                    B::Lt => PExpr::Cmp(CmpOp::Lt, bx(l), bx(r)),
+                    B::LtEq => PExpr::Cmp(CmpOp::Le, bx(l), bx(r)),
+                    B::Gt => PExpr::Cmp(CmpOp::Gt, bx(l), bx(r)),
+                    B::GtEq => PExpr::Cmp(CmpOp::Ge, bx(l), bx(r)),
+                    B::Spaceship => PExpr::Cmp(CmpOp::NullSafeEq, bx(l), bx(r)),
+                    B::And => PExpr::And(bx(l), bx(r)),
+                    B::Or => PExpr::Or(bx(l), bx(r)),
+                    other => {
+                        return unsupported(format!(
+                            "the operator {other} after a cross-shard merge is not supported yet"
+                        ))
+                    }
+                }
+            }
+            Expr::UnaryOp { op: U::Minus, expr } => PExpr::Neg(bx(self.pexpr(expr)?)),
+            Expr::UnaryOp { op: U::Plus, expr } => self.pexpr(expr)?,
+            Expr::UnaryOp { op: U::Not, expr } => PExpr::Not(bx(self.pexpr(expr)?)),
+            Expr::IsNull(x) => PExpr::IsNull(bx(self.pexpr(x)?), false),
+            Expr::IsNotNull(x) => PExpr::IsNull(bx(self.pexpr(x)?), true),
+            other if !contains_aggregate(other) => PExpr::Col(self.column(other)?),
+            other => {
+                return unsupported(format!(
+                    "{other} after a cross-shard merge is not supported yet"
+                ))
+            }
+        })
+    }
+}
+
 /// Rewrites `q` (the statement every shard runs) and returns how to merge the answers.
 /// `labels` are the select items as the client wrote them (column names of the result).
 pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMerge, RewriteError> {
@@ -224,16 +360,20 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         GroupByExpr::All(_) => return unsupported("GROUP BY ALL is not MySQL syntax"),
     };
     let mut aggs: Vec<(usize, AggFunc, Option<Expr>)> = Vec::new();
+    let mut computed_items: Vec<usize> = Vec::new();
     for (i, it) in items.iter().enumerate() {
         match as_aggregate(&it.expr)? {
             Some((f, arg)) => aggs.push((i, f, arg)),
-            None if contains_aggregate(&it.expr) => {
-                return unsupported("expressions over aggregates across several shards are not supported yet (select the aggregates themselves)")
-            }
+            None if contains_aggregate(&it.expr) => computed_items.push(i),
             None => {}
         }
     }
-    let grouped = !group_exprs.is_empty() || !aggs.is_empty();
+    let having = select.having.clone();
+    // HAVING without grouping or aggregates filters rows like WHERE: it stays on the shards.
+    let having_groups = having.as_ref().is_some_and(contains_aggregate);
+    let grouped =
+        !group_exprs.is_empty() || !aggs.is_empty() || !computed_items.is_empty() || having_groups;
+    let having = having.filter(|_| grouped);
     let original: Vec<Item> = items
         .iter()
         .map(|i| Item {
@@ -248,14 +388,15 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     if distinct && grouped {
         return unsupported("SELECT DISTINCT with GROUP BY or aggregates across several shards is not supported yet");
     }
-    let mut hidden: Vec<Expr> = Vec::new();
-    let mut weights: Vec<(usize, usize)> = Vec::new();
-    let add_hidden = |e: Expr, hidden: &mut Vec<Expr>| -> usize {
-        hidden.push(e);
-        HIDDEN + hidden.len() - 1
+    let mut b = Builder {
+        items: &original,
+        hidden: Vec::new(),
+        aggregates: Vec::new(),
+        known_aggs: Vec::new(),
+        group_exprs: &group_exprs,
+        group_cols: Vec::new(),
     };
     // Partial aggregates: AVG(x) → SUM(x) in place, COUNT(x) as a helper.
-    let mut aggregates = Vec::new();
     for (i, f, arg) in &aggs {
         let mut count_col = None;
         if *f == AggFunc::Avg {
@@ -263,26 +404,36 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
                 .clone()
                 .ok_or_else(|| RewriteError::Unsupported("AVG(*)".into()))?;
             items[*i].expr = func("SUM", arg.clone());
-            count_col = Some(add_hidden(func("COUNT", arg), &mut hidden));
+            count_col = Some(b.add_hidden(func("COUNT", arg)));
         }
-        aggregates.push(Aggregate {
+        b.aggregates.push(Aggregate {
             func: *f,
             col: *i,
             count_col,
         });
+        b.known_aggs
+            .push((original[*i].expr.to_string().to_ascii_lowercase(), *i));
     }
     // Group keys.
-    let mut group_cols = Vec::new();
     for g in &group_exprs {
         let col = match find_item(&original, g)? {
             Some(i) if as_aggregate(&original[i].expr)?.is_some() => {
                 return unsupported("GROUP BY an aggregate")
             }
             Some(i) => i,
-            None => add_hidden(g.clone(), &mut hidden),
+            None => b.add_hidden(g.clone()),
         };
-        group_cols.push(col);
+        b.group_cols.push(col);
     }
+    // Select items built from aggregates, and HAVING, are evaluated after the merge.
+    let mut computed = Vec::new();
+    for i in &computed_items {
+        computed.push((*i, b.pexpr(&original[*i].expr)?));
+    }
+    let having = match &having {
+        Some(h) => Some(b.pexpr(h)?),
+        None => None,
+    };
     // Sort keys.
     let mut order_keys = Vec::new();
     for (e, desc) in &order {
@@ -293,20 +444,33 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
                     .iter()
                     .position(|g| g.to_string().eq_ignore_ascii_case(&e.to_string()))
                 {
-                    group_cols[gi]
+                    b.group_cols[gi]
+                } else if as_aggregate(e)?.is_some() {
+                    b.agg_col(e)?
+                } else if contains_aggregate(e) {
+                    let p = b.pexpr(e)?;
+                    let c = b.add_hidden(e.clone());
+                    computed.push((c, p));
+                    c
                 } else {
-                    return unsupported(format!(
-                        "ORDER BY {e} across several shards must name a selected column, a group key or a selected aggregate"
-                    ));
+                    b.add_hidden(e.clone())
                 }
             }
             None if distinct => {
                 return unsupported("ORDER BY a column that SELECT DISTINCT does not return")
             }
-            None => add_hidden(e.clone(), &mut hidden),
+            None => b.add_hidden(e.clone()),
         };
         order_keys.push(SortKey { col, desc: *desc });
     }
+    let group_cols = b.group_cols.clone();
+    let aggregates = b.aggregates.clone();
+    let mut hidden = std::mem::take(&mut b.hidden);
+    let mut weights: Vec<(usize, usize)> = Vec::new();
+    let add_hidden = |e: Expr, hidden: &mut Vec<Expr>| -> usize {
+        hidden.push(e);
+        HIDDEN + hidden.len() - 1
+    };
     // Text keys compare by their collation weights.
     let mut key_cols: Vec<usize> = group_cols.clone();
     key_cols.extend(order_keys.iter().map(|k| k.col));
@@ -321,7 +485,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         } else {
             items[col].expr.clone()
         };
-        if aggs.iter().any(|(i, _, _)| *i == col) {
+        if aggregates.iter().any(|a| a.col == col) || computed.iter().any(|(c, _)| *c == col) {
             continue;
         }
         let w = add_hidden(func("WEIGHT_STRING", expr), &mut hidden);
@@ -359,6 +523,10 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         });
     }
     select.projection = projection;
+    // HAVING applies to whole groups: after the merge, never per shard.
+    if grouped {
+        select.having = None;
+    }
     let hidden_count = hidden.len();
     // Grouped queries need every group from every shard; plain sorted reads keep their
     // ORDER BY and fetch at most OFFSET+LIMIT rows per shard.
@@ -384,6 +552,8 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     let visible = if wildcard { None } else { Some(items.len()) };
     let _ = hidden_count;
     Ok(SelectMerge {
+        computed,
+        having,
         group_by: grouped.then_some(group_cols),
         aggregates,
         distinct,
@@ -409,6 +579,12 @@ pub fn resolve(spec: &SelectMerge, width: usize, hidden: usize) -> SelectMerge {
     let base = width.saturating_sub(hidden);
     let fix = |c: usize| if c >= HIDDEN { base + (c - HIDDEN) } else { c };
     SelectMerge {
+        computed: spec
+            .computed
+            .iter()
+            .map(|(c, e)| (fix(*c), e.map_cols(&fix)))
+            .collect(),
+        having: spec.having.as_ref().map(|h| h.map_cols(&fix)),
         group_by: spec
             .group_by
             .as_ref()
@@ -464,5 +640,14 @@ pub fn hidden_count(spec: &SelectMerge) -> usize {
         see(*c);
         see(*w);
     }
+    let mut read = Vec::new();
+    for (c, e) in &spec.computed {
+        see(*c);
+        e.cols(&mut read);
+    }
+    if let Some(h) = &spec.having {
+        h.cols(&mut read);
+    }
+    read.into_iter().for_each(&mut see);
     max.unwrap_or(0)
 }

@@ -1,0 +1,518 @@
+//! Expressions evaluated after a merge — HAVING conditions and select items built from
+//! aggregates (`COUNT(x) + 1`, `SUM(a) / COUNT(*)`) — with MySQL's rules for NULL, integer,
+//! DECIMAL and floating-point arithmetic, and comparisons between numbers and strings.
+
+use crate::value::{Cell, Kind, Row};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+
+/// Arithmetic operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (DECIMAL result with 4 more decimals, as `div_precision_increment`)
+    Div,
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `<>`, `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<=>`
+    NullSafeEq,
+}
+
+/// A post-merge expression.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PExpr {
+    /// A column of the merged row.
+    Col(usize),
+    /// AVG from a merged SUM column and COUNT column.
+    Avg {
+        /// The SUM column.
+        sum: usize,
+        /// The COUNT column.
+        count: usize,
+    },
+    /// NULL.
+    Null,
+    /// An integer literal.
+    Int(i128),
+    /// A decimal literal as written.
+    Decimal(String),
+    /// A string literal.
+    Str(String),
+    /// Unary minus.
+    Neg(Box<PExpr>),
+    /// NOT.
+    Not(Box<PExpr>),
+    /// Arithmetic.
+    Arith(ArithOp, Box<PExpr>, Box<PExpr>),
+    /// Comparison.
+    Cmp(CmpOp, Box<PExpr>, Box<PExpr>),
+    /// AND.
+    And(Box<PExpr>, Box<PExpr>),
+    /// OR.
+    Or(Box<PExpr>, Box<PExpr>),
+    /// `IS [NOT] NULL`.
+    IsNull(Box<PExpr>, bool),
+}
+
+/// A value during evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum V {
+    /// NULL.
+    Null,
+    /// Integer.
+    Int(i128),
+    /// Fixed-point decimal: mantissa and scale.
+    Dec(i128, u32),
+    /// Double.
+    Float(f64),
+    /// String or other bytes.
+    Str(Vec<u8>),
+}
+
+fn pow10(n: u32) -> Option<i128> {
+    10i128.checked_pow(n)
+}
+
+fn parse_decimal(s: &str) -> Option<(i128, u32)> {
+    let s = s.trim();
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let scale = frac.len() as u32;
+    let neg = int.starts_with('-');
+    let digits = format!("{}{}", int.trim_start_matches(['-', '+']), frac);
+    let m: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    Some((if neg { -m } else { m }, scale))
+}
+
+/// MySQL's string-to-number conversion: the longest numeric prefix, else 0.
+fn str_to_f64(b: &[u8]) -> f64 {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim_start();
+    let mut end = 0;
+    let bytes = s.as_bytes();
+    let mut seen_dot = false;
+    let mut seen_e = false;
+    while end < bytes.len() {
+        let c = bytes[end];
+        let ok = c.is_ascii_digit()
+            || ((c == b'-' || c == b'+') && (end == 0 || matches!(bytes[end - 1], b'e' | b'E')))
+            || (c == b'.' && !seen_dot && !seen_e)
+            || ((c == b'e' || c == b'E') && !seen_e && end > 0);
+        if !ok {
+            break;
+        }
+        seen_dot |= c == b'.';
+        seen_e |= c == b'e' || c == b'E';
+        end += 1;
+    }
+    s[..end].parse().unwrap_or_else(|_| {
+        s[..end]
+            .trim_end_matches(['e', 'E', '-', '+'])
+            .parse()
+            .unwrap_or(0.0)
+    })
+}
+
+impl V {
+    /// Reads a cell of a kind.
+    pub fn from_cell(kind: Kind, cell: &Cell) -> V {
+        let Some(b) = cell else { return V::Null };
+        let s = String::from_utf8_lossy(b);
+        match kind {
+            Kind::Int | Kind::Unsigned => s
+                .trim()
+                .parse()
+                .map(V::Int)
+                .unwrap_or_else(|_| V::Str(b.clone())),
+            Kind::Decimal => parse_decimal(&s)
+                .map(|(m, sc)| V::Dec(m, sc))
+                .unwrap_or_else(|| V::Str(b.clone())),
+            Kind::Float => s.trim().parse().map(V::Float).unwrap_or(V::Null),
+            _ => V::Str(b.clone()),
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            V::Null => None,
+            V::Int(i) => Some(*i as f64),
+            V::Dec(m, s) => Some(*m as f64 / 10f64.powi(*s as i32)),
+            V::Float(f) => Some(*f),
+            V::Str(b) => Some(str_to_f64(b)),
+        }
+    }
+
+    fn as_dec(&self) -> Option<(i128, u32)> {
+        match self {
+            V::Int(i) => Some((*i, 0)),
+            V::Dec(m, s) => Some((*m, *s)),
+            _ => None,
+        }
+    }
+
+    /// Whether the value counts as true (non-NULL and non-zero).
+    pub fn truthy(&self) -> bool {
+        match self {
+            V::Null => false,
+            V::Int(i) => *i != 0,
+            V::Dec(m, _) => *m != 0,
+            V::Float(f) => *f != 0.0,
+            V::Str(b) => str_to_f64(b) != 0.0,
+        }
+    }
+
+    /// The value as the text protocol sends it.
+    pub fn to_cell(&self) -> Cell {
+        match self {
+            V::Null => None,
+            V::Int(i) => Some(i.to_string().into_bytes()),
+            V::Dec(m, s) => Some(format_decimal(*m, *s).into_bytes()),
+            V::Float(f) => Some(f.to_string().into_bytes()),
+            V::Str(b) => Some(b.clone()),
+        }
+    }
+}
+
+fn format_decimal(m: i128, scale: u32) -> String {
+    if scale == 0 {
+        return m.to_string();
+    }
+    let neg = m < 0;
+    let digits = m.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = if digits.len() <= scale {
+        format!("{}{}", "0".repeat(scale + 1 - digits.len()), digits)
+    } else {
+        digits
+    };
+    let (i, f) = padded.split_at(padded.len() - scale);
+    format!("{}{i}.{f}", if neg { "-" } else { "" })
+}
+
+fn align(a: (i128, u32), b: (i128, u32)) -> Option<(i128, i128, u32)> {
+    let s = a.1.max(b.1);
+    Some((
+        a.0.checked_mul(pow10(s - a.1)?)?,
+        b.0.checked_mul(pow10(s - b.1)?)?,
+        s,
+    ))
+}
+
+fn arith(op: ArithOp, a: V, b: V) -> V {
+    if a == V::Null || b == V::Null {
+        return V::Null;
+    }
+    let float = matches!(a, V::Float(_) | V::Str(_)) || matches!(b, V::Float(_) | V::Str(_));
+    if !float {
+        if let (Some(x), Some(y)) = (a.as_dec(), b.as_dec()) {
+            let exact = match op {
+                ArithOp::Add | ArithOp::Sub => align(x, y).and_then(|(p, q, s)| {
+                    let r = if op == ArithOp::Add {
+                        p.checked_add(q)
+                    } else {
+                        p.checked_sub(q)
+                    }?;
+                    Some(if s == 0 && matches!((&a, &b), (V::Int(_), V::Int(_))) {
+                        V::Int(r)
+                    } else {
+                        V::Dec(r, s)
+                    })
+                }),
+                ArithOp::Mul => x.0.checked_mul(y.0).map(|m| {
+                    if x.1 + y.1 == 0 && matches!((&a, &b), (V::Int(_), V::Int(_))) {
+                        V::Int(m)
+                    } else {
+                        V::Dec(m, x.1 + y.1)
+                    }
+                }),
+                ArithOp::Div => {
+                    if y.0 == 0 {
+                        return V::Null;
+                    }
+                    // Result scale: the dividend's scale + 4, rounded half away from zero.
+                    let s = x.1 + 4;
+                    let num = pow10(s + y.1 + 1 - x.1).and_then(|p| x.0.checked_mul(p));
+                    num.map(|n| {
+                        let q = n / y.0;
+                        let r = if q >= 0 { (q + 5) / 10 } else { (q - 5) / 10 };
+                        V::Dec(r, s)
+                    })
+                }
+            };
+            if let Some(v) = exact {
+                return v;
+            }
+        }
+    }
+    let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) else {
+        return V::Null;
+    };
+    match op {
+        ArithOp::Add => V::Float(x + y),
+        ArithOp::Sub => V::Float(x - y),
+        ArithOp::Mul => V::Float(x * y),
+        ArithOp::Div if y == 0.0 => V::Null,
+        ArithOp::Div => V::Float(x / y),
+    }
+}
+
+fn compare(a: &V, b: &V) -> Option<Ordering> {
+    match (a, b) {
+        (V::Null, _) | (_, V::Null) => None,
+        (V::Str(x), V::Str(y)) => {
+            let fold = |v: &[u8]| {
+                String::from_utf8_lossy(v)
+                    .trim_end_matches(' ')
+                    .to_lowercase()
+            };
+            Some(fold(x).cmp(&fold(y)))
+        }
+        _ => match (a.as_dec(), b.as_dec()) {
+            (Some(x), Some(y)) => align(x, y)
+                .map(|(p, q, _)| p.cmp(&q))
+                .or_else(|| a.as_f64()?.partial_cmp(&b.as_f64()?)),
+            _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+        },
+    }
+}
+
+impl PExpr {
+    /// The same expression with every column index mapped.
+    pub fn map_cols(&self, f: &dyn Fn(usize) -> usize) -> PExpr {
+        let m = |e: &PExpr| Box::new(e.map_cols(f));
+        match self {
+            PExpr::Col(c) => PExpr::Col(f(*c)),
+            PExpr::Avg { sum, count } => PExpr::Avg {
+                sum: f(*sum),
+                count: f(*count),
+            },
+            PExpr::Neg(e) => PExpr::Neg(m(e)),
+            PExpr::Not(e) => PExpr::Not(m(e)),
+            PExpr::Arith(op, a, b) => PExpr::Arith(*op, m(a), m(b)),
+            PExpr::Cmp(op, a, b) => PExpr::Cmp(*op, m(a), m(b)),
+            PExpr::And(a, b) => PExpr::And(m(a), m(b)),
+            PExpr::Or(a, b) => PExpr::Or(m(a), m(b)),
+            PExpr::IsNull(e, n) => PExpr::IsNull(m(e), *n),
+            leaf => leaf.clone(),
+        }
+    }
+
+    /// Every column index the expression reads.
+    pub fn cols(&self, out: &mut Vec<usize>) {
+        match self {
+            PExpr::Col(c) => out.push(*c),
+            PExpr::Avg { sum, count } => out.extend([*sum, *count]),
+            PExpr::Neg(e) | PExpr::Not(e) | PExpr::IsNull(e, _) => e.cols(out),
+            PExpr::Arith(_, a, b) | PExpr::Cmp(_, a, b) | PExpr::And(a, b) | PExpr::Or(a, b) => {
+                a.cols(out);
+                b.cols(out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Evaluates over a merged row.
+    pub fn eval(&self, kinds: &[Kind], row: &Row) -> V {
+        match self {
+            PExpr::Col(c) => V::from_cell(
+                kinds.get(*c).copied().unwrap_or(Kind::Binary),
+                row.get(*c).unwrap_or(&None),
+            ),
+            PExpr::Avg { sum, count } => {
+                let s = V::from_cell(
+                    kinds.get(*sum).copied().unwrap_or(Kind::Decimal),
+                    row.get(*sum).unwrap_or(&None),
+                );
+                let n = V::from_cell(Kind::Int, row.get(*count).unwrap_or(&None));
+                match (&s, &n) {
+                    (V::Null, _) | (_, V::Int(0)) => V::Null,
+                    _ => arith(ArithOp::Div, s, n),
+                }
+            }
+            PExpr::Null => V::Null,
+            PExpr::Int(i) => V::Int(*i),
+            PExpr::Decimal(d) => parse_decimal(d)
+                .map(|(m, s)| V::Dec(m, s))
+                .unwrap_or(V::Null),
+            PExpr::Str(s) => V::Str(s.clone().into_bytes()),
+            PExpr::Neg(e) => arith(ArithOp::Sub, V::Int(0), e.eval(kinds, row)),
+            PExpr::Not(e) => match e.eval(kinds, row) {
+                V::Null => V::Null,
+                v => V::Int(i128::from(!v.truthy())),
+            },
+            PExpr::Arith(op, a, b) => arith(*op, a.eval(kinds, row), b.eval(kinds, row)),
+            PExpr::Cmp(op, a, b) => {
+                let (x, y) = (a.eval(kinds, row), b.eval(kinds, row));
+                if *op == CmpOp::NullSafeEq {
+                    return V::Int(i128::from(match (&x, &y) {
+                        (V::Null, V::Null) => true,
+                        (V::Null, _) | (_, V::Null) => false,
+                        _ => compare(&x, &y) == Some(Ordering::Equal),
+                    }));
+                }
+                match compare(&x, &y) {
+                    None => V::Null,
+                    Some(o) => V::Int(i128::from(match op {
+                        CmpOp::Eq | CmpOp::NullSafeEq => o == Ordering::Equal,
+                        CmpOp::Ne => o != Ordering::Equal,
+                        CmpOp::Lt => o == Ordering::Less,
+                        CmpOp::Le => o != Ordering::Greater,
+                        CmpOp::Gt => o == Ordering::Greater,
+                        CmpOp::Ge => o != Ordering::Less,
+                    })),
+                }
+            }
+            PExpr::And(a, b) => match (a.eval(kinds, row), b.eval(kinds, row)) {
+                (x, _) if x != V::Null && !x.truthy() => V::Int(0),
+                (_, y) if y != V::Null && !y.truthy() => V::Int(0),
+                (V::Null, _) | (_, V::Null) => V::Null,
+                _ => V::Int(1),
+            },
+            PExpr::Or(a, b) => match (a.eval(kinds, row), b.eval(kinds, row)) {
+                (x, _) if x.truthy() => V::Int(1),
+                (_, y) if y.truthy() => V::Int(1),
+                (V::Null, _) | (_, V::Null) => V::Null,
+                _ => V::Int(0),
+            },
+            PExpr::IsNull(e, negated) => {
+                V::Int(i128::from((e.eval(kinds, row) == V::Null) != *negated))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(e: PExpr) -> V {
+        e.eval(&[], &vec![])
+    }
+
+    fn b(e: PExpr) -> Box<PExpr> {
+        Box::new(e)
+    }
+
+    #[test]
+    fn integer_and_decimal_arithmetic_is_exact() {
+        assert_eq!(
+            eval(PExpr::Arith(
+                ArithOp::Add,
+                b(PExpr::Int(1)),
+                b(PExpr::Int(2))
+            )),
+            V::Int(3)
+        );
+        assert_eq!(
+            eval(PExpr::Arith(
+                ArithOp::Add,
+                b(PExpr::Decimal("1.50".into())),
+                b(PExpr::Int(2))
+            ))
+            .to_cell(),
+            Some(b"3.50".to_vec())
+        );
+        assert_eq!(
+            eval(PExpr::Arith(
+                ArithOp::Div,
+                b(PExpr::Int(10)),
+                b(PExpr::Int(4))
+            ))
+            .to_cell(),
+            Some(b"2.5000".to_vec())
+        );
+        assert_eq!(
+            eval(PExpr::Arith(
+                ArithOp::Div,
+                b(PExpr::Int(2)),
+                b(PExpr::Int(3))
+            ))
+            .to_cell(),
+            Some(b"0.6667".to_vec())
+        );
+        assert_eq!(
+            eval(PExpr::Arith(
+                ArithOp::Div,
+                b(PExpr::Int(1)),
+                b(PExpr::Int(0))
+            )),
+            V::Null
+        );
+    }
+
+    #[test]
+    fn comparisons_follow_mysql_coercion_and_null() {
+        let cmp = |op, x, y| eval(PExpr::Cmp(op, b(x), b(y)));
+        assert_eq!(
+            cmp(CmpOp::Eq, PExpr::Int(1000), PExpr::Str("1000".into())),
+            V::Int(1)
+        );
+        assert_eq!(
+            cmp(
+                CmpOp::Eq,
+                PExpr::Int(1000),
+                PExpr::Decimal("1000.00".into())
+            ),
+            V::Int(1)
+        );
+        assert_eq!(
+            cmp(CmpOp::Lt, PExpr::Int(1000), PExpr::Str("5".into())),
+            V::Int(0)
+        );
+        assert_eq!(cmp(CmpOp::Eq, PExpr::Null, PExpr::Int(1)), V::Null);
+        assert_eq!(cmp(CmpOp::NullSafeEq, PExpr::Null, PExpr::Null), V::Int(1));
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        assert_eq!(
+            eval(PExpr::And(b(PExpr::Null), b(PExpr::Int(0)))),
+            V::Int(0)
+        );
+        assert_eq!(eval(PExpr::Or(b(PExpr::Null), b(PExpr::Int(1)))), V::Int(1));
+        assert_eq!(eval(PExpr::Or(b(PExpr::Null), b(PExpr::Int(0)))), V::Null);
+    }
+
+    #[test]
+    fn strings_in_arithmetic_use_their_numeric_prefix() {
+        assert_eq!(
+            eval(PExpr::Arith(
+                ArithOp::Add,
+                b(PExpr::Str("12abc".into())),
+                b(PExpr::Int(1))
+            )),
+            V::Float(13.0)
+        );
+        assert_eq!(
+            eval(PExpr::Arith(
+                ArithOp::Add,
+                b(PExpr::Str("abc".into())),
+                b(PExpr::Int(1))
+            )),
+            V::Float(1.0)
+        );
+    }
+}
