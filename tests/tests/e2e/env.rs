@@ -150,6 +150,11 @@ column = "user_id"
 [[schemas.tables]]
 name = "countries"
 rule = "global"
+
+[[schemas.tables]]
+name = "scores"
+rule = "by_user"
+column = "id"
 "#;
 
 /// Users and schemas for a test proxy's configuration.

@@ -1,0 +1,140 @@
+//! Properties of the merge operators, for random rows and keys including NULLs and collation
+//! ties (`'a'` and `'A'` share a weight, as under a `_ci` collation).
+
+use myshard_merger::{AggFunc, Aggregate, Cell, Kind, Row, SelectMerge, SortKey};
+use proptest::prelude::*;
+use std::cmp::Ordering;
+
+fn base() -> SelectMerge {
+    SelectMerge {
+        group_by: None,
+        aggregates: vec![],
+        distinct: false,
+        order_by: vec![],
+        offset: 0,
+        limit: None,
+        output: vec![],
+        weights: vec![],
+        computed: vec![],
+        having: None,
+    }
+}
+
+/// A row: [int key (nullable), text key, weight of the text key, int value (nullable)].
+fn row(k: Option<i64>, t: &str, v: Option<i64>) -> Row {
+    vec![
+        k.map(|k| k.to_string().into_bytes()),
+        Some(t.as_bytes().to_vec()),
+        Some(t.to_lowercase().into_bytes()),
+        v.map(|v| v.to_string().into_bytes()),
+    ]
+}
+
+const KINDS: [Kind; 4] = [Kind::Int, Kind::Text, Kind::Binary, Kind::Int];
+
+fn rows_strategy() -> impl Strategy<Value = Vec<(Option<i64>, String, Option<i64>)>> {
+    prop::collection::vec(
+        (
+            prop::option::of(-5i64..5),
+            prop::sample::select(vec!["a", "A", "b", "B", "c", "ab", "AB"])
+                .prop_map(str::to_string),
+            prop::option::of(-1000i64..1000),
+        ),
+        0..60,
+    )
+}
+
+fn cmp_key(a: &Row, b: &Row) -> Ordering {
+    let int = |c: &Cell| {
+        c.as_ref()
+            .map(|v| String::from_utf8_lossy(v).parse::<i64>().unwrap_or(0))
+    };
+    int(&a[0]).cmp(&int(&b[0])).then_with(|| a[2].cmp(&b[2]))
+}
+
+proptest! {
+    #[test]
+    fn merging_sorted_shards_equals_sorting_the_concatenation(data in rows_strategy(), shards in 1usize..6, desc in any::<bool>()) {
+        let all: Vec<Row> = data.iter().map(|(k, t, v)| row(*k, t, *v)).collect();
+        let mut per_shard: Vec<Vec<Row>> = vec![Vec::new(); shards];
+        for (i, r) in all.iter().enumerate() {
+            per_shard[i % shards].push(r.clone());
+        }
+        for s in &mut per_shard {
+            s.sort_by(|a, b| if desc { cmp_key(b, a) } else { cmp_key(a, b) });
+        }
+        let spec = SelectMerge {
+            order_by: vec![SortKey { col: 0, desc }, SortKey { col: 1, desc }],
+            weights: vec![(1, 2)],
+            output: vec![0, 2],
+            ..base()
+        };
+        let merged = spec.merge(&KINDS, per_shard, usize::MAX).expect("merge");
+        let mut expected = all.clone();
+        expected.sort_by(|a, b| if desc { cmp_key(b, a) } else { cmp_key(a, b) });
+        let expected: Vec<Row> = expected.into_iter().map(|r| vec![r[0].clone(), r[2].clone()]).collect();
+        prop_assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn aggregating_per_shard_then_merging_equals_aggregating_everything(data in rows_strategy(), shards in 1usize..6) {
+        // Group by the text key (collation weight), aggregate the value.
+        let all: Vec<Row> = data.iter().map(|(k, t, v)| row(*k, t, *v)).collect();
+        let mut per_shard: Vec<Vec<Row>> = vec![Vec::new(); shards];
+        for (i, r) in all.iter().enumerate() {
+            per_shard[i % shards].push(r.clone());
+        }
+        // Reference aggregation over a set of rows: per weight, COUNT(*), SUM, MIN, MAX of v,
+        // and COUNT(v) for AVG.
+        fn aggregate(rows: &[Row]) -> Vec<Row> {
+            let mut groups: std::collections::BTreeMap<Vec<u8>, (Row, i64, Option<i64>, Option<i64>, Option<i64>, i64)> = Default::default();
+            for r in rows {
+                let w = r[2].clone().unwrap_or_default();
+                let v = r[3].as_ref().map(|b| String::from_utf8_lossy(b).parse::<i64>().unwrap_or(0));
+                let e = groups.entry(w).or_insert((r.clone(), 0, None, None, None, 0));
+                e.1 += 1;
+                if let Some(v) = v {
+                    e.2 = Some(e.2.unwrap_or(0) + v);
+                    e.3 = Some(e.3.map_or(v, |m| m.min(v)));
+                    e.4 = Some(e.4.map_or(v, |m| m.max(v)));
+                    e.5 += 1;
+                }
+            }
+            groups
+                .into_values()
+                .map(|(first, count, sum, min, max, n)| {
+                    let s = |x: Option<i64>| x.map(|x| x.to_string().into_bytes());
+                    vec![first[1].clone(), first[2].clone(), Some(count.to_string().into_bytes()), s(sum), s(min), s(max), s(sum), Some(n.to_string().into_bytes())]
+                })
+                .collect()
+        }
+        let partials: Vec<Vec<Row>> = per_shard.iter().map(|s| aggregate(s)).collect();
+        let kinds = [Kind::Text, Kind::Binary, Kind::Int, Kind::Decimal, Kind::Int, Kind::Int, Kind::Decimal, Kind::Int];
+        let spec = SelectMerge {
+            group_by: Some(vec![0]),
+            aggregates: vec![
+                Aggregate { func: AggFunc::Count, col: 2, count_col: None },
+                Aggregate { func: AggFunc::Sum, col: 3, count_col: None },
+                Aggregate { func: AggFunc::Min, col: 4, count_col: None },
+                Aggregate { func: AggFunc::Max, col: 5, count_col: None },
+                Aggregate { func: AggFunc::Avg, col: 6, count_col: Some(7) },
+            ],
+            weights: vec![(0, 1)],
+            order_by: vec![SortKey { col: 0, desc: false }],
+            output: vec![1, 2, 3, 4, 5, 6],
+            ..base()
+        };
+        let merged = spec.merge(&kinds, partials, usize::MAX).expect("merge");
+        let expected: Vec<Row> = aggregate(&all)
+            .into_iter()
+            .map(|r| {
+                let avg = match (&r[6], r[7].as_ref().map(|n| String::from_utf8_lossy(n).parse::<u64>().unwrap_or(0))) {
+                    (Some(sum), Some(n)) if n > 0 => Some(myshard_merger::value::div_decimal(sum, n, 4)),
+                    _ => None,
+                };
+                vec![r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone(), r[5].clone(), avg]
+            })
+            .collect();
+        prop_assert_eq!(merged, expected);
+    }
+}
