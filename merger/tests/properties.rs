@@ -87,7 +87,9 @@ proptest! {
         // Reference aggregation over a set of rows: per weight, COUNT(*), SUM, MIN, MAX of v,
         // and COUNT(v) for AVG.
         fn aggregate(rows: &[Row]) -> Vec<Row> {
-            let mut groups: std::collections::BTreeMap<Vec<u8>, (Row, i64, Option<i64>, Option<i64>, Option<i64>, i64)> = Default::default();
+            /// First row, COUNT(*), SUM, MIN, MAX and COUNT of the value.
+            type Group = (Row, i64, Option<i64>, Option<i64>, Option<i64>, i64);
+            let mut groups: std::collections::BTreeMap<Vec<u8>, Group> = Default::default();
             for r in rows {
                 let w = r[2].clone().unwrap_or_default();
                 let v = r[3].as_ref().map(|b| String::from_utf8_lossy(b).parse::<i64>().unwrap_or(0));
