@@ -137,6 +137,17 @@ pub struct BackendDefaults {
     pub ping_after_idle_ms: u64,
     /// Waiting for a free pooled connection gives up after this many milliseconds.
     pub checkout_timeout_ms: u64,
+    /// Every server's health is checked this often.
+    pub health_interval_ms: u64,
+    /// A replica further behind its primary than this leaves read rotation.
+    pub max_replica_lag_s: u64,
+    /// How reads pick among replicas: `round_robin` or `least_connections`.
+    pub replica_policy: String,
+    /// When no replica of a shard is usable, reads go to its primary.
+    pub fallback_to_primary: bool,
+    /// After a session writes to a shard, its reads of that shard go to the primary for this
+    /// many milliseconds (read-your-writes); 0 turns it off.
+    pub read_your_writes_ms: u64,
 }
 
 impl Default for BackendDefaults {
@@ -149,6 +160,11 @@ impl Default for BackendDefaults {
             idle_timeout_s: 300,
             ping_after_idle_ms: 5_000,
             checkout_timeout_ms: 10_000,
+            health_interval_ms: 1_000,
+            max_replica_lag_s: 5,
+            replica_policy: "round_robin".into(),
+            fallback_to_primary: true,
+            read_your_writes_ms: 0,
         }
     }
 }

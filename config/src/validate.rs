@@ -216,6 +216,18 @@ impl Config {
                 "must be between 0 and 1023".into(),
             );
         }
+        if !matches!(
+            self.backend.replica_policy.as_str(),
+            "round_robin" | "least_connections"
+        ) {
+            push(
+                "backend.replica_policy".into(),
+                format!(
+                    "'{}' is not round_robin or least_connections",
+                    self.backend.replica_policy
+                ),
+            );
+        }
         if self.backend.pool_max == 0 {
             push("backend.pool_max".into(), "must be at least 1".into());
         }

@@ -203,6 +203,8 @@ async fn handshake(
         pinned: HashMap::new(),
         diagnostics: Vec::new(),
         last_insert_id: 0,
+        role: myshard_router::Role::Primary,
+        last_write: HashMap::new(),
         multi_statements: capabilities.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
     };
     session.initial_state = session.state.clone();

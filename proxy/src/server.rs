@@ -18,8 +18,8 @@ use tokio_rustls::TlsAcceptor;
 pub struct Shared {
     config: Arc<Config>,
     router: Router,
-    /// Backend pools.
-    pub backends: Backends,
+    /// Backend servers, their pools and health.
+    pub backends: Arc<Backends>,
     /// RSA key and fast-auth cache for caching_sha2_password.
     pub sha2: Sha2Auth,
     /// TLS, when configured.
@@ -62,7 +62,7 @@ impl Shared {
             ids: std::sync::Mutex::new(crate::ids::IdGenerator::new(worker)),
             identity,
             router: Router::new(config.clone()),
-            backends: Backends::new(&config),
+            backends: Arc::new(Backends::new(&config)),
             config,
             sha2,
             tls,
@@ -122,6 +122,7 @@ impl Shared {
 pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
     let limit = Arc::new(Semaphore::new(shared.config.server.max_connections));
     let mut shutdown = shared.shutdown.clone();
+    crate::backend::health::spawn(shared.backends.clone(), &shared.config);
     let reaper = {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -129,6 +130,16 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
             loop {
                 tick.tick().await;
                 shared.backends.reap();
+                for (shard, server) in shared.backends.servers() {
+                    tracing::debug!(
+                        shard,
+                        backend = %server.addr,
+                        up = server.health.is_up(),
+                        usable = server.health.usable(),
+                        lag = server.health.lag(),
+                        "backend health"
+                    );
+                }
                 for pool in shared.backends.pools() {
                     let (idle, in_use, max) = pool.usage();
                     tracing::debug!(

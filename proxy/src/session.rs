@@ -60,6 +60,10 @@ pub struct Session {
     pub diagnostics: Vec<Diagnostic>,
     /// `LAST_INSERT_ID()` as a single MySQL would report it.
     pub last_insert_id: u64,
+    /// Role of the statement being run (reads may go to replicas).
+    pub role: myshard_router::Role,
+    /// When this session last used each shard's primary (read-your-writes).
+    pub last_write: HashMap<String, std::time::Instant>,
     /// COM_SET_OPTION state.
     pub multi_statements: bool,
 }
@@ -130,7 +134,22 @@ impl Session {
         Ok(())
     }
 
-    /// A backend connection for `shard`: the pinned one, or one from the pool.
+    /// Whether the statement being run may read from a replica: a replica-role plan, outside
+    /// any transaction or pinned state, and outside the read-your-writes window.
+    fn replica_read(&self, shard: &str) -> bool {
+        if self.role != myshard_router::Role::Replica || self.is_pinned() {
+            return false;
+        }
+        let window = self.shared.config().backend.read_your_writes_ms;
+        !(window > 0
+            && self
+                .last_write
+                .get(shard)
+                .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(window)))
+    }
+
+    /// A backend connection for `shard`: the pinned one, or one from the pool of the server
+    /// the statement's role picks.
     async fn acquire(
         &mut self,
         shard: &str,
@@ -140,12 +159,27 @@ impl Session {
             conn.prepare(database, &self.state).await?;
             return Ok(conn);
         }
-        let pool = self
-            .shared
-            .backends
-            .primary(shard, self.found_rows())?
-            .clone();
-        let mut conn = pool.checkout(database, &self.state).await?;
+        let replica = self.replica_read(shard);
+        let backends = self.shared.backends.clone();
+        let server = backends.server(shard, replica, None)?;
+        let mut conn = match server
+            .pool(self.found_rows())
+            .checkout(database, &self.state)
+            .await
+        {
+            Ok(conn) => conn,
+            Err(e @ ProxyError::ShardUnavailable { .. }) if server.replica => {
+                // A replica that fails to connect leaves rotation; the read goes elsewhere.
+                server.health.mark_down();
+                tracing::warn!(shard, backend = %server.addr, "replica unreachable, retrying the read elsewhere: {e}");
+                let other = backends.server(shard, true, Some(&server.addr))?;
+                other
+                    .pool(self.found_rows())
+                    .checkout(database, &self.state)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         if self.in_transaction {
             let begin = self.begin_sql.clone();
             executor::run(conn.conn()?, shard, &begin).await?;
@@ -227,6 +261,7 @@ impl Session {
         sql: &str,
         more: bool,
     ) -> Result<(), ForwardError> {
+        self.role = myshard_router::Role::Primary;
         let kind = classify(sql);
         if !matches!(kind, SessionStatement::ShowWarnings { .. }) {
             self.diagnostics.clear();
@@ -636,6 +671,13 @@ impl Session {
             self.pin_reason = Some(reason);
         }
         let (plan, exec) = self.plan(sql).map_err(ForwardError::Statement)?;
+        self.role = exec.role;
+        if matches!(plan.kind, StatementKind::Write | StatementKind::Ddl) {
+            let now = std::time::Instant::now();
+            for q in &exec.queries {
+                self.last_write.insert(q.shard.clone(), now);
+            }
+        }
         // OK packets are written before the backend's status can be read: predict IN_TRANS
         // (a statement under autocommit=0 opens a transaction, DDL commits implicitly), then
         // take the backend's word for the statements that follow.
@@ -669,25 +711,43 @@ impl Session {
         query: &ShardQuery,
         more: bool,
     ) -> Result<(), ForwardError> {
-        let mut conn = self
-            .acquire(&query.shard, query.database.as_deref())
-            .await
-            .map_err(ForwardError::Statement)?;
-        conn.count_statement();
-        let framing = self.framing(more);
-        let res = match conn.conn() {
-            Ok(c) => {
-                executor::forward(
-                    stream,
-                    c,
-                    &query.shard,
-                    &query.sql,
-                    framing,
-                    self.shared.identity_overrides(),
-                )
+        let mut retried = false;
+        let (mut conn, res) = loop {
+            let mut conn = self
+                .acquire(&query.shard, query.database.as_deref())
                 .await
+                .map_err(ForwardError::Statement)?;
+            conn.count_statement();
+            let framing = self.framing(more);
+            let before = stream.packets_written();
+            let res = match conn.conn() {
+                Ok(c) => {
+                    executor::forward(
+                        stream,
+                        c,
+                        &query.shard,
+                        &query.sql,
+                        framing,
+                        self.shared.identity_overrides(),
+                    )
+                    .await
+                }
+                Err(e) => Err(ForwardError::Statement(e)),
+            };
+            // A replica that fails before anything reached the client: retry the read once
+            // elsewhere (another replica, or the primary).
+            let lost = matches!(
+                &res,
+                Err(ForwardError::Statement(ProxyError::ShardUnavailable { .. }))
+            );
+            if lost && conn.is_replica() && !retried && stream.packets_written() == before {
+                tracing::warn!(shard = %query.shard, backend = conn.addr(), "replica failed mid-read; retrying elsewhere");
+                conn.mark_backend_down();
+                drop(conn);
+                retried = true;
+                continue;
             }
-            Err(e) => Err(ForwardError::Statement(e)),
+            break (conn, res);
         };
         let outcome = match res {
             Ok(o) => o,

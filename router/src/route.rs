@@ -273,6 +273,11 @@ impl Router {
             None => !sharded_schemas,
         };
         if fast {
+            let role = if kind == StatementKind::Read && replica_safe(sql) {
+                Role::Replica
+            } else {
+                role
+            };
             return Ok(RoutePlan::single(kind, role, &default_shard, database));
         }
         let mut statements = crate::parse::parse(sql).map_err(|e| {
@@ -293,11 +298,56 @@ impl Router {
         let mut plan = ctx.plan(&stmt, ids)?;
         plan.database = database.map(str::to_string);
         plan.role = role;
+        if plan.kind == StatementKind::Read && replica_safe(sql) {
+            plan.role = Role::Replica;
+        }
         if plan.rewrite != Rewrite::Verbatim {
             plan.ast = Some(Arc::new(stmt));
         }
         Ok(plan)
     }
+}
+
+/// Whether a read may run on a replica: no locking clause, no function bound to the session
+/// or the primary, no assignment, and no `/* myshard:primary */` hint.
+pub fn replica_safe(sql: &str) -> bool {
+    if sql.contains("myshard:primary") {
+        return false;
+    }
+    let t = tokenize(sql);
+    for (i, tok) in t.iter().enumerate() {
+        let next = |k: &str| t.get(i + 1).is_some_and(|n| n.is_kw(k));
+        if (tok.is_kw("FOR") && (next("UPDATE") || next("SHARE")))
+            || (tok.is_kw("LOCK") && next("IN"))
+            || tok.is_kw("INTO")
+            || tok.is_sym(":=")
+        {
+            return false;
+        }
+        if let Token::Word(w) = tok {
+            let w = w.to_ascii_uppercase();
+            if matches!(
+                w.as_str(),
+                "LAST_INSERT_ID"
+                    | "GET_LOCK"
+                    | "RELEASE_LOCK"
+                    | "RELEASE_ALL_LOCKS"
+                    | "IS_FREE_LOCK"
+                    | "IS_USED_LOCK"
+                    | "FOUND_ROWS"
+                    | "ROW_COUNT"
+                    | "NEXTVAL"
+                    | "LASTVAL"
+                    | "SETVAL"
+                    | "MASTER_POS_WAIT"
+                    | "MASTER_GTID_WAIT"
+                    | "SQL_CALC_FOUND_ROWS"
+            ) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Whether an unsharded schema's statement names a table of another, sharded schema.

@@ -4,6 +4,7 @@
 //!   applied to them so that a client's state is replayed only when it differs.
 //! - [`state`]: [`SessionState`], what a backend connection must carry for a client.
 
+pub mod health;
 pub mod pool;
 pub mod state;
 

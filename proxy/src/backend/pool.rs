@@ -2,6 +2,7 @@
 //! and session-state fingerprint applied to it, so a checkout prefers a connection that
 //! already carries the client's state and replays state only when it differs.
 
+use super::health::Health;
 use super::state::SessionState;
 use crate::error::ProxyError;
 use myshard_config::{Config, ShardConfig};
@@ -39,6 +40,8 @@ pub struct BackendPool {
     permits: Arc<Semaphore>,
     max: usize,
     statements: AtomicU64,
+    health: Arc<Health>,
+    replica: bool,
 }
 
 /// A connection checked out of a pool. Give it back with [`BackendPool::release`]; dropping
@@ -89,6 +92,21 @@ impl PooledConn {
     pub fn mark_reset(&mut self) {
         self.fingerprint = 0;
         self.database = Some(String::new());
+    }
+
+    /// Whether this connection goes to a replica.
+    pub fn is_replica(&self) -> bool {
+        self.pool.replica
+    }
+
+    /// Takes this connection's server out of rotation until the health checker sees it up.
+    pub fn mark_backend_down(&self) {
+        self.pool.health.mark_down();
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> &str {
+        &self.pool.addr
     }
 
     /// Counts a statement run on this backend.
@@ -149,7 +167,14 @@ impl PooledConn {
 }
 
 impl BackendPool {
-    fn new(shard: &ShardConfig, addr: &str, config: &Config, found_rows: bool) -> Arc<Self> {
+    fn new(
+        shard: &ShardConfig,
+        addr: &str,
+        config: &Config,
+        found_rows: bool,
+        health: Arc<Health>,
+        replica: bool,
+    ) -> Arc<Self> {
         let d = &config.backend;
         let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
         let opts = OptsBuilder::default()
@@ -178,6 +203,8 @@ impl BackendPool {
             permits: Arc::new(Semaphore::new(max)),
             max,
             statements: AtomicU64::new(0),
+            health,
+            replica,
         })
     }
 
@@ -294,47 +321,167 @@ impl BackendPool {
     }
 }
 
-/// All backend pools, by shard. Each primary has two pools: connections opened with
-/// CLIENT_FOUND_ROWS and without, since that flag changes affected-row counts and can only be
-/// chosen at connect time.
+/// One backend server: its pools (with and without CLIENT_FOUND_ROWS, which changes
+/// affected-row counts and can only be chosen at connect time) and its health.
+pub struct Server {
+    /// `host:port`.
+    pub addr: String,
+    /// Whether this is a replica.
+    pub replica: bool,
+    pools: [Arc<BackendPool>; 2],
+    /// What the health checker last saw.
+    pub health: Arc<Health>,
+}
+
+impl Server {
+    /// The pool for this client's CLIENT_FOUND_ROWS choice.
+    pub fn pool(&self, found_rows: bool) -> &Arc<BackendPool> {
+        &self.pools[usize::from(found_rows)]
+    }
+
+    fn in_use(&self) -> usize {
+        self.pools.iter().map(|p| p.usage().1).sum()
+    }
+}
+
+/// A shard's servers.
+pub struct ShardServers {
+    /// The primary.
+    pub primary: Server,
+    /// The replicas.
+    pub replicas: Vec<Server>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// All backend servers, by shard.
 pub struct Backends {
-    primaries: HashMap<(String, bool), Arc<BackendPool>>,
+    shards: HashMap<String, ShardServers>,
+    policy: ReplicaPolicy,
+    fallback_to_primary: bool,
+}
+
+/// How reads pick among a shard's usable replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaPolicy {
+    /// In turn.
+    RoundRobin,
+    /// The replica with the fewest connections in use.
+    LeastConnections,
 }
 
 impl Backends {
-    /// Pools for every shard primary in the config.
+    /// Pools for every server of every shard in the config.
     pub fn new(config: &Config) -> Self {
-        let mut primaries = HashMap::new();
-        for shard in &config.shards {
-            for found_rows in [false, true] {
-                primaries.insert(
-                    (shard.name.clone(), found_rows),
-                    BackendPool::new(shard, &shard.primary, config, found_rows),
-                );
+        let server = |shard: &ShardConfig, addr: &str, replica: bool| {
+            let health = Arc::new(Health::new(replica));
+            Server {
+                addr: addr.to_string(),
+                replica,
+                pools: [
+                    BackendPool::new(shard, addr, config, false, health.clone(), replica),
+                    BackendPool::new(shard, addr, config, true, health.clone(), replica),
+                ],
+                health,
             }
+        };
+        let shards = config
+            .shards
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    ShardServers {
+                        primary: server(s, &s.primary, false),
+                        replicas: s.replicas.iter().map(|r| server(s, r, true)).collect(),
+                        next: std::sync::atomic::AtomicUsize::new(0),
+                    },
+                )
+            })
+            .collect();
+        let policy = match config.backend.replica_policy.as_str() {
+            "least_connections" => ReplicaPolicy::LeastConnections,
+            _ => ReplicaPolicy::RoundRobin,
+        };
+        Backends {
+            shards,
+            policy,
+            fallback_to_primary: config.backend.fallback_to_primary,
         }
-        Backends { primaries }
     }
 
-    /// The primary's pool of a shard.
-    pub fn primary(&self, shard: &str, found_rows: bool) -> Result<&Arc<BackendPool>, ProxyError> {
-        self.primaries
-            .get(&(shard.to_string(), found_rows))
+    fn shard(&self, shard: &str) -> Result<&ShardServers, ProxyError> {
+        self.shards
+            .get(shard)
             .ok_or_else(|| ProxyError::ShardUnavailable {
                 shard: shard.to_string(),
                 reason: "not in the shard map".into(),
             })
     }
 
+    /// The server a statement runs on: the primary, or for replica reads a usable replica
+    /// chosen by the policy (the primary when none is usable and fallback is on). A primary
+    /// the health checker saw down fails at once instead of waiting for a TCP timeout.
+    pub fn server(
+        &self,
+        shard: &str,
+        replica_read: bool,
+        exclude: Option<&str>,
+    ) -> Result<&Server, ProxyError> {
+        let s = self.shard(shard)?;
+        if replica_read {
+            let usable: Vec<&Server> = s
+                .replicas
+                .iter()
+                .filter(|r| r.health.usable() && Some(r.addr.as_str()) != exclude)
+                .collect();
+            if !usable.is_empty() {
+                let pick = match self.policy {
+                    ReplicaPolicy::RoundRobin => {
+                        let n = s.next.fetch_add(1, Ordering::Relaxed);
+                        usable[n % usable.len()]
+                    }
+                    ReplicaPolicy::LeastConnections => usable
+                        .iter()
+                        .min_by_key(|r| r.in_use())
+                        .copied()
+                        .unwrap_or(usable[0]),
+                };
+                return Ok(pick);
+            }
+            if !self.fallback_to_primary && !s.replicas.is_empty() {
+                return Err(ProxyError::ShardUnavailable {
+                    shard: shard.to_string(),
+                    reason: "no replica is usable and fallback_to_primary is off".into(),
+                });
+            }
+        }
+        if !s.primary.health.is_up() {
+            return Err(ProxyError::ShardUnavailable {
+                shard: shard.to_string(),
+                reason: format!("primary {} is down", s.primary.addr),
+            });
+        }
+        Ok(&s.primary)
+    }
+
+    /// Every server, for health checks and statistics.
+    pub fn servers(&self) -> impl Iterator<Item = (&str, &Server)> {
+        self.shards.iter().flat_map(|(name, s)| {
+            std::iter::once(&s.primary)
+                .chain(s.replicas.iter())
+                .map(move |srv| (name.as_str(), srv))
+        })
+    }
+
     /// Closes idle connections past their idle timeout.
     pub fn reap(&self) {
-        for pool in self.primaries.values() {
+        for pool in self.pools() {
             pool.reap();
         }
     }
 
     /// Every pool, for statistics.
     pub fn pools(&self) -> impl Iterator<Item = &Arc<BackendPool>> {
-        self.primaries.values()
+        self.servers().flat_map(|(_, s)| s.pools.iter())
     }
 }

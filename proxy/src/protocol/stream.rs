@@ -103,6 +103,7 @@ pub struct PacketStream {
     codec: PacketCodec,
     read_buf: BytesMut,
     write_buf: BytesMut,
+    packets_written: u64,
 }
 
 impl PacketStream {
@@ -115,7 +116,13 @@ impl PacketStream {
             codec,
             read_buf: BytesMut::with_capacity(4096),
             write_buf: BytesMut::with_capacity(4096),
+            packets_written: 0,
         }
+    }
+
+    /// Packets written so far (a statement that wrote nothing may be retried elsewhere).
+    pub fn packets_written(&self) -> u64 {
+        self.packets_written
     }
 
     /// Whether the connection is encrypted.
@@ -175,6 +182,7 @@ impl PacketStream {
     pub async fn write_packet(&mut self, payload: &[u8]) -> Result<(), PacketError> {
         let mut src = payload;
         self.codec.encode(&mut src, &mut self.write_buf)?;
+        self.packets_written += 1;
         if self.write_buf.len() >= FLUSH_THRESHOLD {
             self.flush().await?;
         }

@@ -159,7 +159,8 @@ column = "id"
 
 /// Users and schemas for a test proxy's configuration.
 pub fn config_rest() -> String {
-    format!("{USERS}\n{MALL}")
+    // Reads go to replicas; a session reads its own writes from the primary for a minute.
+    format!("[backend]\nread_your_writes_ms = 60000\nhealth_interval_ms = 500\n\n{USERS}\n{MALL}")
 }
 
 static ENV: OnceLock<Result<Env, String>> = OnceLock::new();

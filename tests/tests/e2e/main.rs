@@ -6,6 +6,7 @@ mod drivers;
 mod env;
 mod limits;
 mod protocol;
+mod replicas;
 mod sessions;
 mod sharding;
 mod sysbench;

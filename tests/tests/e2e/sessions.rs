@@ -64,12 +64,12 @@ async fn transactions_keep_one_backend_connection_and_roll_back() {
         .await
         .expect("insert");
     let seen: Option<i64> = c
-        .query_first("SELECT COUNT(*) FROM items WHERE id = 500")
+        .query_first("/* myshard:primary */ SELECT COUNT(*) FROM items WHERE id = 500")
         .await
         .expect("q");
     assert_eq!(seen, Some(1), "the transaction sees its own write");
     let outside: Option<i64> = other
-        .query_first("SELECT COUNT(*) FROM items WHERE id = 500")
+        .query_first("/* myshard:primary */ SELECT COUNT(*) FROM items WHERE id = 500")
         .await
         .expect("q");
     assert_eq!(
@@ -79,7 +79,7 @@ async fn transactions_keep_one_backend_connection_and_roll_back() {
     );
     c.query_drop("ROLLBACK").await.expect("rollback");
     let after: Option<i64> = c
-        .query_first("SELECT COUNT(*) FROM items WHERE id = 500")
+        .query_first("/* myshard:primary */ SELECT COUNT(*) FROM items WHERE id = 500")
         .await
         .expect("q");
     assert_eq!(after, Some(0));
@@ -91,7 +91,7 @@ async fn transactions_keep_one_backend_connection_and_roll_back() {
         .expect("insert");
     c.query_drop("COMMIT").await.expect("commit");
     let committed: Option<i64> = other
-        .query_first("SELECT COUNT(*) FROM items WHERE id = 501")
+        .query_first("/* myshard:primary */ SELECT COUNT(*) FROM items WHERE id = 501")
         .await
         .expect("q");
     assert_eq!(committed, Some(1));
@@ -112,7 +112,7 @@ async fn disconnect_mid_transaction_rolls_back() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let mut other = connect("app", "app", Some("shop")).await.expect("connects");
     let n: Option<i64> = other
-        .query_first("SELECT COUNT(*) FROM items WHERE id = 502")
+        .query_first("/* myshard:primary */ SELECT COUNT(*) FROM items WHERE id = 502")
         .await
         .expect("q");
     assert_eq!(n, Some(0));

@@ -1,0 +1,351 @@
+//! Reads on replicas, writes on primaries, and failures that hurt only their own shard. Each
+//! test starts its own cluster (2 shards, each a primary with 2 replicas under real GTID
+//! replication) because it stops and starts servers. Which server ran a statement is read
+//! from each server's general log (statements carry a unique string literal).
+
+use crate::env::connect_to;
+use myshard_config::Config;
+use myshard_router::{CountingIds, Router};
+use myshard_tests::cluster::sql;
+use myshard_tests::{Cluster, ClusterSpec, Proxy};
+use mysql_async::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MAP: &str = r#"
+[[users]]
+name = "app"
+password = "app"
+auth_plugin = "mysql_native_password"
+schemas = ["rs"]
+
+[[schemas]]
+name = "rs"
+default_shard = "s0"
+
+[[schemas.rules]]
+name = "h"
+kind = "hash"
+shards = ["s0", "s1"]
+
+[[schemas.tables]]
+name = "kv"
+rule = "h"
+column = "k"
+"#;
+
+struct Setup {
+    cluster: Cluster,
+    proxy: Proxy,
+}
+
+fn setup(backend: &str) -> Setup {
+    let cluster = Cluster::start(ClusterSpec {
+        shards: 2,
+        replicas: 2,
+    })
+    .expect("cluster");
+    for s in 0..2 {
+        sql(
+            cluster.primary_port(s),
+            "CREATE DATABASE rs; CREATE TABLE rs.kv (k INT PRIMARY KEY, v VARCHAR(20));",
+        )
+        .expect("schema");
+        sql(
+            cluster.primary_port(s),
+            &format!(
+                "INSERT INTO rs.kv VALUES {}",
+                (1..=200)
+                    .map(|k| format!("({k}, 'v{k}')"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .expect("rows");
+        cluster.sync_replicas(s).expect("replicas caught up");
+        for port in std::iter::once(cluster.primary_port(s)).chain(cluster.replica_ports(s)) {
+            sql(
+                port,
+                "SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;",
+            )
+            .expect("general log");
+        }
+    }
+    let proxy = Proxy::start(
+        &cluster,
+        "",
+        &format!("[backend]\nhealth_interval_ms = 200\nmax_replica_lag_s = 5\nconnect_timeout_ms = 1000\nping_after_idle_ms = 0\n{backend}\n{MAP}"),
+    )
+    .expect("proxy");
+    Setup { cluster, proxy }
+}
+
+/// How many statements containing `marker` each port's general log has.
+fn ran_on(port: u16, marker: &str) -> u64 {
+    let (a, b) = marker.split_at(marker.len() / 2);
+    sql(port, &format!("SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Query' AND argument LIKE CONCAT('%', '{a}', '{b}', '%')"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A key on shard `s{shard}`.
+fn key_on(proxy: &Proxy, shard: usize) -> i64 {
+    let router = Router::new(Arc::new(Config::load(&proxy.config_path).expect("config")));
+    (1..200)
+        .find(|k| {
+            router
+                .route(
+                    Some("rs"),
+                    &format!("SELECT v FROM kv WHERE k = {k}"),
+                    &mut CountingIds(0),
+                )
+                .map(|p| p.targets[0].shard == format!("s{shard}"))
+                .unwrap_or(false)
+        })
+        .expect("a key on the shard")
+}
+
+/// Reads key `k` `n` times with `marker` in the statement.
+async fn read_marked(c: &mut mysql_async::Conn, k: i64, marker: &str, n: usize) {
+    for _ in 0..n {
+        let _: Option<String> = c
+            .query_first(format!(
+                "SELECT v FROM kv WHERE k = {k} AND '{marker}' <> ''"
+            ))
+            .await
+            .expect("read");
+    }
+}
+
+#[tokio::test]
+async fn reads_spread_over_replicas_writes_and_transactions_use_primaries() {
+    let s = setup("");
+    let mut c = connect_to(s.proxy.port, "app", "app", Some("rs"))
+        .await
+        .expect("connects");
+    let k = key_on(&s.proxy, 0);
+    let marker = format!("spread-{}", std::process::id());
+    for _ in 0..40 {
+        let v: Option<String> = c
+            .query_first(format!(
+                "SELECT v FROM kv WHERE k = {k} AND '{marker}' <> ''"
+            ))
+            .await
+            .expect("read");
+        assert_eq!(v, Some(format!("v{k}")));
+    }
+    let replicas = s.cluster.replica_ports(0);
+    let counts: Vec<u64> = replicas.iter().map(|p| ran_on(*p, &marker)).collect();
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        40,
+        "every read on a replica: {counts:?}"
+    );
+    assert!(
+        counts.iter().all(|c| *c >= 10),
+        "reads spread over both replicas: {counts:?}"
+    );
+    assert_eq!(ran_on(s.cluster.primary_port(0), &marker), 0);
+
+    let wmarker = format!("write-{}", std::process::id());
+    c.query_drop(format!("UPDATE kv SET v = '{wmarker}' WHERE k = {k}"))
+        .await
+        .expect("write");
+    assert_eq!(
+        ran_on(s.cluster.primary_port(0), &wmarker),
+        1,
+        "the write ran on the primary"
+    );
+    assert!(
+        replicas.iter().all(|p| ran_on(*p, &wmarker) == 0),
+        "no write statement on replicas"
+    );
+
+    let tmarker = format!("tx-{}", std::process::id());
+    c.query_drop("BEGIN").await.expect("begin");
+    let _: Option<String> = c
+        .query_first(format!(
+            "SELECT v FROM kv WHERE k = {k} AND '{tmarker}' <> ''"
+        ))
+        .await
+        .expect("read in tx");
+    c.query_drop("COMMIT").await.expect("commit");
+    assert_eq!(
+        ran_on(s.cluster.primary_port(0), &tmarker),
+        1,
+        "reads in a transaction use the primary"
+    );
+    let lmarker = format!("lock-{}", std::process::id());
+    let _: Option<String> = c
+        .query_first(format!(
+            "SELECT v FROM kv WHERE k = {k} AND '{lmarker}' <> '' FOR UPDATE"
+        ))
+        .await
+        .expect("locking read");
+    assert_eq!(
+        ran_on(s.cluster.primary_port(0), &lmarker),
+        1,
+        "locking reads use the primary"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_dying_under_read_load_fails_no_read() {
+    let mut s = setup("");
+    let port = s.proxy.port;
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let load = tokio::spawn(async move {
+        let mut c = connect_to(port, "app", "app", Some("rs"))
+            .await
+            .expect("connects");
+        let (mut ok, mut failed) = (0u64, Vec::new());
+        while Instant::now() < deadline {
+            let k = 1 + (ok % 200);
+            match c
+                .query_first::<String, _>(format!("SELECT v FROM kv WHERE k = {k}"))
+                .await
+            {
+                Ok(Some(v)) if v == format!("v{k}") => ok += 1,
+                other => failed.push(format!("{other:?}")),
+            }
+        }
+        (ok, failed)
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let victim = s
+        .cluster
+        .servers
+        .iter_mut()
+        .find(|sv| sv.shard == 0 && sv.replica == Some(0))
+        .expect("replica 0 of shard 0");
+    victim.stop();
+    let (ok, failed) = load.await.expect("load task");
+    assert!(
+        failed.is_empty(),
+        "{} failed reads: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    assert!(ok > 100, "the load ran ({ok} reads)");
+}
+
+#[tokio::test]
+async fn a_stopped_sql_thread_takes_the_replica_out_until_it_replicates_again() {
+    let s = setup("");
+    let mut c = connect_to(s.proxy.port, "app", "app", Some("rs"))
+        .await
+        .expect("connects");
+    let k = key_on(&s.proxy, 0);
+    let lagging = s.cluster.replica_ports(0)[0];
+    let healthy = s.cluster.replica_ports(0)[1];
+    sql(lagging, "STOP SLAVE SQL_THREAD").expect("stop sql thread");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let marker = format!("out-{}", std::process::id());
+    read_marked(&mut c, k, &marker, 20).await;
+    assert_eq!(
+        ran_on(lagging, &marker),
+        0,
+        "the replica without a SQL thread got reads"
+    );
+    assert_eq!(ran_on(healthy, &marker), 20);
+    sql(lagging, "START SLAVE").expect("start slave");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let marker = format!("back-{}", std::process::id());
+    read_marked(&mut c, k, &marker, 20).await;
+    assert!(
+        ran_on(lagging, &marker) > 0,
+        "the replica came back into rotation"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_primary_hurts_only_its_own_keys_and_comes_back() {
+    let mut s = setup("read_your_writes_ms = 5000\n");
+    let port = s.proxy.port;
+    let (k0, k1) = (key_on(&s.proxy, 0), key_on(&s.proxy, 1));
+    let mut c = connect_to(port, "app", "app", Some("rs"))
+        .await
+        .expect("connects");
+    let primary1 = s
+        .cluster
+        .servers
+        .iter_mut()
+        .find(|sv| sv.shard == 1 && sv.replica.is_none())
+        .expect("primary of s1");
+    primary1.stop();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Other shards: reads and writes keep working.
+    for i in 0..20 {
+        c.query_drop(format!("UPDATE kv SET v = 'w{i}' WHERE k = {k0}"))
+            .await
+            .expect("write on the healthy shard");
+        let v: Option<String> = c
+            .query_first(format!("SELECT v FROM kv WHERE k = {k0}"))
+            .await
+            .expect("read on the healthy shard");
+        assert_eq!(v, Some(format!("w{i}")));
+    }
+    // Its own keys: a clear error naming the shard, fast.
+    let started = Instant::now();
+    match c
+        .query_drop(format!("UPDATE kv SET v = 'x' WHERE k = {k1}"))
+        .await
+    {
+        Err(mysql_async::Error::Server(se)) => {
+            assert_eq!(se.code, 1429, "{se:?}");
+            assert!(se.message.contains("'s1'"), "{}", se.message);
+        }
+        other => panic!("expected an error for a key on the dead shard, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failing took {:?}",
+        started.elapsed()
+    );
+    // Back without restarting myshard.
+    let primary1 = s
+        .cluster
+        .servers
+        .iter_mut()
+        .find(|sv| sv.shard == 1 && sv.replica.is_none())
+        .expect("primary of s1");
+    primary1.restart().expect("primary restarts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c
+            .query_drop(format!("UPDATE kv SET v = 'again' WHERE k = {k1}"))
+            .await
+        {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("shard s1 was not served again: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn read_your_writes_sees_every_write() {
+    let s = setup("read_your_writes_ms = 2000\n");
+    let mut c = connect_to(s.proxy.port, "app", "app", Some("rs"))
+        .await
+        .expect("connects");
+    for i in 0..1000 {
+        let k = 1000 + i;
+        c.query_drop(format!("INSERT INTO kv (k, v) VALUES ({k}, 'new{i}')"))
+            .await
+            .expect("insert");
+        let v: Option<String> = c
+            .query_first(format!("SELECT v FROM kv WHERE k = {k}"))
+            .await
+            .expect("read");
+        assert_eq!(
+            v,
+            Some(format!("new{i}")),
+            "iteration {i} did not see its own write"
+        );
+    }
+}
