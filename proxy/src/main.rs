@@ -126,12 +126,12 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            serve(config)
+            serve(config, path)
         }
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, path: PathBuf) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Parsing and rewriting recurse over the statement; ORM-sized statements need room.
@@ -147,7 +147,7 @@ fn serve(config: Config) -> ExitCode {
     runtime.block_on(async move {
         let config = Arc::new(config);
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let shared = match server::Shared::new(config.clone(), rx) {
+        let shared = match server::Shared::new(config.clone(), Some(path), rx) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{e}");
@@ -162,6 +162,19 @@ fn serve(config: Config) -> ExitCode {
             }
         };
         tracing::info!("myshard listening on {}", config.server.listen);
+        let reloading = shared.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match reloading.reload() {
+                    Ok(msg) => tracing::info!("{msg}"),
+                    Err(msg) => tracing::error!("{msg}"),
+                }
+            }
+        });
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: no new connections, finishing running statements");

@@ -14,12 +14,37 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+/// One version of the shard map with everything built from it. A reload swaps the whole
+/// value at once; statements already running keep the version they started with.
+pub struct MapState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Its router.
+    pub router: Router,
+    /// Its backend servers, pools and health.
+    pub backends: Arc<Backends>,
+    /// Stops this version's health checks once it is replaced.
+    stop_health: watch::Sender<bool>,
+}
+
+impl MapState {
+    fn build(config: Arc<Config>) -> MapState {
+        let backends = Arc::new(Backends::new(&config));
+        let (stop_health, stopped) = watch::channel(false);
+        crate::backend::health::spawn(backends.clone(), &config, stopped);
+        MapState {
+            router: Router::new(config.clone()),
+            backends,
+            config,
+            stop_health,
+        }
+    }
+}
+
 /// State shared by every client connection.
 pub struct Shared {
-    config: Arc<Config>,
-    router: Router,
-    /// Backend servers, their pools and health.
-    pub backends: Arc<Backends>,
+    map: std::sync::RwLock<Arc<MapState>>,
+    config_path: Option<std::path::PathBuf>,
     /// RSA key and fast-auth cache for caching_sha2_password.
     pub sha2: Sha2Auth,
     /// TLS, when configured.
@@ -39,6 +64,7 @@ impl Shared {
     /// Builds the shared state (loads TLS and RSA keys).
     pub fn new(
         config: Arc<Config>,
+        config_path: Option<std::path::PathBuf>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Shared>, String> {
         let tls = match (&config.server.tls_cert, &config.server.tls_key) {
@@ -61,9 +87,8 @@ impl Shared {
         Ok(Arc::new(Shared {
             ids: std::sync::Mutex::new(crate::ids::IdGenerator::new(worker)),
             identity,
-            router: Router::new(config.clone()),
-            backends: Arc::new(Backends::new(&config)),
-            config,
+            map: std::sync::RwLock::new(Arc::new(MapState::build(config))),
+            config_path,
             sha2,
             tls,
             next_conn_id: AtomicU32::new(1),
@@ -74,9 +99,72 @@ impl Shared {
         }))
     }
 
+    /// The shard map version in force.
+    pub fn map(&self) -> Arc<MapState> {
+        self.map
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
-        self.config.clone()
+        self.map().config.clone()
+    }
+
+    /// The backends of the configuration in force.
+    pub fn backends(&self) -> Arc<Backends> {
+        self.map().backends.clone()
+    }
+
+    /// Re-reads the configuration file and swaps it in, if it is valid and moves no rows.
+    /// Running statements finish on the old version; no client connection is dropped.
+    pub fn reload(&self) -> Result<String, String> {
+        let path = self
+            .config_path
+            .as_ref()
+            .ok_or_else(|| "myshard was started without a configuration file".to_string())?;
+        let new = Config::load(path).map_err(|e| e.to_string())?;
+        let old = self.config();
+        let mut refusals = Vec::new();
+        let names = |c: &Config| c.shards.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        if names(&old) != names(&new) {
+            refusals.push(format!(
+                "the shards change ({:?} → {:?}); adding or removing shards moves rows, which needs resharding",
+                names(&old),
+                names(&new)
+            ));
+        }
+        for s in &new.schemas {
+            match old.schema(&s.name) {
+                Some(o) if o != s => refusals.push(format!(
+                    "schema '{}' changes its placement (default shard, rules, bounds, lookup entries or tables); that would move existing rows, which needs resharding",
+                    s.name
+                )),
+                _ => {}
+            }
+        }
+        for o in &old.schemas {
+            if new.schema(&o.name).is_none() {
+                refusals.push(format!("schema '{}' disappears", o.name));
+            }
+        }
+        if old.server.listen != new.server.listen {
+            refusals.push("server.listen cannot change without a restart".into());
+        }
+        if !refusals.is_empty() {
+            return Err(format!(
+                "reload refused, the running map stays:\n  {}",
+                refusals.join("\n  ")
+            ));
+        }
+        let state = Arc::new(MapState::build(Arc::new(new)));
+        let old_state = match self.map.write() {
+            Ok(mut m) => std::mem::replace(&mut *m, state),
+            Err(p) => std::mem::replace(&mut *p.into_inner(), state),
+        };
+        let _ = old_state.stop_health.send(true);
+        Ok(format!("configuration reloaded from {}", path.display()))
     }
 
     /// Result labels whose values describe myshard rather than a shard, with their values.
@@ -92,8 +180,8 @@ impl Shared {
     }
 
     /// The router for the configuration in force.
-    pub fn router(&self) -> &Router {
-        &self.router
+    pub fn router(&self) -> Router {
+        self.map().router.clone()
     }
 
     /// A new connection id.
@@ -120,17 +208,17 @@ impl Shared {
 
 /// Accepts clients until shutdown, then waits for running statements up to the grace period.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
-    let limit = Arc::new(Semaphore::new(shared.config.server.max_connections));
+    let limit = Arc::new(Semaphore::new(shared.config().server.max_connections));
     let mut shutdown = shared.shutdown.clone();
-    crate::backend::health::spawn(shared.backends.clone(), &shared.config);
     let reaper = {
         let shared = shared.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tick.tick().await;
-                shared.backends.reap();
-                for (shard, server) in shared.backends.servers() {
+                let backends = shared.backends();
+                backends.reap();
+                for (shard, server) in backends.servers() {
                     tracing::debug!(
                         shard,
                         backend = %server.addr,
@@ -140,7 +228,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
                         "backend health"
                     );
                 }
-                for pool in shared.backends.pools() {
+                for pool in backends.pools() {
                     let (idle, in_use, max) = pool.usage();
                     tracing::debug!(
                         backend = pool.addr(),
@@ -199,7 +287,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
         });
     }
     drop(listener);
-    let deadline = Instant::now() + Duration::from_millis(shared.config.server.shutdown_grace_ms);
+    let deadline = Instant::now() + Duration::from_millis(shared.config().server.shutdown_grace_ms);
     while shared.active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -160,7 +160,7 @@ impl Session {
             return Ok(conn);
         }
         let replica = self.replica_read(shard);
-        let backends = self.shared.backends.clone();
+        let backends = self.shared.backends();
         let server = backends.server(shard, replica, None)?;
         let mut conn = match server
             .pool(self.found_rows())

@@ -128,7 +128,11 @@ async fn check(
 }
 
 /// Runs the health checks of every server until the process ends.
-pub fn spawn(backends: Arc<Backends>, config: &myshard_config::Config) {
+pub fn spawn(
+    backends: Arc<Backends>,
+    config: &myshard_config::Config,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     let interval = Duration::from_millis(config.backend.health_interval_ms.max(50));
     let timeout = Duration::from_millis(config.backend.connect_timeout_ms.max(100));
     let max_lag = config.backend.max_replica_lag_s as i64;
@@ -146,11 +150,15 @@ pub fn spawn(backends: Arc<Backends>, config: &myshard_config::Config) {
         let addr = server.addr.clone();
         let shard = shard.to_string();
         let replica = server.replica;
+        let mut stop = stop.clone();
         tokio::spawn(async move {
             let mut conn = None;
             let mut tick = tokio::time::interval(interval);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
                 let was_usable = health.usable();
                 let was_up = health.is_up();
                 let (up, replicating, lag) = check(&mut conn, &opts, replica, timeout).await;

@@ -40,12 +40,12 @@ struct Setup {
 }
 
 fn setup(backend: &str) -> Setup {
-    let cluster = Cluster::start(ClusterSpec {
-        shards: 2,
-        replicas: 2,
-    })
-    .expect("cluster");
-    for s in 0..2 {
+    setup_with(2, 2, backend)
+}
+
+fn setup_with(shards: usize, replicas: usize, backend: &str) -> Setup {
+    let cluster = Cluster::start(ClusterSpec { shards, replicas }).expect("cluster");
+    for s in 0..shards {
         sql(
             cluster.primary_port(s),
             "CREATE DATABASE rs; CREATE TABLE rs.kv (k INT PRIMARY KEY, v VARCHAR(20));",
@@ -74,7 +74,13 @@ fn setup(backend: &str) -> Setup {
     let proxy = Proxy::start(
         &cluster,
         "",
-        &format!("[backend]\nhealth_interval_ms = 200\nmax_replica_lag_s = 5\nconnect_timeout_ms = 1000\nping_after_idle_ms = 0\n{backend}\n{MAP}"),
+        &format!(
+            "[backend]\nhealth_interval_ms = 200\nmax_replica_lag_s = 5\nconnect_timeout_ms = 1000\nping_after_idle_ms = 0\n{backend}\n{}",
+            MAP.replace(
+                "shards = [\"s0\", \"s1\"]",
+                &format!("shards = [{}]", (0..shards).map(|i| format!("\"s{i}\"")).collect::<Vec<_>>().join(", "))
+            )
+        ),
     )
     .expect("proxy");
     Setup { cluster, proxy }
@@ -194,7 +200,7 @@ async fn reads_spread_over_replicas_writes_and_transactions_use_primaries() {
 async fn a_replica_dying_under_read_load_fails_no_read() {
     let mut s = setup("");
     let port = s.proxy.port;
-    let deadline = Instant::now() + Duration::from_secs(12);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let load = tokio::spawn(async move {
         let mut c = connect_to(port, "app", "app", Some("rs"))
             .await
@@ -219,7 +225,7 @@ async fn a_replica_dying_under_read_load_fails_no_read() {
         .iter_mut()
         .find(|sv| sv.shard == 0 && sv.replica == Some(0))
         .expect("replica 0 of shard 0");
-    victim.stop();
+    victim.kill();
     let (ok, failed) = load.await.expect("load task");
     assert!(
         failed.is_empty(),
@@ -259,42 +265,62 @@ async fn a_stopped_sql_thread_takes_the_replica_out_until_it_replicates_again() 
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_primary_hurts_only_its_own_keys_and_comes_back() {
-    let mut s = setup("read_your_writes_ms = 5000\n");
+    let mut s = setup_with(4, 1, "read_your_writes_ms = 5000\n");
     let port = s.proxy.port;
-    let (k0, k1) = (key_on(&s.proxy, 0), key_on(&s.proxy, 1));
+    let keys: Vec<i64> = (0..4).map(|shard| key_on(&s.proxy, shard)).collect();
+    let others = vec![keys[0], keys[1], keys[3]];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // A mixed read/write load on the other shards' keys while shard s2's primary dies.
+    let load = tokio::spawn(async move {
+        let mut c = connect_to(port, "app", "app", Some("rs"))
+            .await
+            .expect("connects");
+        let (mut ok, mut failed) = (0u64, Vec::new());
+        let mut i = 0u64;
+        while Instant::now() < deadline {
+            let k = others[(i % 3) as usize];
+            i += 1;
+            let res = c
+                .query_drop(format!("UPDATE kv SET v = 'w{i}' WHERE k = {k}"))
+                .await
+                .and(
+                    c.query_first::<String, _>(format!("SELECT v FROM kv WHERE k = {k}"))
+                        .await
+                        .map(|v| {
+                            if v != Some(format!("w{i}")) {
+                                failed.push(format!("read {v:?} after writing w{i}"));
+                            }
+                        }),
+                );
+            match res {
+                Ok(()) => ok += 1,
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        (ok, failed)
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    s.cluster
+        .servers
+        .iter_mut()
+        .find(|sv| sv.shard == 2 && sv.replica.is_none())
+        .expect("primary of s2")
+        .kill();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Its own keys: a clear error naming the shard, fast.
     let mut c = connect_to(port, "app", "app", Some("rs"))
         .await
         .expect("connects");
-    let primary1 = s
-        .cluster
-        .servers
-        .iter_mut()
-        .find(|sv| sv.shard == 1 && sv.replica.is_none())
-        .expect("primary of s1");
-    primary1.stop();
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    // Other shards: reads and writes keep working.
-    for i in 0..20 {
-        c.query_drop(format!("UPDATE kv SET v = 'w{i}' WHERE k = {k0}"))
-            .await
-            .expect("write on the healthy shard");
-        let v: Option<String> = c
-            .query_first(format!("SELECT v FROM kv WHERE k = {k0}"))
-            .await
-            .expect("read on the healthy shard");
-        assert_eq!(v, Some(format!("w{i}")));
-    }
-    // Its own keys: a clear error naming the shard, fast.
     let started = Instant::now();
     match c
-        .query_drop(format!("UPDATE kv SET v = 'x' WHERE k = {k1}"))
+        .query_drop(format!("UPDATE kv SET v = 'x' WHERE k = {}", keys[2]))
         .await
     {
         Err(mysql_async::Error::Server(se)) => {
             assert_eq!(se.code, 1429, "{se:?}");
-            assert!(se.message.contains("'s1'"), "{}", se.message);
+            assert!(se.message.contains("'s2'"), "{}", se.message);
         }
         other => panic!("expected an error for a key on the dead shard, got {other:?}"),
     }
@@ -303,18 +329,26 @@ async fn a_dead_primary_hurts_only_its_own_keys_and_comes_back() {
         "failing took {:?}",
         started.elapsed()
     );
+    let (ok, failed) = load.await.expect("load");
+    assert!(
+        failed.is_empty(),
+        "{} failures on healthy shards: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    assert!(ok > 50, "the load ran ({ok} rounds)");
     // Back without restarting myshard.
-    let primary1 = s
-        .cluster
+    s.cluster
         .servers
         .iter_mut()
-        .find(|sv| sv.shard == 1 && sv.replica.is_none())
-        .expect("primary of s1");
-    primary1.restart().expect("primary restarts");
+        .find(|sv| sv.shard == 2 && sv.replica.is_none())
+        .expect("primary of s2")
+        .restart()
+        .expect("restarts");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match c
-            .query_drop(format!("UPDATE kv SET v = 'again' WHERE k = {k1}"))
+            .query_drop(format!("UPDATE kv SET v = 'again' WHERE k = {}", keys[2]))
             .await
         {
             Ok(()) => break,
@@ -322,7 +356,7 @@ async fn a_dead_primary_hurts_only_its_own_keys_and_comes_back() {
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(e) => panic!("shard s1 was not served again: {e}"),
+            Err(e) => panic!("shard s2 was not served again: {e}"),
         }
     }
 }
@@ -330,7 +364,28 @@ async fn a_dead_primary_hurts_only_its_own_keys_and_comes_back() {
 #[tokio::test]
 async fn read_your_writes_sees_every_write() {
     let s = setup("read_your_writes_ms = 2000\n");
-    let mut c = connect_to(s.proxy.port, "app", "app", Some("rs"))
+    let port = s.proxy.port;
+    // Other clients keep the replicas busy meanwhile.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..3 {
+        let stop = stop.clone();
+        load.push(tokio::spawn(async move {
+            let mut c = connect_to(port, "app", "app", Some("rs"))
+                .await
+                .expect("connects");
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _: Vec<String> = c
+                    .query("SELECT v FROM kv WHERE k BETWEEN 1 AND 200")
+                    .await
+                    .expect("load read");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut c = connect_to(port, "app", "app", Some("rs"))
         .await
         .expect("connects");
     for i in 0..1000 {
@@ -348,4 +403,95 @@ async fn read_your_writes_sees_every_write() {
             "iteration {i} did not see its own write"
         );
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in load {
+        assert!(l.await.expect("load task") > 0, "the replica load ran");
+    }
+}
+
+fn sighup(proxy: &Proxy) {
+    let pid = proxy.pid().expect("running") as i32;
+    // SAFETY: plain kill(2) on our child.
+    unsafe {
+        libc::kill(pid, libc::SIGHUP);
+    }
+}
+
+#[tokio::test]
+async fn failover_is_a_reload_and_bad_maps_are_refused() {
+    let s = setup("read_your_writes_ms = 5000\n");
+    let mut c = connect_to(s.proxy.port, "app", "app", Some("rs"))
+        .await
+        .expect("connects");
+    let k0 = key_on(&s.proxy, 0);
+    let path = s.proxy.config_path.clone();
+    let original = std::fs::read_to_string(&path).expect("config");
+
+    // An invalid map is refused and the running map stays.
+    std::fs::write(
+        &path,
+        original.replace("default_shard = \"s0\"", "default_shard = \"nope\""),
+    )
+    .expect("write");
+    sighup(&s.proxy);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let v: Option<String> = c
+        .query_first(format!("SELECT v FROM kv WHERE k = {k0}"))
+        .await
+        .expect("still served");
+    assert!(v.is_some());
+    assert!(
+        s.proxy.log().contains("unknown shard 'nope'"),
+        "{}",
+        s.proxy.log()
+    );
+
+    // A map that would move rows is refused with the reason.
+    std::fs::write(
+        &path,
+        original.replace("kind = \"hash\"", "kind = \"range\"\nbounds = [100]"),
+    )
+    .expect("write");
+    sighup(&s.proxy);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(s.proxy.log().contains("resharding"), "{}", s.proxy.log());
+
+    // External failover: promote a replica, point the shard at it, reload.
+    let old_primary = s.cluster.primary_port(0);
+    let promoted = s.cluster.replica_ports(0)[0];
+    sql(
+        promoted,
+        "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;",
+    )
+    .expect("promote");
+    let failed_over = original
+        .replace(
+            &format!("primary = \"127.0.0.1:{old_primary}\""),
+            &format!("primary = \"127.0.0.1:{promoted}\""),
+        )
+        .replace(&format!("\"127.0.0.1:{promoted}\", "), "")
+        .replace(&format!(", \"127.0.0.1:{promoted}\""), "");
+    assert_ne!(failed_over, original);
+    std::fs::write(&path, &failed_over).expect("write");
+    sighup(&s.proxy);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        s.proxy.log().contains("configuration reloaded"),
+        "{}",
+        s.proxy.log()
+    );
+    let marker = format!("failover-{}", std::process::id());
+    c.query_drop(format!("UPDATE kv SET v = '{marker}' WHERE k = {k0}"))
+        .await
+        .expect("write after failover");
+    assert_eq!(
+        ran_on(promoted, &marker),
+        1,
+        "the write reached the new primary"
+    );
+    assert_eq!(
+        ran_on(old_primary, &marker),
+        0,
+        "the old primary got nothing"
+    );
 }
