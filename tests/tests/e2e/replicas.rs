@@ -270,7 +270,7 @@ async fn a_dead_primary_hurts_only_its_own_keys_and_comes_back() {
     let mut s = setup_with(4, 1, "read_your_writes_ms = 5000\n");
     let port = s.proxy.port;
     let keys: Vec<i64> = (0..4).map(|shard| key_on(&s.proxy, shard)).collect();
-    let others = vec![keys[0], keys[1], keys[3]];
+    let others = [keys[0], keys[1], keys[3]];
     let deadline = Instant::now() + Duration::from_secs(10);
     // A mixed read/write load on the other shards' keys while shard s2's primary dies.
     let load = tokio::spawn(async move {
