@@ -180,6 +180,10 @@ pub struct ShardConfig {
     /// Replica addresses.
     #[serde(default)]
     pub replicas: Vec<String>,
+    /// Relative read weights of the replicas (parallel to `replicas`; default 1 each), used
+    /// by the `round_robin` policy.
+    #[serde(default)]
+    pub replica_weights: Vec<u32>,
     /// Backend user, overriding `[backend].user`.
     pub user: Option<String>,
     /// Backend password, overriding `[backend].password`.

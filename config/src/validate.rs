@@ -242,6 +242,24 @@ impl Config {
                     format!("duplicate shard '{}'", shard.name),
                 );
             }
+            if !shard.replica_weights.is_empty()
+                && shard.replica_weights.len() != shard.replicas.len()
+            {
+                push(
+                    format!("shards[{i}].replica_weights"),
+                    format!(
+                        "{} weights for {} replicas",
+                        shard.replica_weights.len(),
+                        shard.replicas.len()
+                    ),
+                );
+            }
+            if shard.replica_weights.iter().any(|w| *w == 0) {
+                push(
+                    format!("shards[{i}].replica_weights"),
+                    "weights must be at least 1".into(),
+                );
+            }
             if shard.pool_max == Some(0) {
                 push(format!("shards[{i}].pool_max"), "must be at least 1".into());
             }

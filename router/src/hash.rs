@@ -6,9 +6,10 @@
 //!   `5.0` are all the integer 5.
 //! - string keys: `splitmix64(fnv1a64(weight(s)))`, where `weight` is the string's UTF-8 bytes
 //!   with trailing spaces removed (PAD SPACE collations) and, for case-insensitive (`_ci`)
-//!   collations, every character mapped to its Unicode simple lower case. So `'ABC'`,
-//!   `'abc'` and `'abc '` land together under `utf8mb4_general_ci`; under a `_bin` collation
-//!   only `'abc'` and `'abc '` do.
+//!   collations, folded as `utf8mb4_general_ci` compares: compatibility decomposition (NFKD)
+//!   with combining marks dropped (`é` → `e`), `ß` → `s`, then Unicode lower case. So
+//!   `'ABC'`, `'abc'`, `'abc '` and `'ÀBC'` land together under `utf8mb4_general_ci`; under a
+//!   `_bin` collation only `'abc'` and `'abc '` do.
 //!
 //! `splitmix64` is the finalizer of Steele, Lea and Flood's SplitMix64 generator:
 //! `z = (x + 0x9E3779B97F4A7C15); z = (z ^ z>>30) * 0xBF58476D1CE4E5B9;
@@ -36,9 +37,16 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// The comparison form of a string under a collation (see the module docs).
 pub fn weight(s: &str, collation: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
     let trimmed = s.trim_end_matches(' ');
     if collation.ends_with("_ci") {
-        trimmed.chars().flat_map(char::to_lowercase).collect()
+        trimmed
+            .nfkd()
+            .filter(|c| !is_combining_mark(*c))
+            .map(|c| if c == 'ß' { 's' } else { c })
+            .flat_map(char::to_lowercase)
+            .collect()
     } else {
         trimmed.to_string()
     }
@@ -78,6 +86,17 @@ mod tests {
         assert_eq!(
             keyspace_id_str("abc", "utf8mb4_bin"),
             keyspace_id_str("abc  ", "utf8mb4_bin")
+        );
+    }
+
+    #[test]
+    fn accents_fold_under_ci_collations() {
+        let ci = "utf8mb4_general_ci";
+        assert_eq!(keyspace_id_str("Éve", ci), keyspace_id_str("eve", ci));
+        assert_eq!(keyspace_id_str("straße", ci), keyspace_id_str("STRASE", ci));
+        assert_ne!(
+            keyspace_id_str("Éve", "utf8mb4_bin"),
+            keyspace_id_str("eve", "utf8mb4_bin")
         );
     }
 

@@ -350,6 +350,8 @@ pub struct ShardServers {
     pub primary: Server,
     /// The replicas.
     pub replicas: Vec<Server>,
+    /// Read weight of each replica.
+    weights: Vec<u32>,
     next: std::sync::atomic::AtomicUsize,
 }
 
@@ -393,6 +395,9 @@ impl Backends {
                     ShardServers {
                         primary: server(s, &s.primary, false),
                         replicas: s.replicas.iter().map(|r| server(s, r, true)).collect(),
+                        weights: (0..s.replicas.len())
+                            .map(|i| s.replica_weights.get(i).copied().unwrap_or(1).max(1))
+                            .collect(),
                         next: std::sync::atomic::AtomicUsize::new(0),
                     },
                 )
@@ -429,22 +434,33 @@ impl Backends {
     ) -> Result<&Server, ProxyError> {
         let s = self.shard(shard)?;
         if replica_read {
-            let usable: Vec<&Server> = s
+            let usable: Vec<(&Server, u32)> = s
                 .replicas
                 .iter()
-                .filter(|r| r.health.usable() && Some(r.addr.as_str()) != exclude)
+                .zip(s.weights.iter().copied())
+                .filter(|(r, _)| r.health.usable() && Some(r.addr.as_str()) != exclude)
                 .collect();
             if !usable.is_empty() {
                 let pick = match self.policy {
                     ReplicaPolicy::RoundRobin => {
-                        let n = s.next.fetch_add(1, Ordering::Relaxed);
-                        usable[n % usable.len()]
+                        // Weighted: replica i takes weight_i turns out of every sum(weights).
+                        let total: u64 = usable.iter().map(|(_, w)| *w as u64).sum();
+                        let mut n = (s.next.fetch_add(1, Ordering::Relaxed) as u64) % total.max(1);
+                        let mut chosen = usable[0].0;
+                        for (r, w) in &usable {
+                            if n < *w as u64 {
+                                chosen = r;
+                                break;
+                            }
+                            n -= *w as u64;
+                        }
+                        chosen
                     }
                     ReplicaPolicy::LeastConnections => usable
                         .iter()
-                        .min_by_key(|r| r.in_use())
-                        .copied()
-                        .unwrap_or(usable[0]),
+                        .min_by_key(|(r, _)| r.in_use())
+                        .map(|(r, _)| *r)
+                        .unwrap_or(usable[0].0),
                 };
                 return Ok(pick);
             }

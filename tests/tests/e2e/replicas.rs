@@ -495,3 +495,37 @@ async fn failover_is_a_reload_and_bad_maps_are_refused() {
         "the old primary got nothing"
     );
 }
+
+#[tokio::test]
+async fn replica_weights_share_reads_and_change_by_reload() {
+    let s = setup("");
+    let path = s.proxy.config_path.clone();
+    let config = std::fs::read_to_string(&path).expect("config");
+    let replicas = s.cluster.replica_ports(0);
+    let weighted = config.replacen(
+        &format!(
+            "replicas = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]",
+            replicas[0], replicas[1]
+        ),
+        &format!(
+            "replicas = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\nreplica_weights = [3, 1]",
+            replicas[0], replicas[1]
+        ),
+        1,
+    );
+    assert_ne!(
+        weighted, config,
+        "the shard's replica list was found in the config"
+    );
+    std::fs::write(&path, weighted).expect("write");
+    sighup(&s.proxy);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut c = connect_to(s.proxy.port, "app", "app", Some("rs"))
+        .await
+        .expect("connects");
+    let k = key_on(&s.proxy, 0);
+    let marker = format!("weights-{}", std::process::id());
+    read_marked(&mut c, k, &marker, 40).await;
+    let counts: Vec<u64> = replicas.iter().map(|p| ran_on(*p, &marker)).collect();
+    assert_eq!(counts, vec![30, 10], "reads split 3:1");
+}
