@@ -254,7 +254,7 @@ impl Config {
                     ),
                 );
             }
-            if shard.replica_weights.iter().any(|w| *w == 0) {
+            if shard.replica_weights.contains(&0) {
                 push(
                     format!("shards[{i}].replica_weights"),
                     "weights must be at least 1".into(),
