@@ -17,6 +17,9 @@ pub fn override_variable(shared: &Shared, name: &str) -> Option<String> {
     match name {
         "version" => Some(shared.config().server.version.clone()),
         "version_comment" => Some(VERSION_COMMENT.into()),
+        // A client that sees the shard's socket path would connect to the shard directly
+        // (mysql_async does for loopback addresses), bypassing myshard.
+        "socket" => Some(String::new()),
         _ => None,
     }
 }

@@ -79,6 +79,7 @@ impl Shared {
         for scope in ["@@", "@@global.", "@@session."] {
             identity.push((format!("{scope}version"), version.clone()));
             identity.push((format!("{scope}version_comment"), comment.clone()));
+            identity.push((format!("{scope}socket"), String::new()));
         }
         let worker = config
             .server

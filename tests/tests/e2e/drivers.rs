@@ -233,3 +233,29 @@ async fn packets_of_16_mib_and_more_in_both_directions() {
     assert_eq!(local_md5.len(), md5.len());
     c.query_drop("DROP TABLE big").await.expect("drop");
 }
+
+#[tokio::test]
+async fn clients_preferring_unix_sockets_stay_on_myshard() {
+    // mysql_async reads @@socket on loopback connections and reconnects there; the shard's
+    // socket would bypass myshard.
+    let e = env();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(e.proxy.port)
+        .user(Some("app"))
+        .pass(Some("app"))
+        .db_name(Some("shop"))
+        .prefer_socket(true);
+    let mut c = mysql_async::Conn::new(opts).await.expect("connects");
+    let comment: Option<String> = c
+        .query_first("SELECT @@version_comment")
+        .await
+        .expect("query");
+    assert_eq!(
+        comment.as_deref(),
+        Some("myshard sharding proxy"),
+        "the connection went around myshard"
+    );
+    let socket: Option<String> = c.query_first("SELECT @@socket").await.expect("query");
+    assert_eq!(socket.as_deref(), Some(""));
+}
