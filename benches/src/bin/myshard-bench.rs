@@ -289,6 +289,9 @@ column = "id"
 
 const ROWS: u64 = 20_000;
 
+/// A workload: name, statement generator, concurrent clients.
+type Workload = (&'static str, fn(u64) -> String, usize);
+
 fn point_select(i: u64) -> String {
     format!("SELECT v, name FROM items WHERE id = {}", i % ROWS + 1)
 }
@@ -389,7 +392,7 @@ fn main() {
                 }
             }
         }
-        let ours: [(&str, fn(u64) -> String, usize); 4] = [
+        let ours: [Workload; 4] = [
             ("point_select_sharded", point_select, 8),
             ("cross_shard_order_by_limit_100", order_by_limit, 4),
             ("cross_shard_group_by", group_by, 4),
