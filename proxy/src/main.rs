@@ -8,7 +8,7 @@ mod executor;
 mod ids;
 mod local;
 mod merge;
-mod protocol;
+use myshard_proxy::protocol;
 mod server;
 mod session;
 mod tls;
