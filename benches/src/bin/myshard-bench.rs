@@ -330,7 +330,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let seconds = if a.quick { 8 } else { 30 };
+    let seconds = if a.quick { 5 } else { 30 };
     eprintln!("starting 4 shards with a replica each…");
     let cluster = match Cluster::start(ClusterSpec {
         shards: 4,
