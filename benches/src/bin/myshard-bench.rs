@@ -500,6 +500,7 @@ fn main() {
         if a.quick { "quick" } else { "full" },
         peak_rss / 1024
     );
+    let mut notes = Vec::new();
     for w in report["workloads"].as_array().cloned().unwrap_or_default() {
         let lat = |v: &Value| {
             format!(
@@ -524,11 +525,17 @@ fn main() {
             w.get("direct").map(lat).unwrap_or_else(|| "–".into()),
             w["myshard_cpu_us_per_statement"],
         ));
-        if let Some(kib) = w.get("myshard_kib_per_idle_connection") {
-            md.push_str(&format!(
-                "\nmyshard memory per idle client connection: {kib:.1} KiB\n\n"
+        if let Some(kib) = w
+            .get("myshard_kib_per_idle_connection")
+            .and_then(|k| k.as_f64())
+        {
+            notes.push(format!(
+                "myshard memory per idle client connection: {kib:.1} KiB"
             ));
         }
+    }
+    for n in notes {
+        md.push_str(&format!("\n{n}\n"));
     }
     let _ = std::fs::create_dir_all(&a.out);
     let _ = std::fs::write(
