@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub worker_id: Option<u16>,
     /// Most bytes of rows one cross-shard merge (GROUP BY, ORDER BY, DISTINCT) may hold.
     pub merge_memory_limit: usize,
+    /// Address of the Prometheus `/metrics` endpoint (`host:port`); off when unset.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +76,7 @@ impl Default for ServerConfig {
             max_allowed_packet: 64 * 1024 * 1024,
             worker_id: None,
             merge_memory_limit: 256 * 1024 * 1024,
+            metrics_listen: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod executor;
 mod ids;
 mod local;
 mod merge;
+mod metrics;
 use myshard_proxy::protocol;
 mod server;
 mod session;
@@ -162,6 +163,18 @@ fn serve(config: Config, path: PathBuf) -> ExitCode {
             }
         };
         tracing::info!("myshard listening on {}", config.server.listen);
+        if let Some(addr) = &config.server.metrics_listen {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    tracing::info!("metrics on http://{addr}/metrics");
+                    tokio::spawn(metrics::serve(l, shared.clone()));
+                }
+                Err(e) => {
+                    eprintln!("cannot listen for metrics on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         let reloading = shared.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};

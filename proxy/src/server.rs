@@ -58,6 +58,8 @@ pub struct Shared {
     ids: std::sync::Mutex<crate::ids::IdGenerator>,
     /// Becomes true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
+    /// Prometheus collectors.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Shared {
@@ -97,6 +99,7 @@ impl Shared {
             active: AtomicUsize::new(0),
             started: Instant::now(),
             shutdown,
+            metrics: crate::metrics::Metrics::new(),
         }))
     }
 

@@ -243,6 +243,11 @@ impl Session {
                 Ok(()) => {}
                 Err(ForwardError::Client(e)) => return Err(e),
                 Err(ForwardError::Statement(e)) => {
+                    self.shared
+                        .metrics
+                        .errors
+                        .with_label_values(&[&e.to_err().0.to_string()])
+                        .inc();
                     self.diagnostics = vec![Diagnostic {
                         level: "Error".into(),
                         code: e.to_err().0,
@@ -672,6 +677,36 @@ impl Session {
         }
         let (plan, exec) = self.plan(sql).map_err(ForwardError::Statement)?;
         self.role = exec.role;
+        let route = if exec.queries.len() > 1 {
+            "scatter"
+        } else {
+            "single"
+        };
+        for q in &exec.queries {
+            self.shared
+                .metrics
+                .statements
+                .with_label_values(&[plan.kind.label(), route, &q.shard])
+                .inc();
+        }
+        let timer = self
+            .shared
+            .metrics
+            .latency
+            .with_label_values(&[route])
+            .start_timer();
+        let res = self.execute(stream, &plan, &exec, more).await;
+        timer.observe_duration();
+        res
+    }
+
+    async fn execute(
+        &mut self,
+        stream: &mut PacketStream,
+        plan: &RoutePlan,
+        exec: &ExecPlan,
+        more: bool,
+    ) -> Result<(), ForwardError> {
         if matches!(plan.kind, StatementKind::Write | StatementKind::Ddl) {
             let now = std::time::Instant::now();
             for q in &exec.queries {
@@ -868,6 +903,7 @@ impl Session {
         let limit = self.shared.config().server.merge_memory_limit;
         let (out_columns, rows) = crate::merge::merge_select(spec, &columns, per_shard, limit)
             .map_err(ForwardError::Statement)?;
+        self.shared.metrics.merge_rows.inc_by(rows.len() as u64);
         self.unpin_if_free();
         executor::write_result(stream, &out_columns, &rows, self.framing(more)).await?;
         Ok(())

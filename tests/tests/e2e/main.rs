@@ -5,6 +5,7 @@ mod cli;
 mod drivers;
 mod env;
 mod limits;
+mod metrics;
 mod protocol;
 mod replicas;
 mod sessions;
