@@ -24,6 +24,20 @@ pub struct Config {
     /// Logical schemas that clients see.
     #[serde(default)]
     pub schemas: Vec<SchemaConfig>,
+    /// The admin interface (a MySQL-protocol port of its own for DBAs).
+    pub admin: Option<AdminConfig>,
+}
+
+/// The admin interface.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address to listen on, `host:port`.
+    pub listen: String,
+    /// Admin user name.
+    pub user: String,
+    /// Admin password.
+    pub password: String,
 }
 
 /// Client-facing server settings.
@@ -59,6 +73,10 @@ pub struct ServerConfig {
     pub merge_memory_limit: usize,
     /// Address of the Prometheus `/metrics` endpoint (`host:port`); off when unset.
     pub metrics_listen: Option<String>,
+    /// Statements slower than this many milliseconds go to the slow-query log.
+    pub slow_query_ms: u64,
+    /// File the slow-query log is appended to (JSON lines); in memory only when unset.
+    pub slow_query_log: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +95,8 @@ impl Default for ServerConfig {
             worker_id: None,
             merge_memory_limit: 256 * 1024 * 1024,
             metrics_listen: None,
+            slow_query_ms: 1_000,
+            slow_query_log: None,
         }
     }
 }
@@ -246,6 +266,7 @@ impl Config {
             &mut self.server.tls_cert,
             &mut self.server.tls_key,
             &mut self.server.rsa_private_key,
+            &mut self.server.slow_query_log,
         ]
         .into_iter()
         .flatten()

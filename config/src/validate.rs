@@ -310,6 +310,15 @@ impl Config {
             }
         }
         check_address(&mut problems, "server.listen".into(), &self.server.listen);
+        if let Some(admin) = &self.admin {
+            check_address(&mut problems, "admin.listen".into(), &admin.listen);
+            if admin.listen == self.server.listen {
+                problems.push(Problem {
+                    path: "admin.listen".into(),
+                    reason: "the admin interface needs a port of its own".into(),
+                });
+            }
+        }
         for (i, schema) in self.schemas.iter().enumerate() {
             check_rules(&mut problems, i, schema, &shard_names);
         }

@@ -21,14 +21,20 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// Serves one client until it quits, fails, idles out, or the server shuts down.
-pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
+pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, admin: bool) {
     let config = shared.config();
     let mut stream = PacketStream::new(socket, config.server.max_allowed_packet);
     let conn_id = shared.next_conn_id();
     let timeout = Duration::from_millis(config.server.handshake_timeout_ms);
     let session = match tokio::time::timeout(
         timeout,
-        handshake(&shared, &mut stream, conn_id, peer.ip().is_loopback()),
+        handshake(
+            &shared,
+            &mut stream,
+            conn_id,
+            peer.ip().is_loopback(),
+            admin,
+        ),
     )
     .await
     {
@@ -103,6 +109,7 @@ async fn handshake(
     stream: &mut PacketStream,
     conn_id: u32,
     loopback: bool,
+    admin: bool,
 ) -> Result<Session, Option<ProxyError>> {
     let config = shared.config();
     let caps = handshake::server_capabilities(shared.tls.is_some());
@@ -134,7 +141,21 @@ async fn handshake(
     let hello: ClientHello = handshake::parse_response(&payload).ok_or_else(bad_handshake)?;
     let capabilities = hello.capabilities & caps;
 
-    let user = config.user(&hello.user).cloned();
+    let user = if admin {
+        config
+            .admin
+            .as_ref()
+            .filter(|a| a.user == hello.user)
+            .map(|a| myshard_config::UserConfig {
+                name: a.user.clone(),
+                password: a.password.clone(),
+                auth_plugin: AuthPlugin::CachingSha2Password,
+                schemas: Vec::new(),
+                allow_hints: false,
+            })
+    } else {
+        config.user(&hello.user).cloned()
+    };
     let plugin = user
         .as_ref()
         .map_or(AuthPlugin::CachingSha2Password, |u| u.auth_plugin);
@@ -204,11 +225,15 @@ async fn handshake(
         diagnostics: Vec::new(),
         last_insert_id: 0,
         role: myshard_router::Role::Primary,
+        rows: 0,
+        admin,
         last_write: HashMap::new(),
         multi_statements: capabilities.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
     };
     session.initial_state = session.state.clone();
-    if let Some(db) = hello
+    if let Some(db) = hello.database.clone().filter(|_| admin) {
+        session.schema = Some(db);
+    } else if let Some(db) = hello
         .database
         .filter(|_| capabilities.contains(CapabilityFlags::CLIENT_CONNECT_WITH_DB))
     {
@@ -338,7 +363,18 @@ async fn handle_command(
     match command {
         Command::Quit => return Ok(true),
         Command::Ping => stream.write_packet(&ok(status).encode(0)).await?,
+        Command::Query(sql) if session.admin => crate::admin::query(session, stream, &sql).await?,
         Command::Query(sql) => session.query(stream, &sql).await?,
+        Command::InitDb(db) if session.admin => {
+            // Admin sessions pick a schema for EXPLAIN ROUTE; no grants apply.
+            if session.shared.config().schema(&db).is_some() {
+                session.schema = Some(db);
+                stream.write_packet(&ok(status).encode(0)).await?;
+            } else {
+                let e = ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"));
+                executor::write_error(stream, &e).await?;
+            }
+        }
         Command::InitDb(db) => match session.check_schema(&db) {
             Ok(()) => {
                 session.schema = Some(db);

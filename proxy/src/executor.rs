@@ -48,6 +48,8 @@ pub struct Outcome {
     pub warnings: u16,
     /// Last insert id of the last OK result.
     pub last_insert_id: u64,
+    /// Rows sent plus rows affected.
+    pub rows: u64,
 }
 
 /// Why forwarding stopped.
@@ -106,6 +108,7 @@ pub async fn forward(
                                 }
                             }
                             stream.write_packet(&text_row_packet(&values)).await?;
+                            outcome.rows += 1;
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -140,6 +143,7 @@ pub async fn forward(
                     info: result.info().into_owned(),
                 };
                 outcome.warnings = ok.warnings;
+                outcome.rows += ok.affected_rows;
                 if ok.last_insert_id != 0 {
                     outcome.last_insert_id = ok.last_insert_id;
                 }

@@ -1,8 +1,10 @@
 //! The `myshard` binary: `myshard --config FILE` serves; `myshard check FILE` validates a
 //! shard map; `myshard explain --config FILE SQL` prints a statement's route.
 
+mod admin;
 mod backend;
 mod connection;
+mod digest;
 mod error;
 mod executor;
 mod ids;
@@ -163,6 +165,18 @@ fn serve(config: Config, path: PathBuf) -> ExitCode {
             }
         };
         tracing::info!("myshard listening on {}", config.server.listen);
+        if let Some(admin) = &config.admin {
+            match tokio::net::TcpListener::bind(&admin.listen).await {
+                Ok(l) => {
+                    tracing::info!("admin interface on {}", admin.listen);
+                    tokio::spawn(server::run_admin(l, shared.clone()));
+                }
+                Err(e) => {
+                    eprintln!("cannot listen for admin on {}: {e}", admin.listen);
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         if let Some(addr) = &config.server.metrics_listen {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => {

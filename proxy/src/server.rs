@@ -60,6 +60,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Prometheus collectors.
     pub metrics: crate::metrics::Metrics,
+    /// Query digests and the slow-query log.
+    pub observer: crate::digest::Observer,
 }
 
 impl Shared {
@@ -100,6 +102,7 @@ impl Shared {
             started: Instant::now(),
             shutdown,
             metrics: crate::metrics::Metrics::new(),
+            observer: crate::digest::Observer::new(),
         }))
     }
 
@@ -210,6 +213,21 @@ impl Shared {
     }
 }
 
+/// Accepts admin-interface clients until the process ends.
+pub async fn run_admin(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((socket, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            crate::connection::serve(shared, socket, peer, true).await;
+        });
+    }
+}
+
 /// Accepts clients until shutdown, then waits for running statements up to the grace period.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
     let limit = Arc::new(Semaphore::new(shared.config().server.max_connections));
@@ -285,7 +303,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             shared.active.fetch_add(1, Ordering::Relaxed);
-            crate::connection::serve(shared.clone(), socket, peer).await;
+            crate::connection::serve(shared.clone(), socket, peer, false).await;
             shared.active.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });

@@ -60,6 +60,10 @@ pub struct Session {
     pub diagnostics: Vec<Diagnostic>,
     /// `LAST_INSERT_ID()` as a single MySQL would report it.
     pub last_insert_id: u64,
+    /// Rows returned or affected by the statement being run.
+    pub rows: u64,
+    /// This is an admin-interface session.
+    pub admin: bool,
     /// Role of the statement being run (reads may go to replicas).
     pub role: myshard_router::Role,
     /// When this session last used each shard's primary (read-your-writes).
@@ -695,8 +699,21 @@ impl Session {
             .latency
             .with_label_values(&[route])
             .start_timer();
+        let started = std::time::Instant::now();
+        self.rows = 0;
         let res = self.execute(stream, &plan, &exec, more).await;
         timer.observe_duration();
+        let config = self.shared.config();
+        let shards: Vec<String> = exec.queries.iter().map(|q| q.shard.clone()).collect();
+        self.shared.observer.record(
+            sql,
+            started.elapsed(),
+            self.rows,
+            &shards,
+            &self.user.name,
+            std::time::Duration::from_millis(config.server.slow_query_ms),
+            config.server.slow_query_log.as_deref(),
+        );
         res
     }
 
@@ -795,6 +812,7 @@ impl Session {
             }
         };
         self.in_transaction = conn.backend_in_transaction();
+        self.rows = outcome.rows;
         if outcome.last_insert_id != 0 {
             self.last_insert_id = outcome.last_insert_id;
         }
@@ -904,6 +922,7 @@ impl Session {
         let (out_columns, rows) = crate::merge::merge_select(spec, &columns, per_shard, limit)
             .map_err(ForwardError::Statement)?;
         self.shared.metrics.merge_rows.inc_by(rows.len() as u64);
+        self.rows = rows.len() as u64;
         self.unpin_if_free();
         executor::write_result(stream, &out_columns, &rows, self.framing(more)).await?;
         Ok(())

@@ -19,6 +19,7 @@ pub struct Health {
     /// Seconds behind the primary; -1 when unknown.
     lag_s: AtomicI64,
     max_lag_s: AtomicI64,
+    offline: AtomicBool,
 }
 
 impl Health {
@@ -30,6 +31,7 @@ impl Health {
             replicating: AtomicBool::new(true),
             lag_s: AtomicI64::new(0),
             max_lag_s: AtomicI64::new(i64::MAX),
+            offline: AtomicBool::new(false),
         }
     }
 
@@ -38,9 +40,20 @@ impl Health {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// Whether an administrator took the server offline.
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Relaxed)
+    }
+
+    /// Takes the server out of use (running statements finish) or puts it back.
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::Relaxed);
+    }
+
     /// Whether reads may go here.
     pub fn usable(&self) -> bool {
-        self.is_up()
+        !self.is_offline()
+            && self.is_up()
             && (!self.replica
                 || (self.replicating.load(Ordering::Relaxed)
                     && self.lag_s.load(Ordering::Relaxed)

@@ -471,6 +471,15 @@ impl Backends {
                 });
             }
         }
+        if s.primary.health.is_offline() {
+            return Err(ProxyError::ShardUnavailable {
+                shard: shard.to_string(),
+                reason: format!(
+                    "primary {} is offline (SET BACKEND … OFFLINE)",
+                    s.primary.addr
+                ),
+            });
+        }
         if !s.primary.health.is_up() {
             return Err(ProxyError::ShardUnavailable {
                 shard: shard.to_string(),

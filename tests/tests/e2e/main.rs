@@ -1,6 +1,7 @@
 //! End-to-end tests against real MariaDB servers started by the project's harness, through
 //! the real `myshard` binary, with real clients.
 
+mod admin;
 mod cli;
 mod drivers;
 mod env;

@@ -33,8 +33,7 @@ async fn statement_counters_match_the_workload_and_parse_as_prometheus_text() {
     let mut c = connect_to(proxy.port, "mall", "mall", Some("mall"))
         .await
         .expect("connects");
-    // The tables exist once the shared fixture ran its DDL; create ours idempotently.
-    c.query_drop("CREATE TABLE IF NOT EXISTS users (id BIGINT PRIMARY KEY, name VARCHAR(50), region CHAR(2))").await.expect("ddl");
+    crate::sharding::setup();
     let before = scrape(metrics_port);
     let count = |text: &str, kind: &str, route: &str| -> u64 {
         text.lines()

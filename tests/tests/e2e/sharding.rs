@@ -72,7 +72,7 @@ fn unique(tag: &str) -> String {
 }
 
 /// Creates the `mall` tables through myshard, once.
-fn setup() {
+pub(crate) fn setup() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let e = env();
