@@ -26,6 +26,42 @@ pub struct Config {
     pub schemas: Vec<SchemaConfig>,
     /// The admin interface (a MySQL-protocol port of its own for DBAs).
     pub admin: Option<AdminConfig>,
+    /// Self-protection under load.
+    #[serde(default)]
+    pub protection: ProtectionConfig,
+}
+
+/// Self-protection: statement timeouts, connection caps and rate limits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionConfig {
+    /// A statement running longer is stopped on its shards (`KILL QUERY`) and fails with
+    /// ERR 3024; 0 turns it off.
+    #[serde(default)]
+    pub statement_timeout_ms: u64,
+    /// Most client connections per user name.
+    #[serde(default)]
+    pub max_connections_per_user: BTreeMap<String, usize>,
+    /// Token-bucket rate limits.
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
+}
+
+/// A token bucket: statements of `user` (any user when unset) whose digest is `digest` (any
+/// statement when unset) may run at `qps` per second, with bursts of `burst`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// The limit's name, reported in its error.
+    pub name: String,
+    /// Only this user's statements.
+    pub user: Option<String>,
+    /// Only statements with this digest (as SHOW QUERY DIGESTS prints it).
+    pub digest: Option<String>,
+    /// Sustained statements per second.
+    pub qps: f64,
+    /// Burst size (defaults to `qps`).
+    pub burst: Option<f64>,
 }
 
 /// The admin interface.

@@ -38,7 +38,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, adm
     )
     .await
     {
-        Ok(Ok(session)) => session,
+        Ok(Ok(pair)) => pair,
         Ok(Err(Some(e))) => {
             tracing::debug!(%peer, "handshake refused: {e}");
             let _ = executor::write_error(&mut stream, &e).await;
@@ -50,7 +50,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, adm
             return;
         }
     };
-    let mut session = session;
+    let (mut session, _slot) = session;
     command_loop(&mut session, &mut stream).await;
     session.rollback_pinned().await;
     tracing::debug!(conn_id = session.conn_id, %peer, "client disconnected");
@@ -110,7 +110,7 @@ async fn handshake(
     conn_id: u32,
     loopback: bool,
     admin: bool,
-) -> Result<Session, Option<ProxyError>> {
+) -> Result<(Session, Option<crate::server::UserSlot>), Option<ProxyError>> {
     let config = shared.config();
     let caps = handshake::server_capabilities(shared.tls.is_some());
     let mut nonce = handshake::new_scramble();
@@ -227,6 +227,7 @@ async fn handshake(
         role: myshard_router::Role::Primary,
         rows: 0,
         admin,
+        in_flight: Vec::new(),
         last_write: HashMap::new(),
         multi_statements: capabilities.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
     };
@@ -240,6 +241,21 @@ async fn handshake(
         session.check_schema(&db).map_err(Some)?;
         session.schema = Some(db);
     }
+    // Per-user connection caps are checked before the client hears OK.
+    let slot = if admin {
+        None
+    } else {
+        Some(shared.user_slot(&session.user.name).map_err(|cap| {
+            Some(ProxyError::sql(
+                codes::TOO_MANY_USER_CONNECTIONS,
+                "42000",
+                format!(
+                    "User '{}' has exceeded the 'max_user_connections' resource (current value: {cap})",
+                    session.user.name
+                ),
+            ))
+        })?)
+    };
     let ok = OkPacket {
         status: session.status(),
         ..OkPacket::default()
@@ -249,7 +265,7 @@ async fn handshake(
         .await
         .map_err(from_packet_error)?;
     stream.flush().await.map_err(from_packet_error)?;
-    Ok(session)
+    Ok((session, slot))
 }
 
 /// caching_sha2_password full authentication: the password in clear over TLS, or RSA

@@ -46,6 +46,12 @@ pub enum ProxyError {
 
 /// MySQL error codes myshard uses.
 pub mod codes {
+    /// ER_TOO_MANY_USER_CONNECTIONS.
+    pub const TOO_MANY_USER_CONNECTIONS: u16 = 1203;
+    /// ER_USER_LIMIT_REACHED.
+    pub const USER_LIMIT_REACHED: u16 = 1226;
+    /// ER_QUERY_TIMEOUT.
+    pub const QUERY_TIMEOUT: u16 = 3024;
     /// ER_CON_COUNT_ERROR.
     pub const TOO_MANY_CONNECTIONS: u16 = 1040;
     /// ER_HANDSHAKE_ERROR.

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// Rows the cross-shard merger produced.
     pub merge_rows: IntCounter,
+    /// Statements refused by a rate limit.
+    pub throttled: IntCounter,
     clients: IntGauge,
     pool: IntGaugeVec,
     up: IntGaugeVec,
@@ -72,6 +74,10 @@ impl Metrics {
             IntCounter::new("merge_rows_total", "Rows produced by cross-shard merges"),
             "merge_rows_total",
         );
+        let throttled = must(
+            IntCounter::new("throttled_total", "Statements refused by a rate limit"),
+            "throttled_total",
+        );
         let clients = must(
             IntGauge::new("client_connections", "Client connections being served"),
             "client_connections",
@@ -112,6 +118,7 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(errors.clone()),
             Box::new(merge_rows.clone()),
+            Box::new(throttled.clone()),
             Box::new(clients.clone()),
             Box::new(pool.clone()),
             Box::new(up.clone()),
@@ -126,6 +133,7 @@ impl Metrics {
             latency,
             errors,
             merge_rows,
+            throttled,
             clients,
             pool,
             up,

@@ -62,6 +62,26 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// Query digests and the slow-query log.
     pub observer: crate::digest::Observer,
+    /// Token buckets of the rate limits, by limit name: (tokens, last refill).
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+    /// Client connections per user.
+    user_connections: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// A client connection counted against its user's cap; uncounted when dropped.
+pub struct UserSlot {
+    shared: Arc<Shared>,
+    user: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.shared.user_connections.lock() {
+            if let Some(n) = m.get_mut(&self.user) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -103,6 +123,8 @@ impl Shared {
             shutdown,
             metrics: crate::metrics::Metrics::new(),
             observer: crate::digest::Observer::new(),
+            buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            user_connections: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -189,6 +211,68 @@ impl Shared {
     /// The router for the configuration in force.
     pub fn router(&self) -> Router {
         self.map().router.clone()
+    }
+
+    /// Counts a client connection of `user`; `Err(limit)` when the user is at its cap.
+    pub fn user_slot(self: &Arc<Self>, user: &str) -> Result<UserSlot, usize> {
+        let cap = self
+            .config()
+            .protection
+            .max_connections_per_user
+            .get(user)
+            .copied();
+        let mut m = self
+            .user_connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(user.to_string()).or_insert(0);
+        if let Some(cap) = cap {
+            if *n >= cap {
+                return Err(cap);
+            }
+        }
+        *n += 1;
+        Ok(UserSlot {
+            shared: self.clone(),
+            user: user.to_string(),
+        })
+    }
+
+    /// Takes a token from every rate limit that applies; the name and rate of the first
+    /// exhausted limit otherwise.
+    pub fn take_rate_tokens(&self, user: &str, sql: &str) -> Result<(), (String, f64)> {
+        let config = self.config();
+        let limits = &config.protection.rate_limits;
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let digest = if limits.iter().any(|l| l.digest.is_some()) {
+            Some(crate::digest::digest(sql))
+        } else {
+            None
+        };
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        for l in limits {
+            if l.user.as_deref().is_some_and(|u| u != user) {
+                continue;
+            }
+            if l.digest
+                .as_deref()
+                .is_some_and(|d| Some(d) != digest.as_deref())
+            {
+                continue;
+            }
+            let burst = l.burst.unwrap_or(l.qps).max(1.0);
+            let (tokens, last) = buckets.entry(l.name.clone()).or_insert((burst, now));
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * l.qps).min(burst);
+            *last = now;
+            if *tokens < 1.0 {
+                return Err((l.name.clone(), l.qps));
+            }
+            *tokens -= 1.0;
+        }
+        Ok(())
     }
 
     /// A new connection id.

@@ -64,6 +64,8 @@ pub struct Session {
     pub rows: u64,
     /// This is an admin-interface session.
     pub admin: bool,
+    /// Backend connections the running statement uses, for KILL QUERY on timeout.
+    pub in_flight: Vec<(Arc<BackendPool>, u32)>,
     /// Role of the statement being run (reads may go to replicas).
     pub role: myshard_router::Role,
     /// When this session last used each shard's primary (read-your-writes).
@@ -161,6 +163,9 @@ impl Session {
     ) -> Result<PooledConn, ProxyError> {
         if let Some(mut conn) = self.pinned.remove(shard) {
             conn.prepare(database, &self.state).await?;
+            if let Some(id) = conn.backend_id() {
+                self.in_flight.push((conn.pool(), id));
+            }
             return Ok(conn);
         }
         let replica = self.replica_read(shard);
@@ -187,6 +192,9 @@ impl Session {
         if self.in_transaction {
             let begin = self.begin_sql.clone();
             executor::run(conn.conn()?, shard, &begin).await?;
+        }
+        if let Some(id) = conn.backend_id() {
+            self.in_flight.push((conn.pool(), id));
         }
         Ok(conn)
     }
@@ -693,6 +701,14 @@ impl Session {
                 .with_label_values(&[plan.kind.label(), route, &q.shard])
                 .inc();
         }
+        if let Err((name, qps)) = self.shared.take_rate_tokens(&self.user.name, sql) {
+            self.shared.metrics.throttled.inc();
+            return Err(ForwardError::Statement(ProxyError::sql(
+                codes::USER_LIMIT_REACHED,
+                "42000",
+                format!("rate limit '{name}' ({qps} statements/s) exceeded; myshard refused the statement"),
+            )));
+        }
         let timer = self
             .shared
             .metrics
@@ -701,7 +717,35 @@ impl Session {
             .start_timer();
         let started = std::time::Instant::now();
         self.rows = 0;
-        let res = self.execute(stream, &plan, &exec, more).await;
+        self.in_flight.clear();
+        let timeout_ms = self.shared.config().protection.statement_timeout_ms;
+        let res = if timeout_ms == 0 {
+            self.execute(stream, &plan, &exec, more).await
+        } else {
+            match tokio::time::timeout(
+                std::time::Duration::from_millis(timeout_ms),
+                self.execute(stream, &plan, &exec, more),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    // Stop the statement on every backend it reached; their connections were
+                    // dropped with the statement.
+                    for (pool, id) in self.in_flight.drain(..) {
+                        tokio::spawn(async move { pool.kill_query(id).await });
+                    }
+                    self.in_transaction = false;
+                    self.pinned.clear();
+                    Err(ForwardError::Statement(ProxyError::sql(
+                        codes::QUERY_TIMEOUT,
+                        "HY000",
+                        format!("Query execution was interrupted, maximum statement execution time exceeded ({timeout_ms} ms, protection.statement_timeout_ms)"),
+                    )))
+                }
+            }
+        };
+        self.in_flight.clear();
         timer.observe_duration();
         let config = self.shared.config();
         let shards: Vec<String> = exec.queries.iter().map(|q| q.shard.clone()).collect();

@@ -94,6 +94,16 @@ impl PooledConn {
         self.database = Some(String::new());
     }
 
+    /// The backend's id for this connection (for `KILL QUERY`).
+    pub fn backend_id(&self) -> Option<u32> {
+        self.conn.as_ref().map(|c| c.id())
+    }
+
+    /// The pool this connection belongs to.
+    pub fn pool(&self) -> Arc<BackendPool> {
+        self.pool.clone()
+    }
+
     /// Whether this connection goes to a replica.
     pub fn is_replica(&self) -> bool {
         self.pool.replica
@@ -292,6 +302,18 @@ impl BackendPool {
                 fingerprint: conn.fingerprint,
                 since: Instant::now(),
             });
+        }
+    }
+
+    /// Stops the statement running on backend connection `id`, over a connection of its own.
+    pub async fn kill_query(&self, id: u32) {
+        let res =
+            tokio::time::timeout(self.settings.connect_timeout, Conn::new(self.opts.clone())).await;
+        if let Ok(Ok(mut c)) = res {
+            if let Err(e) = c.query_drop(format!("KILL QUERY {id}")).await {
+                tracing::warn!(backend = %self.addr, "KILL QUERY {id} failed: {e}");
+            }
+            let _ = c.disconnect().await;
         }
     }
 

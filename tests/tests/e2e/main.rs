@@ -7,6 +7,7 @@ mod drivers;
 mod env;
 mod limits;
 mod metrics;
+mod protection;
 mod protocol;
 mod replicas;
 mod sessions;

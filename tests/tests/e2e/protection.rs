@@ -1,0 +1,99 @@
+//! Self-protection: statement timeouts that stop the query on the shard, rate limits that
+//! refuse one client's excess and nobody else's, and per-user connection caps.
+
+use crate::env::{config_rest, connect_to, env};
+use myshard_tests::cluster::sql;
+use myshard_tests::Proxy;
+use mysql_async::prelude::*;
+use std::time::{Duration, Instant};
+
+fn proxy_with(protection: &str) -> Proxy {
+    Proxy::start(
+        &env().cluster,
+        "",
+        &format!("[protection]\n{protection}\n{}", config_rest()),
+    )
+    .expect("proxy")
+}
+
+#[tokio::test]
+async fn a_statement_over_its_timeout_is_gone_from_the_shard_within_a_second() {
+    let proxy = proxy_with("statement_timeout_ms = 1000\n");
+    let mut c = connect_to(proxy.port, "app", "app", Some("shop"))
+        .await
+        .expect("connects");
+    let started = Instant::now();
+    match c.query_drop("SELECT SLEEP(20) AS timeout_probe").await {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 3024, "{se:?}"),
+        other => panic!("expected ERR 3024, got {other:?}"),
+    }
+    let failed_after = started.elapsed();
+    assert!(failed_after < Duration::from_secs(5), "{failed_after:?}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let e = env();
+    for port in std::iter::once(e.cluster.primary_port(0)).chain(e.cluster.replica_ports(0)) {
+        let running = sql(
+            port,
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(20) AS timeout%'",
+        )
+        .expect("processlist");
+        assert_eq!(running.trim(), "0", "still running on {port}");
+    }
+    // The client's connection keeps working.
+    let one: Option<i64> = c.query_first("SELECT 1").await.expect("usable");
+    assert_eq!(one, Some(1));
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_is_refused_and_others_are_not() {
+    let proxy = proxy_with(
+        "[[protection.rate_limits]]\nname = \"nat-limit\"\nuser = \"nat\"\nqps = 2\nburst = 2\n",
+    );
+    let mut limited = connect_to(proxy.port, "nat", "nat", Some("shop"))
+        .await
+        .expect("connects");
+    let mut other = connect_to(proxy.port, "app", "app", Some("shop"))
+        .await
+        .expect("connects");
+    let (mut ok, mut refused) = (0, 0);
+    for _ in 0..10 {
+        match limited.query_drop("SELECT 1 FROM items LIMIT 1").await {
+            Ok(()) => ok += 1,
+            Err(mysql_async::Error::Server(se)) => {
+                assert_eq!(se.code, 1226, "{se:?}");
+                assert!(se.message.contains("nat-limit"), "{}", se.message);
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        other
+            .query_drop("SELECT 1 FROM items LIMIT 1")
+            .await
+            .expect("the other client is not limited");
+    }
+    assert!(ok >= 2 && refused >= 5, "ok {ok}, refused {refused}");
+}
+
+#[tokio::test]
+async fn connections_per_user_are_capped() {
+    let proxy = proxy_with("max_connections_per_user = { nat = 2 }\n");
+    let a = connect_to(proxy.port, "nat", "nat", Some("shop"))
+        .await
+        .expect("first");
+    let b = connect_to(proxy.port, "nat", "nat", Some("shop"))
+        .await
+        .expect("second");
+    match connect_to(proxy.port, "nat", "nat", Some("shop")).await {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1203, "{se:?}"),
+        other => panic!("a third connection was accepted: {:?}", other.map(|_| ())),
+    }
+    let _app = connect_to(proxy.port, "app", "app", Some("shop"))
+        .await
+        .expect("other users are not capped");
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _again = connect_to(proxy.port, "nat", "nat", Some("shop"))
+        .await
+        .expect("a slot came free");
+    drop(b);
+}
