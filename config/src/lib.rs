@@ -8,8 +8,8 @@ mod model;
 mod validate;
 
 pub use model::{
-    AdminConfig, AuthPlugin, BackendDefaults, Config, ProtectionConfig, RateLimit, RuleConfig,
-    RuleKind, SchemaConfig, ServerConfig, ShardConfig, TableConfig, UserConfig,
+    AdminConfig, AuthPlugin, BackendDefaults, Config, NonCore, ProtectionConfig, RateLimit,
+    RuleConfig, RuleKind, SchemaConfig, ServerConfig, ShardConfig, TableConfig, UserConfig,
 };
 pub use validate::{ConfigError, Problem};
 

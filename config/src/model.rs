@@ -45,6 +45,27 @@ pub struct ProtectionConfig {
     /// Token-bucket rate limits.
     #[serde(default)]
     pub rate_limits: Vec<RateLimit>,
+    /// Query classes that are not core to the application: shed (refused) while shedding is
+    /// on — switched by the admin command `SET SHEDDING ON|OFF`, or automatically while more
+    /// than `shed_when_concurrent_over` statements run at once.
+    #[serde(default)]
+    pub noncore: Vec<NonCore>,
+    /// Shed non-core statements automatically while more statements than this run at once;
+    /// 0 = only by the admin switch.
+    #[serde(default)]
+    pub shed_when_concurrent_over: usize,
+}
+
+/// A non-core query class: statements naming `table`, or whose digest contains `pattern`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NonCore {
+    /// The class's name, reported in its error.
+    pub name: String,
+    /// A table the statement names.
+    pub table: Option<String>,
+    /// A fragment of the statement's digest (upper case, literals as `?`).
+    pub pattern: Option<String>,
 }
 
 /// A token bucket: statements of `user` (any user when unset) whose digest is `digest` (any

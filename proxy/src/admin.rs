@@ -19,7 +19,7 @@ fn num(n: impl ToString) -> Value {
     Value::Bytes(n.to_string().into_bytes())
 }
 
-const HELP: &str = "admin commands: SHOW SHARDS, SHOW BACKENDS, SHOW TABLE RULES, SHOW QUERY DIGESTS, SHOW SLOW QUERIES, EXPLAIN ROUTE <sql>, USE <schema>, RELOAD CONFIG, CHECK CONFIG '<path>', SET BACKEND '<host:port>' OFFLINE|ONLINE";
+const HELP: &str = "admin commands: SHOW PROTECTION, SET SHEDDING ON|OFF, SHOW SHARDS, SHOW BACKENDS, SHOW TABLE RULES, SHOW QUERY DIGESTS, SHOW SLOW QUERIES, EXPLAIN ROUTE <sql>, USE <schema>, RELOAD CONFIG, CHECK CONFIG '<path>', SET BACKEND '<host:port>' OFFLINE|ONLINE";
 
 /// Runs one admin statement.
 pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) -> ClientResult {
@@ -239,6 +239,83 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
                     "usage: SET BACKEND '<host:port>' OFFLINE | ONLINE",
                 )),
             }
+        } else if kw(0, "SET") && kw(1, "SHEDDING") {
+            let on = kw(2, "ON");
+            if !on && !kw(2, "OFF") {
+                Err(ProxyError::sql(
+                    codes::PARSE_ERROR,
+                    "42000",
+                    "usage: SET SHEDDING ON | OFF",
+                ))
+            } else {
+                session
+                    .shared
+                    .shedding
+                    .store(on, std::sync::atomic::Ordering::Relaxed);
+                Ok((
+                    vec![text_column("result")],
+                    vec![vec![text(format!(
+                        "shedding of non-core statements is {}",
+                        if on { "on" } else { "off" }
+                    ))]],
+                ))
+            }
+        } else if kw(0, "SHOW") && kw(1, "PROTECTION") {
+            let config = session.shared.config();
+            let p = &config.protection;
+            let mut rows = vec![
+                vec![
+                    text("statement_timeout_ms"),
+                    text(p.statement_timeout_ms.to_string()),
+                ],
+                vec![
+                    text("shedding"),
+                    text(
+                        if session
+                            .shared
+                            .shedding
+                            .load(std::sync::atomic::Ordering::Relaxed)
+                        {
+                            "on"
+                        } else {
+                            "off"
+                        },
+                    ),
+                ],
+                vec![
+                    text("shed_when_concurrent_over"),
+                    text(p.shed_when_concurrent_over.to_string()),
+                ],
+            ];
+            for (u, n) in &p.max_connections_per_user {
+                rows.push(vec![
+                    text(format!("max_connections_per_user.{u}")),
+                    text(n.to_string()),
+                ]);
+            }
+            for l in &p.rate_limits {
+                rows.push(vec![
+                    text(format!("rate_limit.{}", l.name)),
+                    text(format!(
+                        "user={} digest={} qps={} burst={}",
+                        l.user.as_deref().unwrap_or("*"),
+                        l.digest.as_deref().unwrap_or("*"),
+                        l.qps,
+                        l.burst.unwrap_or(l.qps)
+                    )),
+                ]);
+            }
+            for c in &p.noncore {
+                rows.push(vec![
+                    text(format!("noncore.{}", c.name)),
+                    text(format!(
+                        "table={} pattern={}",
+                        c.table.as_deref().unwrap_or("*"),
+                        c.pattern.as_deref().unwrap_or("*")
+                    )),
+                ]);
+            }
+            Ok((vec![text_column("rule"), text_column("value")], rows))
         } else if kw(0, "USE") {
             match t.get(1).and_then(|x| x.ident()) {
                 Some(db) if session.shared.config().schema(db).is_some() => {

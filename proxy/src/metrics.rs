@@ -23,6 +23,8 @@ pub struct Metrics {
     pub merge_rows: IntCounter,
     /// Statements refused by a rate limit.
     pub throttled: IntCounter,
+    /// Non-core statements shed.
+    pub shed: IntCounter,
     clients: IntGauge,
     pool: IntGaugeVec,
     up: IntGaugeVec,
@@ -74,6 +76,10 @@ impl Metrics {
             IntCounter::new("merge_rows_total", "Rows produced by cross-shard merges"),
             "merge_rows_total",
         );
+        let shed = must(
+            IntCounter::new("shed_total", "Non-core statements shed"),
+            "shed_total",
+        );
         let throttled = must(
             IntCounter::new("throttled_total", "Statements refused by a rate limit"),
             "throttled_total",
@@ -119,6 +125,7 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(merge_rows.clone()),
             Box::new(throttled.clone()),
+            Box::new(shed.clone()),
             Box::new(clients.clone()),
             Box::new(pool.clone()),
             Box::new(up.clone()),
@@ -134,6 +141,7 @@ impl Metrics {
             errors,
             merge_rows,
             throttled,
+            shed,
             clients,
             pool,
             up,

@@ -66,6 +66,10 @@ pub struct Shared {
     buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
     /// Client connections per user.
     user_connections: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// The admin switch for shedding non-core statements.
+    pub shedding: std::sync::atomic::AtomicBool,
+    /// Statements running now (for automatic shedding).
+    pub running: AtomicUsize,
 }
 
 /// A client connection counted against its user's cap; uncounted when dropped.
@@ -125,6 +129,8 @@ impl Shared {
             observer: crate::digest::Observer::new(),
             buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
             user_connections: std::sync::Mutex::new(std::collections::HashMap::new()),
+            shedding: std::sync::atomic::AtomicBool::new(false),
+            running: AtomicUsize::new(0),
         }))
     }
 
@@ -273,6 +279,37 @@ impl Shared {
             *tokens -= 1.0;
         }
         Ok(())
+    }
+
+    /// The non-core class a statement belongs to, when shedding is on (by the admin switch,
+    /// or automatically under too much concurrency).
+    pub fn shed_class(&self, sql: &str) -> Option<String> {
+        let config = self.config();
+        let p = &config.protection;
+        if p.noncore.is_empty() {
+            return None;
+        }
+        let auto = p.shed_when_concurrent_over > 0
+            && self.running.load(Ordering::Relaxed) > p.shed_when_concurrent_over;
+        if !auto && !self.shedding.load(Ordering::Relaxed) {
+            return None;
+        }
+        let digest = crate::digest::digest(sql);
+        let words: Vec<String> = myshard_router::lexer::tokenize(sql)
+            .iter()
+            .filter_map(|t| t.ident().map(|w| w.to_ascii_lowercase()))
+            .collect();
+        p.noncore
+            .iter()
+            .find(|c| {
+                c.table
+                    .as_ref()
+                    .is_some_and(|t| words.contains(&t.to_ascii_lowercase()))
+                    || c.pattern
+                        .as_ref()
+                        .is_some_and(|pat| digest.contains(&pat.to_ascii_uppercase()))
+            })
+            .map(|c| c.name.clone())
     }
 
     /// A new connection id.

@@ -701,6 +701,14 @@ impl Session {
                 .with_label_values(&[plan.kind.label(), route, &q.shard])
                 .inc();
         }
+        if let Some(class) = self.shared.shed_class(sql) {
+            self.shared.metrics.shed.inc();
+            return Err(ForwardError::Statement(ProxyError::sql(
+                codes::USER_LIMIT_REACHED,
+                "42000",
+                format!("non-core statement class '{class}' is being shed to protect the shards; retry later"),
+            )));
+        }
         if let Err((name, qps)) = self.shared.take_rate_tokens(&self.user.name, sql) {
             self.shared.metrics.throttled.inc();
             return Err(ForwardError::Statement(ProxyError::sql(
@@ -718,6 +726,7 @@ impl Session {
         let started = std::time::Instant::now();
         self.rows = 0;
         self.in_flight.clear();
+        let _running = RunningGuard::new(&self.shared);
         let timeout_ms = self.shared.config().protection.statement_timeout_ms;
         let res = if timeout_ms == 0 {
             self.execute(stream, &plan, &exec, more).await
@@ -1102,4 +1111,28 @@ fn is_numeric(t: ColumnType) -> bool {
             | MYSQL_TYPE_FLOAT
             | MYSQL_TYPE_DOUBLE
     )
+}
+
+/// Counts a running statement for automatic shedding.
+struct RunningGuard {
+    shared: Arc<Shared>,
+}
+
+impl RunningGuard {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared
+            .running
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RunningGuard {
+            shared: shared.clone(),
+        }
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.shared
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -97,3 +97,60 @@ async fn connections_per_user_are_capped() {
         .expect("a slot came free");
     drop(b);
 }
+
+#[tokio::test]
+async fn shedding_refuses_non_core_statements_and_keeps_core_ones() {
+    let admin_port = myshard_tests::cluster::free_port().expect("port");
+    let proxy = Proxy::start(
+        &env().cluster,
+        "",
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nuser = \"ops\"\npassword = \"ops\"\n\n[protection]\n[[protection.noncore]]\nname = \"reports\"\ntable = \"items\"\n\n{}",
+            config_rest()
+        ),
+    )
+    .expect("proxy");
+    let admin = |sql: &str| {
+        let o = std::process::Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "-h127.0.0.1",
+                "-uops",
+                "-pops",
+                "--skip-ssl",
+                "-B",
+                "-N",
+            ])
+            .arg(format!("-P{admin_port}"))
+            .arg("-e")
+            .arg(sql)
+            .output()
+            .expect("mariadb");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let mut c = connect_to(proxy.port, "app", "app", Some("shop"))
+        .await
+        .expect("connects");
+    c.query_drop("SELECT COUNT(*) FROM items")
+        .await
+        .expect("not shed while shedding is off");
+    assert!(admin("SET SHEDDING ON").contains("on"));
+    match c.query_drop("SELECT COUNT(*) FROM items").await {
+        Err(mysql_async::Error::Server(se)) => {
+            assert_eq!(se.code, 1226, "{se:?}");
+            assert!(se.message.contains("'reports'"), "{}", se.message);
+        }
+        other => panic!("a non-core statement ran while shedding: {other:?}"),
+    }
+    let one: Option<i64> = c
+        .query_first("SELECT 1")
+        .await
+        .expect("core statements keep working");
+    assert_eq!(one, Some(1));
+    assert!(admin("SHOW PROTECTION").contains("noncore.reports"));
+    admin("SET SHEDDING OFF");
+    c.query_drop("SELECT COUNT(*) FROM items")
+        .await
+        .expect("served again");
+}
