@@ -10,6 +10,7 @@ mod metrics;
 mod protection;
 mod protocol;
 mod replicas;
+mod scaleout;
 mod sessions;
 mod sharding;
 mod sysbench;

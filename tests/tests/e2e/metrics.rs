@@ -109,3 +109,35 @@ async fn statement_counters_match_the_workload_and_parse_as_prometheus_text() {
         .unwrap_or(0);
     assert!(families >= 8, "{families} metric families");
 }
+
+#[test]
+fn the_grafana_dashboard_queries_metrics_myshard_exports() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/grafana/myshard.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON");
+    let exported = [
+        "myshard_statements_total",
+        "myshard_statement_duration_seconds_bucket",
+        "myshard_errors_total",
+        "myshard_client_connections",
+        "myshard_backend_pool_connections",
+        "myshard_backend_up",
+        "myshard_backend_in_rotation",
+        "myshard_replica_lag_seconds",
+        "myshard_throttled_total",
+        "myshard_shed_total",
+        "myshard_merge_rows_total",
+    ];
+    let panels = dash["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 8);
+    for p in panels {
+        for t in p["targets"].as_array().expect("targets") {
+            let expr = t["expr"].as_str().expect("expr");
+            assert!(
+                exported.iter().any(|m| expr.contains(m)),
+                "panel '{}' queries an unknown metric: {expr}",
+                p["title"]
+            );
+        }
+    }
+}
