@@ -19,7 +19,7 @@ fn num(n: impl ToString) -> Value {
     Value::Bytes(n.to_string().into_bytes())
 }
 
-const HELP: &str = "admin commands: SHOW PROTECTION, SET SHEDDING ON|OFF, SHOW SHARDS, SHOW BACKENDS, SHOW TABLE RULES, SHOW QUERY DIGESTS, SHOW SLOW QUERIES, EXPLAIN ROUTE <sql>, USE <schema>, RELOAD CONFIG, CHECK CONFIG '<path>', SET BACKEND '<host:port>' OFFLINE|ONLINE";
+const HELP: &str = "admin commands: SHOW PROTECTION, SET SHEDDING ON|OFF, ADD RATE LIMIT 'name' QPS n [BURST n] [USER 'u'] [DIGEST 'd'], REMOVE RATE LIMIT 'name', ADD NONCORE 'name' TABLE 't' | PATTERN 'p', REMOVE NONCORE 'name', SHOW SHARDS, SHOW BACKENDS, SHOW TABLE RULES, SHOW QUERY DIGESTS, SHOW SLOW QUERIES, EXPLAIN ROUTE <sql>, USE <schema>, RELOAD CONFIG, CHECK CONFIG '<path>', SET BACKEND '<host:port>' OFFLINE|ONLINE";
 
 /// Runs one admin statement.
 pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) -> ClientResult {
@@ -239,6 +239,10 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
                     "usage: SET BACKEND '<host:port>' OFFLINE | ONLINE",
                 )),
             }
+        } else if (kw(0, "ADD") || kw(0, "REMOVE"))
+            && ((kw(1, "RATE") && kw(2, "LIMIT")) || kw(1, "NONCORE"))
+        {
+            protection_rule(session, &t)
         } else if kw(0, "SET") && kw(1, "SHEDDING") {
             let on = kw(2, "ON");
             if !on && !kw(2, "OFF") {
@@ -302,6 +306,34 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
                         l.digest.as_deref().unwrap_or("*"),
                         l.qps,
                         l.burst.unwrap_or(l.qps)
+                    )),
+                ]);
+            }
+            let runtime = session
+                .shared
+                .runtime_rules
+                .read()
+                .map(|r| r.clone())
+                .unwrap_or_default();
+            for l in &runtime.rate_limits {
+                rows.push(vec![
+                    text(format!("rate_limit.{} (runtime)", l.name)),
+                    text(format!(
+                        "user={} digest={} qps={} burst={}",
+                        l.user.as_deref().unwrap_or("*"),
+                        l.digest.as_deref().unwrap_or("*"),
+                        l.qps,
+                        l.burst.unwrap_or(l.qps)
+                    )),
+                ]);
+            }
+            for c in &runtime.noncore {
+                rows.push(vec![
+                    text(format!("noncore.{} (runtime)", c.name)),
+                    text(format!(
+                        "table={} pattern={}",
+                        c.table.as_deref().unwrap_or("*"),
+                        c.pattern.as_deref().unwrap_or("*")
                     )),
                 ]);
             }
@@ -369,4 +401,97 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
         Ok((cols, rows)) => executor::write_result(stream, &cols, &rows, framing).await,
         Err(e) => executor::write_error(stream, &e).await,
     }
+}
+
+type AdminRows = (Vec<mysql_common::packets::Column>, Vec<Vec<Value>>);
+
+/// `ADD RATE LIMIT …`, `REMOVE RATE LIMIT …`, `ADD NONCORE …`, `REMOVE NONCORE …`.
+fn protection_rule(session: &mut Session, t: &[Token]) -> Result<AdminRows, ProxyError> {
+    let usage = || {
+        ProxyError::sql(
+            codes::PARSE_ERROR,
+            "42000",
+            "usage: ADD RATE LIMIT 'name' QPS n [BURST n] [USER 'u'] [DIGEST 'd'] | REMOVE RATE LIMIT 'name' | ADD NONCORE 'name' TABLE 't' | PATTERN 'p' | REMOVE NONCORE 'name'",
+        )
+    };
+    let adding = t[0].is_kw("ADD");
+    let rate = t[1].is_kw("RATE");
+    let rest = if rate { &t[3..] } else { &t[2..] };
+    let Some(Token::Str(name)) = rest.first() else {
+        return Err(usage());
+    };
+    let mut opts = std::collections::HashMap::new();
+    let mut i = 1;
+    while i + 1 < rest.len() {
+        let key = match &rest[i] {
+            Token::Word(w) => w.to_ascii_uppercase(),
+            _ => return Err(usage()),
+        };
+        let val = match &rest[i + 1] {
+            Token::Str(s) | Token::Num(s) => s.clone(),
+            _ => return Err(usage()),
+        };
+        opts.insert(key, val);
+        i += 2;
+    }
+    let mut rules = session
+        .shared
+        .runtime_rules
+        .write()
+        .unwrap_or_else(|p| p.into_inner());
+    let msg = match (adding, rate) {
+        (true, true) => {
+            let qps: f64 = opts
+                .get("QPS")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(usage)?;
+            rules.rate_limits.retain(|l| &l.name != name);
+            rules.rate_limits.push(myshard_config::RateLimit {
+                name: name.clone(),
+                user: opts.get("USER").cloned(),
+                digest: opts.get("DIGEST").cloned(),
+                qps,
+                burst: opts.get("BURST").and_then(|v| v.parse().ok()),
+            });
+            format!("rate limit '{name}' added")
+        }
+        (false, true) => {
+            let before = rules.rate_limits.len();
+            rules.rate_limits.retain(|l| &l.name != name);
+            if before == rules.rate_limits.len() {
+                return Err(ProxyError::sql(
+                    codes::NOT_SUPPORTED_YET,
+                    "HY000",
+                    format!("no runtime rate limit '{name}'"),
+                ));
+            }
+            format!("rate limit '{name}' removed")
+        }
+        (true, false) => {
+            let (table, pattern) = (opts.get("TABLE").cloned(), opts.get("PATTERN").cloned());
+            if table.is_none() && pattern.is_none() {
+                return Err(usage());
+            }
+            rules.noncore.retain(|c| &c.name != name);
+            rules.noncore.push(myshard_config::NonCore {
+                name: name.clone(),
+                table,
+                pattern,
+            });
+            format!("non-core class '{name}' added")
+        }
+        (false, false) => {
+            let before = rules.noncore.len();
+            rules.noncore.retain(|c| &c.name != name);
+            if before == rules.noncore.len() {
+                return Err(ProxyError::sql(
+                    codes::NOT_SUPPORTED_YET,
+                    "HY000",
+                    format!("no runtime non-core class '{name}'"),
+                ));
+            }
+            format!("non-core class '{name}' removed")
+        }
+    };
+    Ok((vec![text_column("result")], vec![vec![text(msg)]]))
 }

@@ -70,6 +70,17 @@ pub struct Shared {
     pub shedding: std::sync::atomic::AtomicBool,
     /// Statements running now (for automatic shedding).
     pub running: AtomicUsize,
+    /// Protection rules added through the admin interface (beside the configured ones).
+    pub runtime_rules: std::sync::RwLock<RuntimeRules>,
+}
+
+/// Protection rules added at run time through the admin interface.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeRules {
+    /// Extra rate limits.
+    pub rate_limits: Vec<myshard_config::RateLimit>,
+    /// Extra non-core classes.
+    pub noncore: Vec<myshard_config::NonCore>,
 }
 
 /// A client connection counted against its user's cap; uncounted when dropped.
@@ -131,6 +142,7 @@ impl Shared {
             user_connections: std::sync::Mutex::new(std::collections::HashMap::new()),
             shedding: std::sync::atomic::AtomicBool::new(false),
             running: AtomicUsize::new(0),
+            runtime_rules: std::sync::RwLock::new(RuntimeRules::default()),
         }))
     }
 
@@ -248,7 +260,17 @@ impl Shared {
     /// exhausted limit otherwise.
     pub fn take_rate_tokens(&self, user: &str, sql: &str) -> Result<(), (String, f64)> {
         let config = self.config();
-        let limits = &config.protection.rate_limits;
+        let runtime = self
+            .runtime_rules
+            .read()
+            .map(|r| r.rate_limits.clone())
+            .unwrap_or_default();
+        let limits: Vec<&myshard_config::RateLimit> = config
+            .protection
+            .rate_limits
+            .iter()
+            .chain(runtime.iter())
+            .collect();
         if limits.is_empty() {
             return Ok(());
         }
@@ -286,7 +308,12 @@ impl Shared {
     pub fn shed_class(&self, sql: &str) -> Option<String> {
         let config = self.config();
         let p = &config.protection;
-        if p.noncore.is_empty() {
+        let runtime = self
+            .runtime_rules
+            .read()
+            .map(|r| r.noncore.clone())
+            .unwrap_or_default();
+        if p.noncore.is_empty() && runtime.is_empty() {
             return None;
         }
         let auto = p.shed_when_concurrent_over > 0
@@ -301,6 +328,7 @@ impl Shared {
             .collect();
         p.noncore
             .iter()
+            .chain(runtime.iter())
             .find(|c| {
                 c.table
                     .as_ref()

@@ -203,6 +203,9 @@ impl Session {
     /// A connection whose statement failed at the transport level is dropped.
     fn give_back(&mut self, conn: PooledConn, failed: Option<&ProxyError>) {
         if matches!(failed, Some(ProxyError::ShardUnavailable { .. })) {
+            // Circuit breaker: a backend whose connection broke takes no new statements until
+            // its health check answers again.
+            conn.mark_backend_down();
             if self.in_transaction {
                 // The shard rolled the transaction back when the connection broke.
                 self.in_transaction = false;

@@ -154,3 +154,61 @@ async fn shedding_refuses_non_core_statements_and_keeps_core_ones() {
         .await
         .expect("served again");
 }
+
+#[tokio::test]
+async fn protection_rules_are_added_and_removed_by_admin_commands() {
+    let admin_port = myshard_tests::cluster::free_port().expect("port");
+    let proxy = Proxy::start(
+        &env().cluster,
+        "",
+        &format!("[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nuser = \"ops\"\npassword = \"ops\"\n\n{}", config_rest()),
+    )
+    .expect("proxy");
+    let admin = |sql: &str| {
+        let o = std::process::Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "-h127.0.0.1",
+                "-uops",
+                "-pops",
+                "--skip-ssl",
+                "-B",
+                "-N",
+            ])
+            .arg(format!("-P{admin_port}"))
+            .arg("-e")
+            .arg(sql)
+            .output()
+            .expect("mariadb");
+        assert!(
+            o.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let mut c = connect_to(proxy.port, "nat", "nat", Some("shop"))
+        .await
+        .expect("connects");
+    admin("ADD RATE LIMIT 'rt' QPS 0.1 BURST 1 USER 'nat'");
+    assert!(admin("SHOW PROTECTION").contains("rate_limit.rt (runtime)"));
+    c.query_drop("SELECT 1")
+        .await
+        .expect("the burst allows one");
+    match c.query_drop("SELECT 1").await {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1226, "{se:?}"),
+        other => panic!("the runtime limit did not apply: {other:?}"),
+    }
+    admin("REMOVE RATE LIMIT 'rt'");
+    c.query_drop("SELECT 1").await.expect("the limit is gone");
+    admin("ADD NONCORE 'adhoc' TABLE 'items'; SET SHEDDING ON");
+    assert!(
+        c.query_drop("SELECT COUNT(*) FROM items").await.is_err(),
+        "shed"
+    );
+    admin("REMOVE NONCORE 'adhoc'");
+    c.query_drop("SELECT COUNT(*) FROM items")
+        .await
+        .expect("no longer non-core");
+    admin("SET SHEDDING OFF");
+}

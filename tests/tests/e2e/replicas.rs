@@ -529,3 +529,68 @@ async fn replica_weights_share_reads_and_change_by_reload() {
     let counts: Vec<u64> = replicas.iter().map(|p| ran_on(*p, &marker)).collect();
     assert_eq!(counts, vec![30, 10], "reads split 3:1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_drop_no_statement_and_no_connection() {
+    let s = setup("read_your_writes_ms = 5000\n");
+    let port = s.proxy.port;
+    let path = s.proxy.config_path.clone();
+    let original = std::fs::read_to_string(&path).expect("config");
+    let replicas = s.cluster.replica_ports(0);
+    let list = format!(
+        "replicas = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]",
+        replicas[0], replicas[1]
+    );
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut load = Vec::new();
+    for client in 0..4i64 {
+        load.push(tokio::spawn(async move {
+            let mut c = connect_to(port, "app", "app", Some("rs"))
+                .await
+                .expect("connects");
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            let mut i = 0i64;
+            while Instant::now() < deadline {
+                i += 1;
+                let k = 1 + (client * 37 + i) % 200;
+                let res = if i % 3 == 0 {
+                    c.query_drop(format!("UPDATE kv SET v = 'r{i}' WHERE k = {k}"))
+                        .await
+                } else {
+                    c.query_first::<String, _>(format!("SELECT v FROM kv WHERE k = {k}"))
+                        .await
+                        .map(|_| ())
+                };
+                match res {
+                    Ok(()) => ok += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let text = match round {
+            0 => original.replacen(&list, &format!("{list}\nreplica_weights = [5, 1]"), 1),
+            1 => original.replace("default_shard = \"s0\"", "default_shard = \"nope\""),
+            2 => original.replacen(&list, &format!("{list}\nreplica_weights = [1, 5]"), 1),
+            _ => original.clone(),
+        };
+        std::fs::write(&path, text).expect("write");
+        sighup(&s.proxy);
+    }
+    for l in load {
+        let (ok, failed) = l.await.expect("load task");
+        assert!(
+            failed.is_empty(),
+            "{} failed statements: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(3)]
+        );
+        assert!(ok > 20, "the load ran ({ok})");
+    }
+    let log = s.proxy.log();
+    assert_eq!(log.matches("configuration reloaded").count(), 3, "{log}");
+    assert!(log.contains("unknown shard 'nope'"), "{log}");
+}
