@@ -17,6 +17,10 @@ pub struct Metrics {
     pub statements: IntCounterVec,
     /// End-to-end statement latency by route.
     pub latency: HistogramVec,
+    /// Backend statement latency by shard.
+    pub shard_latency: HistogramVec,
+    /// Bytes of rows cross-shard merges buffered.
+    pub merge_bytes: IntCounter,
     /// Errors sent to clients, by MySQL error code.
     pub errors: IntCounterVec,
     /// Rows the cross-shard merger produced.
@@ -64,6 +68,27 @@ impl Metrics {
                 &["route"],
             ),
             "statement_duration_seconds",
+        );
+        let shard_latency = must(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "shard_statement_duration_seconds",
+                    "Latency of statements on each shard",
+                )
+                .buckets(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5, 5.0,
+                ]),
+                &["shard"],
+            ),
+            "shard_statement_duration_seconds",
+        );
+        let merge_bytes = must(
+            IntCounter::new(
+                "merge_bytes_total",
+                "Bytes of rows buffered by cross-shard merges",
+            ),
+            "merge_bytes_total",
         );
         let errors = must(
             IntCounterVec::new(
@@ -123,6 +148,8 @@ impl Metrics {
             Box::new(statements.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(errors.clone()),
+            Box::new(shard_latency.clone()),
+            Box::new(merge_bytes.clone()),
             Box::new(merge_rows.clone()),
             Box::new(throttled.clone()),
             Box::new(shed.clone()),
@@ -138,6 +165,8 @@ impl Metrics {
             registry,
             statements,
             latency,
+            shard_latency,
+            merge_bytes,
             errors,
             merge_rows,
             throttled,

@@ -828,6 +828,12 @@ impl Session {
             conn.count_statement();
             let framing = self.framing(more);
             let before = stream.packets_written();
+            let shard_timer = self
+                .shared
+                .metrics
+                .shard_latency
+                .with_label_values(&[&query.shard])
+                .start_timer();
             let res = match conn.conn() {
                 Ok(c) => {
                     executor::forward(
@@ -842,6 +848,7 @@ impl Session {
                 }
                 Err(e) => Err(ForwardError::Statement(e)),
             };
+            shard_timer.observe_duration();
             // A replica that fails before anything reached the client: retry the read once
             // elsewhere (another replica, or the primary).
             let lost = matches!(
@@ -950,12 +957,31 @@ impl Session {
                 .await
                 .map_err(ForwardError::Statement)?;
             conn.count_statement();
+            let shard_timer = self
+                .shared
+                .metrics
+                .shard_latency
+                .with_label_values(&[&query.shard])
+                .start_timer();
             let res = match conn.conn() {
                 Ok(c) => executor::collect(c, &query.shard, &query.sql).await,
                 Err(e) => Err(e),
             };
+            shard_timer.observe_duration();
             self.give_back(conn, res.as_ref().err());
             let (cols, rows) = res.map_err(ForwardError::Statement)?;
+            let bytes: usize = rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| match v {
+                            Value::Bytes(b) => b.len(),
+                            _ => 8,
+                        })
+                        .sum::<usize>()
+                })
+                .sum();
+            self.shared.metrics.merge_bytes.inc_by(bytes as u64);
             match &columns {
                 None => columns = Some(cols),
                 Some(first) if first.len() != cols.len() => {
