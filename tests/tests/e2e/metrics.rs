@@ -81,6 +81,10 @@ async fn statement_counters_match_the_workload_and_parse_as_prometheus_text() {
         after.contains("myshard_statement_duration_seconds_bucket{"),
         "{after}"
     );
+    assert!(
+        after.contains("myshard_shard_statement_duration_seconds_bucket{"),
+        "{after}"
+    );
     // The reference parser accepts it.
     let mut py = Command::new("python3")
         .args([
@@ -127,6 +131,8 @@ fn the_grafana_dashboard_queries_metrics_myshard_exports() {
         "myshard_throttled_total",
         "myshard_shed_total",
         "myshard_merge_rows_total",
+        "myshard_merge_bytes_total",
+        "myshard_shard_statement_duration_seconds_bucket",
     ];
     let panels = dash["panels"].as_array().expect("panels");
     assert!(panels.len() >= 8);
