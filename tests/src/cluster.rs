@@ -125,6 +125,7 @@ impl Server {
             .arg(format!("--pid-file={}", d.join("pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))
             .arg(format!("--init-file={}", init.display()))
+            .arg(format!("--tmpdir={}", d.display()))
             .arg(format!("--port={}", self.port))
             .arg(format!("--server-id={}", self.server_id))
             .args([
@@ -242,23 +243,37 @@ impl Cluster {
             .tempdir()
             .map_err(|e| e.to_string())?;
         let template = dir.path().join("template");
-        let mut install =
-            Command::new(which("mariadb-install-db").ok_or("mariadb-install-db not found")?);
-        install
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", template.display()))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
-        if is_root() {
-            install.arg("--user=root");
-        }
-        let out = install
-            .output()
-            .map_err(|e| format!("mariadb-install-db: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
+        // Each bootstrap gets its own tmpdir: concurrent bootstraps sharing /tmp collide on
+        // their temporary tables. A failed bootstrap is retried once from scratch.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        let mut last_error = String::new();
+        for _attempt in 0..2 {
+            let _ = std::fs::remove_dir_all(&template);
+            let mut install =
+                Command::new(which("mariadb-install-db").ok_or("mariadb-install-db not found")?);
+            install
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", template.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
+                .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+            if is_root() {
+                install.arg("--user=root");
+            }
+            let out = install
+                .output()
+                .map_err(|e| format!("mariadb-install-db: {e}"))?;
+            if out.status.success() {
+                last_error.clear();
+                break;
+            }
+            last_error = format!(
                 "mariadb-install-db failed: {}",
                 String::from_utf8_lossy(&out.stderr)
-            ));
+            );
+        }
+        if !last_error.is_empty() {
+            return Err(last_error);
         }
         let mut servers = Vec::new();
         let mut server_id = 1;
