@@ -297,55 +297,27 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
                     text(n.to_string()),
                 ]);
             }
-            for l in &p.rate_limits {
-                rows.push(vec![
-                    text(format!("rate_limit.{}", l.name)),
-                    text(format!(
-                        "user={} digest={} qps={} burst={}",
-                        l.user.as_deref().unwrap_or("*"),
-                        l.digest.as_deref().unwrap_or("*"),
-                        l.qps,
-                        l.burst.unwrap_or(l.qps)
-                    )),
-                ]);
-            }
             let runtime = session
                 .shared
                 .runtime_rules
                 .read()
                 .map(|r| r.clone())
                 .unwrap_or_default();
-            for l in &runtime.rate_limits {
-                rows.push(vec![
-                    text(format!("rate_limit.{} (runtime)", l.name)),
-                    text(format!(
-                        "user={} digest={} qps={} burst={}",
-                        l.user.as_deref().unwrap_or("*"),
-                        l.digest.as_deref().unwrap_or("*"),
-                        l.qps,
-                        l.burst.unwrap_or(l.qps)
-                    )),
-                ]);
+            for (l, origin) in p
+                .rate_limits
+                .iter()
+                .map(|l| (l, ""))
+                .chain(runtime.rate_limits.iter().map(|l| (l, " (runtime)")))
+            {
+                rows.push(rate_limit_row(l, origin));
             }
-            for c in &runtime.noncore {
-                rows.push(vec![
-                    text(format!("noncore.{} (runtime)", c.name)),
-                    text(format!(
-                        "table={} pattern={}",
-                        c.table.as_deref().unwrap_or("*"),
-                        c.pattern.as_deref().unwrap_or("*")
-                    )),
-                ]);
-            }
-            for c in &p.noncore {
-                rows.push(vec![
-                    text(format!("noncore.{}", c.name)),
-                    text(format!(
-                        "table={} pattern={}",
-                        c.table.as_deref().unwrap_or("*"),
-                        c.pattern.as_deref().unwrap_or("*")
-                    )),
-                ]);
+            for (c, origin) in p
+                .noncore
+                .iter()
+                .map(|c| (c, ""))
+                .chain(runtime.noncore.iter().map(|c| (c, " (runtime)")))
+            {
+                rows.push(noncore_row(c, origin));
             }
             Ok((vec![text_column("rule"), text_column("value")], rows))
         } else if kw(0, "USE") {
@@ -494,4 +466,28 @@ fn protection_rule(session: &mut Session, t: &[Token]) -> Result<AdminRows, Prox
         }
     };
     Ok((vec![text_column("result")], vec![vec![text(msg)]]))
+}
+
+fn rate_limit_row(l: &myshard_config::RateLimit, origin: &str) -> Vec<Value> {
+    vec![
+        text(format!("rate_limit.{}{origin}", l.name)),
+        text(format!(
+            "user={} digest={} qps={} burst={}",
+            l.user.as_deref().unwrap_or("*"),
+            l.digest.as_deref().unwrap_or("*"),
+            l.qps,
+            l.burst.unwrap_or(l.qps)
+        )),
+    ]
+}
+
+fn noncore_row(c: &myshard_config::NonCore, origin: &str) -> Vec<Value> {
+    vec![
+        text(format!("noncore.{}{origin}", c.name)),
+        text(format!(
+            "table={} pattern={}",
+            c.table.as_deref().unwrap_or("*"),
+            c.pattern.as_deref().unwrap_or("*")
+        )),
+    ]
 }
