@@ -20,6 +20,7 @@ fn spec() -> SelectMerge {
         weights: vec![(1, 2)],
         computed: vec![],
         having: None,
+        count_distinct: None,
     }
 }
 

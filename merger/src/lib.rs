@@ -9,7 +9,7 @@ pub mod select;
 pub mod value;
 
 pub use expr::{ArithOp, CmpOp, PExpr};
-pub use select::{AggFunc, Aggregate, MergeError, SelectMerge, SortKey};
+pub use select::{AggFunc, Aggregate, CountDistinct, MergeError, SelectMerge, SortKey};
 pub use value::{Cell, Kind, Row};
 
 use serde::{Deserialize, Serialize};

@@ -70,6 +70,19 @@ pub struct SelectMerge {
     /// HAVING, evaluated on each merged group.
     #[serde(default)]
     pub having: Option<PExpr>,
+    /// COUNT(DISTINCT x): the shards return each group's distinct `x` values (in `value`);
+    /// they are de-duplicated across shards, then counted into the `counts` columns.
+    #[serde(default)]
+    pub count_distinct: Option<CountDistinct>,
+}
+
+/// COUNT(DISTINCT x) across shards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountDistinct {
+    /// The column holding `x`.
+    pub value: usize,
+    /// The COUNT(DISTINCT x) columns (each starts as `x` and ends as the count).
+    pub counts: Vec<usize>,
 }
 
 /// Why rows could not be merged.
@@ -228,6 +241,23 @@ impl SelectMerge {
                 rows.push(row);
             }
         }
+        if let (Some(cd), Some(keys)) = (&self.count_distinct, &self.group_by) {
+            // Distinct (group, x) pairs across shards, then each pair counts 1 unless x is NULL.
+            let mut cols = keys.clone();
+            cols.push(cd.value);
+            rows.sort_by(|a, b| self.cmp_cols(kinds, a, b, &cols));
+            rows.dedup_by(|b, a| self.cmp_cols(kinds, a, b, &cols) == Ordering::Equal);
+            for row in &mut rows {
+                let one = if row[cd.value].is_some() {
+                    b"1".to_vec()
+                } else {
+                    b"0".to_vec()
+                };
+                for c in &cd.counts {
+                    row[*c] = Some(one.clone());
+                }
+            }
+        }
         if let Some(keys) = &self.group_by {
             // Stable sort by group key, then fold equal neighbours.
             rows.sort_by(|a, b| self.cmp_cols(kinds, a, b, keys));
@@ -340,6 +370,7 @@ mod tests {
             weights: vec![],
             computed: vec![],
             having: None,
+            count_distinct: None,
         }
     }
 

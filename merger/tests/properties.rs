@@ -17,6 +17,7 @@ fn base() -> SelectMerge {
         weights: vec![],
         computed: vec![],
         having: None,
+        count_distinct: None,
     }
 }
 

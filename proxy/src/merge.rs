@@ -81,6 +81,16 @@ pub fn merge_select(
         .iter()
         .filter_map(|c| columns.get(*c).cloned())
         .collect();
+    // COUNT(DISTINCT x): the shards returned x; the client gets a BIGINT count.
+    if let Some(cd) = &resolved.count_distinct {
+        for c in &cd.counts {
+            if let Some(pos) = resolved.output.iter().position(|o| o == c) {
+                if let Some(col) = out_columns.get_mut(pos) {
+                    *col = crate::protocol::resultset::int_column(&col.name_str());
+                }
+            }
+        }
+    }
     // AVG's column: the shards returned SUM; MySQL's AVG has 4 more decimals
     // (div_precision_increment).
     for agg in resolved

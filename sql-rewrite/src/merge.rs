@@ -89,6 +89,27 @@ fn as_aggregate(e: &Expr) -> Result<Option<(AggFunc, Option<Expr>)>, RewriteErro
     }
 }
 
+/// The argument of `COUNT(DISTINCT x)` (one argument, no window).
+fn count_distinct_arg(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if !f.name.to_string().eq_ignore_ascii_case("COUNT") || f.over.is_some() || f.filter.is_some() {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    if !matches!(
+        list.duplicate_treatment,
+        Some(sqlparser::ast::DuplicateTreatment::Distinct)
+    ) {
+        return None;
+    }
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some(arg.clone()),
+        _ => None,
+    }
+}
+
 fn contains_aggregate(e: &Expr) -> bool {
     visit_expressions(e, |x| match x {
         Expr::Function(f)
@@ -151,6 +172,8 @@ struct Builder<'a> {
     known_aggs: Vec<(String, usize)>,
     group_exprs: &'a [Expr],
     group_cols: Vec<usize>,
+    /// The weight helper of a COUNT(DISTINCT x) value column.
+    distinct_weight: Option<(usize, usize)>,
 }
 
 impl Builder<'_> {
@@ -361,12 +384,34 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     };
     let mut aggs: Vec<(usize, AggFunc, Option<Expr>)> = Vec::new();
     let mut computed_items: Vec<usize> = Vec::new();
+    // COUNT(DISTINCT x) items (all over the same x).
+    let mut distinct_counts: Vec<usize> = Vec::new();
+    let mut distinct_arg: Option<Expr> = None;
     for (i, it) in items.iter().enumerate() {
+        if let Some(arg) = count_distinct_arg(&it.expr) {
+            if distinct_arg
+                .as_ref()
+                .is_some_and(|d| d.to_string() != arg.to_string())
+            {
+                return unsupported("COUNT(DISTINCT …) over different expressions across several shards is not supported yet");
+            }
+            distinct_arg = Some(arg);
+            distinct_counts.push(i);
+            aggs.push((i, AggFunc::Count, None));
+            continue;
+        }
         match as_aggregate(&it.expr)? {
             Some((f, arg)) => aggs.push((i, f, arg)),
             None if contains_aggregate(&it.expr) => computed_items.push(i),
             None => {}
         }
+    }
+    if distinct_arg.is_some()
+        && (aggs.len() != distinct_counts.len()
+            || !computed_items.is_empty()
+            || select.having.is_some())
+    {
+        return unsupported("COUNT(DISTINCT …) together with other aggregates or HAVING across several shards is not supported yet");
     }
     let having = select.having.clone();
     // HAVING without grouping or aggregates filters rows like WHERE: it stays on the shards.
@@ -395,6 +440,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         known_aggs: Vec::new(),
         group_exprs: &group_exprs,
         group_cols: Vec::new(),
+        distinct_weight: None,
     };
     // Partial aggregates: AVG(x) → SUM(x) in place, COUNT(x) as a helper.
     for (i, f, arg) in &aggs {
@@ -413,6 +459,19 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         });
         b.known_aggs
             .push((original[*i].expr.to_string().to_ascii_lowercase(), *i));
+    }
+    let mut count_distinct = None;
+    if let Some(arg) = &distinct_arg {
+        for i in &distinct_counts {
+            items[*i].expr = arg.clone();
+        }
+        let value = distinct_counts[0];
+        let w = b.add_hidden(func("WEIGHT_STRING", arg.clone()));
+        b.distinct_weight = Some((value, w));
+        count_distinct = Some(myshard_merger::CountDistinct {
+            value,
+            counts: distinct_counts.clone(),
+        });
     }
     // Group keys.
     for g in &group_exprs {
@@ -466,7 +525,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     let group_cols = b.group_cols.clone();
     let aggregates = b.aggregates.clone();
     let mut hidden = std::mem::take(&mut b.hidden);
-    let mut weights: Vec<(usize, usize)> = Vec::new();
+    let mut weights: Vec<(usize, usize)> = b.distinct_weight.into_iter().collect();
     let add_hidden = |e: Expr, hidden: &mut Vec<Expr>| -> usize {
         hidden.push(e);
         HIDDEN + hidden.len() - 1
@@ -498,7 +557,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     for (i, it) in items.iter().enumerate() {
         let simple = matches!(it.expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
         let label = it.alias.clone().or_else(|| {
-            (!simple || aggs.iter().any(|(a, f, _)| *a == i && *f == AggFunc::Avg)).then(|| {
+            (!simple || aggs.iter().any(|(a, _, _)| *a == i)).then(|| {
                 labels
                     .as_ref()
                     .and_then(|l| l.get(i).cloned())
@@ -523,6 +582,12 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         });
     }
     select.projection = projection;
+    // COUNT(DISTINCT x): each shard returns its distinct x per group.
+    if let Some(arg) = &distinct_arg {
+        if let GroupByExpr::Expressions(v, _) = &mut select.group_by {
+            v.push(arg.clone());
+        }
+    }
     // HAVING applies to whole groups: after the merge, never per shard.
     if grouped {
         select.having = None;
@@ -552,6 +617,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     let visible = if wildcard { None } else { Some(items.len()) };
     let _ = hidden_count;
     Ok(SelectMerge {
+        count_distinct,
         computed,
         having,
         group_by: grouped.then_some(group_cols),
@@ -579,6 +645,13 @@ pub fn resolve(spec: &SelectMerge, width: usize, hidden: usize) -> SelectMerge {
     let base = width.saturating_sub(hidden);
     let fix = |c: usize| if c >= HIDDEN { base + (c - HIDDEN) } else { c };
     SelectMerge {
+        count_distinct: spec
+            .count_distinct
+            .as_ref()
+            .map(|cd| myshard_merger::CountDistinct {
+                value: fix(cd.value),
+                counts: cd.counts.iter().map(|c| fix(*c)).collect(),
+            }),
         computed: spec
             .computed
             .iter()

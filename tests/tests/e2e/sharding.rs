@@ -861,6 +861,9 @@ async fn cross_shard_selects_answer_like_one_server() {
         "SELECT COUNT(*) FROM scores WHERE points > 1000",
         "SELECT MONTH(played) AS m, COUNT(*) FROM scores GROUP BY m ORDER BY m",
         "SELECT team, points FROM scores WHERE id < 40 ORDER BY team DESC, points, id",
+        "SELECT COUNT(DISTINCT name) FROM scores",
+        "SELECT team, COUNT(DISTINCT name) AS names FROM scores GROUP BY team ORDER BY team",
+        "SELECT COUNT(DISTINCT points) FROM scores WHERE team = 'x'",
     ];
     for q in queries {
         let (labels_p, rows_p) = rows_of(&mut proxy, q).await;
