@@ -33,7 +33,7 @@ pub enum MergeSpec {
     /// every shard succeeded.
     First,
     /// A SELECT whose rows must be aggregated, de-duplicated or sorted across shards.
-    Select(SelectMerge),
+    Select(Box<SelectMerge>),
 }
 
 impl MergeSpec {

@@ -247,7 +247,7 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
         };
         let mut q = q.clone();
         let spec = merge::plan_merge(&mut q, myshard_router::lexer::select_item_texts(sql))?;
-        merge = MergeSpec::Select(spec);
+        merge = MergeSpec::Select(Box::new(spec));
         merged_ast = Some(Statement::Query(q));
     }
     let mut queries = Vec::with_capacity(plan.targets.len());
