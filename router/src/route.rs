@@ -221,6 +221,33 @@ fn literal_u64(e: &Expr) -> Option<u64> {
         .and_then(|i| u64::try_from(i).ok())
 }
 
+/// A query's OFFSET and LIMIT, which must be numbers to be applied across shards.
+pub fn offset_limit(q: &Query) -> Result<(u64, Option<u64>), String> {
+    let number =
+        |e: &Expr, what: &str| literal_u64(e).ok_or_else(|| format!("{what} must be a number"));
+    match &q.limit_clause {
+        None => Ok((0, None)),
+        Some(LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) if limit_by.is_empty() => Ok((
+            match offset {
+                Some(o) => number(&o.value, "OFFSET")?,
+                None => 0,
+            },
+            match limit {
+                Some(l) => Some(number(l, "LIMIT")?),
+                None => None,
+            },
+        )),
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+            Ok((number(offset, "OFFSET")?, Some(number(limit, "LIMIT")?)))
+        }
+        Some(_) => Err("this LIMIT form is not supported across shards".into()),
+    }
+}
+
 impl Router {
     /// A router over this configuration.
     pub fn new(config: Arc<Config>) -> Self {
@@ -964,37 +991,7 @@ impl<'c> Ctx<'c> {
         if needs_merge {
             return Ok(self.base_plan(targets, Rewrite::Rename, Combine::Merge, &tables));
         }
-        let (offset, limit) = match &q.limit_clause {
-            None => (0, None),
-            Some(LimitClause::LimitOffset {
-                limit,
-                offset,
-                limit_by,
-            }) if limit_by.is_empty() => {
-                let l =
-                    match limit {
-                        Some(e) => Some(literal_u64(e).ok_or_else(|| {
-                            RouteError::Unsupported("LIMIT must be a number".into())
-                        })?),
-                        None => None,
-                    };
-                let o = match offset {
-                    Some(o) => literal_u64(&o.value)
-                        .ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
-                    None => 0,
-                };
-                (o, l)
-            }
-            Some(LimitClause::OffsetCommaLimit { offset, limit }) => (
-                literal_u64(offset)
-                    .ok_or_else(|| RouteError::Unsupported("OFFSET must be a number".into()))?,
-                Some(
-                    literal_u64(limit)
-                        .ok_or_else(|| RouteError::Unsupported("LIMIT must be a number".into()))?,
-                ),
-            ),
-            Some(_) => return unsupported("this LIMIT form is not supported across shards"),
-        };
+        let (offset, limit) = offset_limit(q).map_err(RouteError::Unsupported)?;
         let mut plan = self.base_plan(
             targets,
             Rewrite::Rename,

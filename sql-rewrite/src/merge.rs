@@ -304,37 +304,8 @@ impl Builder<'_> {
 /// Rewrites `q` (the statement every shard runs) and returns how to merge the answers.
 /// `labels` are the select items as the client wrote them (column names of the result).
 pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMerge, RewriteError> {
-    let (offset, limit) = match &q.limit_clause {
-        None => (0, None),
-        Some(LimitClause::LimitOffset {
-            limit,
-            offset,
-            limit_by,
-        }) if limit_by.is_empty() => (
-            match offset {
-                Some(o) => literal_u64(&o.value)
-                    .ok_or_else(|| RewriteError::Unsupported("OFFSET must be a number".into()))?,
-                None => 0,
-            },
-            match limit {
-                Some(l) => {
-                    Some(literal_u64(l).ok_or_else(|| {
-                        RewriteError::Unsupported("LIMIT must be a number".into())
-                    })?)
-                }
-                None => None,
-            },
-        ),
-        Some(LimitClause::OffsetCommaLimit { offset, limit }) => (
-            literal_u64(offset)
-                .ok_or_else(|| RewriteError::Unsupported("OFFSET must be a number".into()))?,
-            Some(
-                literal_u64(limit)
-                    .ok_or_else(|| RewriteError::Unsupported("LIMIT must be a number".into()))?,
-            ),
-        ),
-        Some(_) => return unsupported("this LIMIT form is not supported across shards"),
-    };
+    let (offset, limit) =
+        myshard_router::route::offset_limit(q).map_err(RewriteError::Unsupported)?;
     let order: Vec<(Expr, bool)> = match &q.order_by {
         None => vec![],
         Some(ob) => match &ob.kind {
