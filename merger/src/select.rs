@@ -271,7 +271,18 @@ impl SelectMerge {
                 }
             }
             if keys.is_empty() && grouped.is_empty() {
-                return Ok(vec![]);
+                // Aggregates without GROUP BY answer one row even over no rows. Only
+                // COUNT(DISTINCT x) gets here (its shards group by x): its counts are 0.
+                let Some(cd) = &self.count_distinct else {
+                    return Ok(vec![]);
+                };
+                let mut row: Row = vec![None; kinds.len()];
+                for c in &cd.counts {
+                    if let Some(cell) = row.get_mut(*c) {
+                        *cell = Some(b"0".to_vec());
+                    }
+                }
+                grouped.push(row);
             }
             for row in &mut grouped {
                 self.finish_avg(kinds, row);
@@ -483,6 +494,29 @@ mod tests {
             )
             .expect("merge");
         assert_eq!(out, rows(&[&["NULL", "1"], &["1", "0"], &["2", "9"]]));
+    }
+
+    #[test]
+    fn count_distinct_over_no_rows_is_one_row_of_zero() {
+        let s = SelectMerge {
+            group_by: Some(vec![]),
+            aggregates: vec![Aggregate {
+                func: AggFunc::Count,
+                col: 0,
+                count_col: None,
+            }],
+            count_distinct: Some(crate::select::CountDistinct {
+                value: 0,
+                counts: vec![0],
+            }),
+            weights: vec![(0, 1)],
+            output: vec![0],
+            ..spec()
+        };
+        let out = s
+            .merge(&[Kind::Text, Kind::Binary], vec![vec![], vec![]], 1 << 20)
+            .expect("merge");
+        assert_eq!(out, rows(&[&["0"]]));
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub enum RewriteError {
 struct Renamer<'a> {
     plan: &'a RoutePlan,
     target: &'a Target,
+    /// The statement cannot alias its tables (MariaDB's single-table DELETE).
+    no_alias: bool,
+    /// Logical names renamed without an alias: their `name.column` qualifiers follow.
+    unaliased: Vec<String>,
 }
 
 impl Renamer<'_> {
@@ -99,8 +103,11 @@ impl VisitorMut for Renamer<'_> {
                 .and_then(|p| p.as_ident())
                 .map(|i| i.value.clone());
             if self.rename(name) && alias.is_none() {
-                // Keep `logical.column` qualifiers valid.
-                if let Some(l) = logical {
+                // Keep `logical.column` qualifiers valid: an alias where the statement allows
+                // one; MariaDB's single-table DELETE does not, so its qualifiers are renamed.
+                if self.no_alias {
+                    self.unaliased.extend(logical);
+                } else if let Some(l) = logical {
                     *alias = Some(TableAlias {
                         explicit: true,
                         name: Ident::new(l),
@@ -114,6 +121,9 @@ impl VisitorMut for Renamer<'_> {
     }
 
     fn pre_visit_statement(&mut self, stmt: &mut Statement) -> ControlFlow<()> {
+        if matches!(stmt, Statement::Delete(_)) {
+            self.no_alias = true;
+        }
         // Names sqlparser does not visit as relations.
         match stmt {
             Statement::Drop { names, .. } => names.iter_mut().for_each(|n| {
@@ -140,14 +150,27 @@ impl VisitorMut for Renamer<'_> {
     }
 
     fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<()> {
-        self.rename(relation);
+        let logical = relation
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.clone());
+        if self.rename(relation) {
+            // Renamed without an alias (INSERT targets, DELETE's table list, DDL).
+            self.unaliased.extend(logical);
+        }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        // `t.col` where `t` was renamed without an alias (DELETE, INSERT … ON DUPLICATE KEY).
+        // `t.col` where `t` was renamed without an alias.
         if let Expr::CompoundIdentifier(parts) = expr {
-            if parts.len() == 2 && self.plan.rewrite != Rewrite::Rename {
+            if parts.len() == 2
+                && self
+                    .unaliased
+                    .iter()
+                    .any(|u| u.eq_ignore_ascii_case(&parts[0].value))
+            {
                 if let Some(p) = self.physical_table(&parts[0].value) {
                     parts[0].value = p;
                 }
@@ -262,7 +285,12 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
                 if let Combine::Concat { offset, limit } = plan.combine {
                     push_down_limit(&mut stmt, offset, limit);
                 }
-                let mut renamer = Renamer { plan, target };
+                let mut renamer = Renamer {
+                    plan,
+                    target,
+                    no_alias: false,
+                    unaliased: Vec::new(),
+                };
                 let _ = stmt.visit(&mut renamer);
                 stmt.to_string()
             }
