@@ -43,13 +43,6 @@ pub enum CmpOp {
 pub enum PExpr {
     /// A column of the merged row.
     Col(usize),
-    /// AVG from a merged SUM column and COUNT column.
-    Avg {
-        /// The SUM column.
-        sum: usize,
-        /// The COUNT column.
-        count: usize,
-    },
     /// NULL.
     Null,
     /// An integer literal.
@@ -305,10 +298,6 @@ impl PExpr {
         let m = |e: &PExpr| Box::new(e.map_cols(f));
         match self {
             PExpr::Col(c) => PExpr::Col(f(*c)),
-            PExpr::Avg { sum, count } => PExpr::Avg {
-                sum: f(*sum),
-                count: f(*count),
-            },
             PExpr::Neg(e) => PExpr::Neg(m(e)),
             PExpr::Not(e) => PExpr::Not(m(e)),
             PExpr::Arith(op, a, b) => PExpr::Arith(*op, m(a), m(b)),
@@ -324,7 +313,6 @@ impl PExpr {
     pub fn cols(&self, out: &mut Vec<usize>) {
         match self {
             PExpr::Col(c) => out.push(*c),
-            PExpr::Avg { sum, count } => out.extend([*sum, *count]),
             PExpr::Neg(e) | PExpr::Not(e) | PExpr::IsNull(e, _) => e.cols(out),
             PExpr::Arith(_, a, b) | PExpr::Cmp(_, a, b) | PExpr::And(a, b) | PExpr::Or(a, b) => {
                 a.cols(out);
@@ -341,17 +329,6 @@ impl PExpr {
                 kinds.get(*c).copied().unwrap_or(Kind::Binary),
                 row.get(*c).unwrap_or(&None),
             ),
-            PExpr::Avg { sum, count } => {
-                let s = V::from_cell(
-                    kinds.get(*sum).copied().unwrap_or(Kind::Decimal),
-                    row.get(*sum).unwrap_or(&None),
-                );
-                let n = V::from_cell(Kind::Int, row.get(*count).unwrap_or(&None));
-                match (&s, &n) {
-                    (V::Null, _) | (_, V::Int(0)) => V::Null,
-                    _ => arith(ArithOp::Div, s, n),
-                }
-            }
             PExpr::Null => V::Null,
             PExpr::Int(i) => V::Int(*i),
             PExpr::Decimal(d) => parse_decimal(d)

@@ -67,6 +67,14 @@ impl From<PacketError> for ForwardError {
     }
 }
 
+/// A row's values (a value the driver did not hand over reads as NULL).
+fn row_values(row: mysql_async::Row) -> Vec<Value> {
+    row.unwrap_raw()
+        .into_iter()
+        .map(|v| v.unwrap_or(Value::NULL))
+        .collect()
+}
+
 /// Runs `sql` on `conn` and streams every result set it produces to the client.
 pub async fn forward(
     stream: &mut PacketStream,
@@ -101,7 +109,7 @@ pub async fn forward(
                 loop {
                     match result.next().await {
                         Ok(Some(row)) => {
-                            let mut values = row.unwrap();
+                            let mut values = row_values(row);
                             for (i, v) in &patches {
                                 if let Some(cell) = values.get_mut(*i) {
                                     *cell = Value::Bytes(v.as_bytes().to_vec());
@@ -183,7 +191,7 @@ pub async fn collect(
         .await
         .map_err(|e| ProxyError::from_driver(shard, e))?
     {
-        rows.push(row.unwrap());
+        rows.push(row_values(row));
     }
     // Drain any further result sets so the connection is clean.
     while !result.is_empty() {
@@ -337,7 +345,9 @@ pub async fn concat_part(
     }
     while let Some(row) = result.next().await.map_err(driver)? {
         if state.window.admit() {
-            stream.write_packet(&text_row_packet(&row.unwrap())).await?;
+            stream
+                .write_packet(&text_row_packet(&row_values(row)))
+                .await?;
         }
     }
     state.warnings = state.warnings.saturating_add(result.warnings());

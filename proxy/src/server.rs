@@ -258,8 +258,12 @@ impl Shared {
 
     /// Takes a token from every rate limit that applies; the name and rate of the first
     /// exhausted limit otherwise.
-    pub fn take_rate_tokens(&self, user: &str, sql: &str) -> Result<(), (String, f64)> {
-        let config = self.config();
+    pub fn take_rate_tokens(
+        &self,
+        config: &Config,
+        user: &str,
+        sql: &str,
+    ) -> Result<(), (String, f64)> {
         let runtime = self
             .runtime_rules
             .read()
@@ -305,20 +309,20 @@ impl Shared {
 
     /// The non-core class a statement belongs to, when shedding is on (by the admin switch,
     /// or automatically under too much concurrency).
-    pub fn shed_class(&self, sql: &str) -> Option<String> {
-        let config = self.config();
+    pub fn shed_class(&self, config: &Config, sql: &str) -> Option<String> {
         let p = &config.protection;
+        // Cheap checks first: this runs for every statement.
+        let auto = p.shed_when_concurrent_over > 0
+            && self.running.load(Ordering::Relaxed) > p.shed_when_concurrent_over;
+        if !auto && !self.shedding.load(Ordering::Relaxed) {
+            return None;
+        }
         let runtime = self
             .runtime_rules
             .read()
             .map(|r| r.noncore.clone())
             .unwrap_or_default();
         if p.noncore.is_empty() && runtime.is_empty() {
-            return None;
-        }
-        let auto = p.shed_when_concurrent_over > 0
-            && self.running.load(Ordering::Relaxed) > p.shed_when_concurrent_over;
-        if !auto && !self.shedding.load(Ordering::Relaxed) {
             return None;
         }
         let digest = crate::digest::digest(sql);

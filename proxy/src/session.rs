@@ -687,6 +687,24 @@ impl Session {
         sql: &str,
         more: bool,
     ) -> Result<(), ForwardError> {
+        // Protection first: a shed or throttled statement costs no planning (and no ids).
+        let config = self.shared.config();
+        if let Some(class) = self.shared.shed_class(&config, sql) {
+            self.shared.metrics.shed.inc();
+            return Err(ForwardError::Statement(ProxyError::sql(
+                codes::USER_LIMIT_REACHED,
+                "42000",
+                format!("non-core statement class '{class}' is being shed to protect the shards; retry later"),
+            )));
+        }
+        if let Err((name, qps)) = self.shared.take_rate_tokens(&config, &self.user.name, sql) {
+            self.shared.metrics.throttled.inc();
+            return Err(ForwardError::Statement(ProxyError::sql(
+                codes::USER_LIMIT_REACHED,
+                "42000",
+                format!("rate limit '{name}' ({qps} statements/s) exceeded; myshard refused the statement"),
+            )));
+        }
         if let Some(reason) = pins_connection(sql) {
             self.pin_reason = Some(reason);
         }
@@ -704,22 +722,6 @@ impl Session {
                 .with_label_values(&[plan.kind.label(), route, &q.shard])
                 .inc();
         }
-        if let Some(class) = self.shared.shed_class(sql) {
-            self.shared.metrics.shed.inc();
-            return Err(ForwardError::Statement(ProxyError::sql(
-                codes::USER_LIMIT_REACHED,
-                "42000",
-                format!("non-core statement class '{class}' is being shed to protect the shards; retry later"),
-            )));
-        }
-        if let Err((name, qps)) = self.shared.take_rate_tokens(&self.user.name, sql) {
-            self.shared.metrics.throttled.inc();
-            return Err(ForwardError::Statement(ProxyError::sql(
-                codes::USER_LIMIT_REACHED,
-                "42000",
-                format!("rate limit '{name}' ({qps} statements/s) exceeded; myshard refused the statement"),
-            )));
-        }
         let timer = self
             .shared
             .metrics
@@ -730,7 +732,7 @@ impl Session {
         self.rows = 0;
         self.in_flight.clear();
         let _running = RunningGuard::new(&self.shared);
-        let timeout_ms = self.shared.config().protection.statement_timeout_ms;
+        let timeout_ms = config.protection.statement_timeout_ms;
         let res = if timeout_ms == 0 {
             self.execute(stream, &plan, &exec, more).await
         } else {
@@ -759,7 +761,6 @@ impl Session {
         };
         self.in_flight.clear();
         timer.observe_duration();
-        let config = self.shared.config();
         let shards: Vec<String> = exec.queries.iter().map(|q| q.shard.clone()).collect();
         self.shared.observer.record(
             sql,

@@ -146,22 +146,6 @@ impl RoutePlan {
         }
     }
 
-    /// Whether exactly one target runs it.
-    pub fn is_single(&self) -> bool {
-        self.targets.len() == 1
-    }
-
-    /// Distinct shard names, in target order.
-    pub fn shards(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for t in &self.targets {
-            if !out.contains(&t.shard) {
-                out.push(t.shard.clone());
-            }
-        }
-        out
-    }
-
     /// The first id this statement generated (the OK packet's last-insert-id).
     pub fn first_generated_id(&self) -> Option<i64> {
         self.generated

@@ -15,7 +15,6 @@ use sqlparser::ast::{
     LimitClause, ObjectName, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor,
     TableObject, TableWithJoins, UpdateTableFromKind,
 };
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -267,7 +266,9 @@ impl Router {
         sql: &str,
         ids: &mut dyn IdSource,
     ) -> Result<RoutePlan, RouteError> {
-        let kind = first_kind(sql);
+        // One tokenization serves classification, the schema check and the replica check.
+        let tokens = tokenize(sql);
+        let kind = first_kind(&tokens);
         let role = Role::Primary;
         let schema_cfg = match schema {
             Some(name) => Some(
@@ -296,11 +297,14 @@ impl Router {
         let sharded_schemas = self.config.schemas.iter().any(|s| !s.is_unsharded());
         // Fast path: nothing in this schema (or anywhere, without a schema) is placed by a rule.
         let fast = match schema_cfg {
-            Some(s) => s.is_unsharded() && !mentions_other_sharded_schema(sql, &self.config, s),
+            Some(s) => {
+                s.is_unsharded()
+                    && !(sharded_schemas && mentions_other_sharded_schema(&tokens, &self.config, s))
+            }
             None => !sharded_schemas,
         };
         if fast {
-            let role = if kind == StatementKind::Read && replica_safe(sql) {
+            let role = if kind == StatementKind::Read && replica_safe(sql, &tokens) {
                 Role::Replica
             } else {
                 role
@@ -325,7 +329,7 @@ impl Router {
         let mut plan = ctx.plan(&stmt, ids)?;
         plan.database = database.map(str::to_string);
         plan.role = role;
-        if plan.kind == StatementKind::Read && replica_safe(sql) {
+        if plan.kind == StatementKind::Read && replica_safe(sql, &tokens) {
             plan.role = Role::Replica;
         }
         if plan.rewrite != Rewrite::Verbatim {
@@ -337,11 +341,10 @@ impl Router {
 
 /// Whether a read may run on a replica: no locking clause, no function bound to the session
 /// or the primary, no assignment, and no `/* myshard:primary */` hint.
-pub fn replica_safe(sql: &str) -> bool {
+pub fn replica_safe(sql: &str, t: &[Token]) -> bool {
     if sql.contains("myshard:primary") {
         return false;
     }
-    let t = tokenize(sql);
     for (i, tok) in t.iter().enumerate() {
         let next = |k: &str| t.get(i + 1).is_some_and(|n| n.is_kw(k));
         if (tok.is_kw("FOR") && (next("UPDATE") || next("SHARE")))
@@ -378,8 +381,11 @@ pub fn replica_safe(sql: &str) -> bool {
 }
 
 /// Whether an unsharded schema's statement names a table of another, sharded schema.
-fn mentions_other_sharded_schema(sql: &str, config: &Config, current: &SchemaConfig) -> bool {
-    let tokens = tokenize(sql);
+fn mentions_other_sharded_schema(
+    tokens: &[Token],
+    config: &Config,
+    current: &SchemaConfig,
+) -> bool {
     tokens.windows(2).any(|w| {
         matches!(&w[1], Token::Sym(s) if s == ".")
             && w[0].ident().is_some_and(|name| {
@@ -388,8 +394,8 @@ fn mentions_other_sharded_schema(sql: &str, config: &Config, current: &SchemaCon
     })
 }
 
-fn first_kind(sql: &str) -> StatementKind {
-    tokenize(sql)
+fn first_kind(tokens: &[Token]) -> StatementKind {
+    tokens
         .iter()
         .find_map(|t| match t {
             Token::Word(w) => Some(StatementKind::from_first_word(w)),
@@ -1329,9 +1335,4 @@ fn join_on(op: &JoinOperator) -> Option<&Expr> {
         JoinConstraint::On(e) => Some(e),
         _ => None,
     }
-}
-
-/// The set of shard names of a plan, for tests and EXPLAIN.
-pub fn shard_set(plan: &RoutePlan) -> BTreeSet<String> {
-    plan.targets.iter().map(|t| t.shard.clone()).collect()
 }
