@@ -7,7 +7,12 @@ use myshard_tests::Proxy;
 use mysql_async::prelude::*;
 use std::process::Command;
 
-fn admin_cli(port: u16, user: &str, password: &str, sql: &str) -> (bool, String, String) {
+pub(crate) fn admin_cli(
+    port: u16,
+    user: &str,
+    password: &str,
+    sql: &str,
+) -> (bool, String, String) {
     let o = Command::new("mariadb")
         .args(["--no-defaults", "-h127.0.0.1", "-B", "-N", "--skip-ssl"])
         .arg(format!("-P{port}"))

@@ -111,23 +111,9 @@ async fn shedding_refuses_non_core_statements_and_keeps_core_ones() {
     )
     .expect("proxy");
     let admin = |sql: &str| {
-        let o = std::process::Command::new("mariadb")
-            .args([
-                "--no-defaults",
-                "-h127.0.0.1",
-                "-uops",
-                "-pops",
-                "--skip-ssl",
-                "-B",
-                "-N",
-            ])
-            .arg(format!("-P{admin_port}"))
-            .arg("-e")
-            .arg(sql)
-            .output()
-            .expect("mariadb");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let (ok, out, err) = crate::admin::admin_cli(admin_port, "ops", "ops", sql);
+        assert!(ok, "{sql}: {err}");
+        out
     };
     let mut c = connect_to(proxy.port, "app", "app", Some("shop"))
         .await
@@ -165,27 +151,9 @@ async fn protection_rules_are_added_and_removed_by_admin_commands() {
     )
     .expect("proxy");
     let admin = |sql: &str| {
-        let o = std::process::Command::new("mariadb")
-            .args([
-                "--no-defaults",
-                "-h127.0.0.1",
-                "-uops",
-                "-pops",
-                "--skip-ssl",
-                "-B",
-                "-N",
-            ])
-            .arg(format!("-P{admin_port}"))
-            .arg("-e")
-            .arg(sql)
-            .output()
-            .expect("mariadb");
-        assert!(
-            o.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let (ok, out, err) = crate::admin::admin_cli(admin_port, "ops", "ops", sql);
+        assert!(ok, "{sql}: {err}");
+        out
     };
     let mut c = connect_to(proxy.port, "nat", "nat", Some("shop"))
         .await
