@@ -1,0 +1,67 @@
+//! The README's demo command ends in the `myshard-demo` binary: it must start the cluster and
+//! myshard, load the example schema, answer the printed connection command, and stop
+//! everything it started on Ctrl-C.
+
+use myshard_tests::cluster::free_port;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_starts_serves_and_stops_everything() {
+    let exe = myshard_tests::proxy::myshard_binary()
+        .expect("binary")
+        .with_file_name("myshard-demo");
+    let port = free_port().expect("port");
+    let mut demo = Command::new(&exe)
+        .env("MYSHARD_DEMO_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("myshard-demo runs");
+    let stdout = demo.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut printed = String::new();
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("Press Ctrl-C") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains(&format!("mariadb -h127.0.0.1 -P{port} -uapp -papp shop")),
+        "{printed}"
+    );
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "-h127.0.0.1", "-uapp", "-papp", "--skip-ssl", "-B", "-N", "shop"])
+        .arg(format!("-P{port}"))
+        .args(["-e", "SELECT o.quantity, p.title FROM orders o JOIN products p ON p.id = o.product_id WHERE o.customer_id = 2"])
+        .output()
+        .expect("mariadb");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2\tMonitor\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SAFETY: plain kill(2) on our child.
+    unsafe {
+        libc::kill(demo.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = demo.try_wait() {
+            assert!(status.success(), "demo exited with {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "myshard still listens after the demo stopped"
+    );
+}
