@@ -9,7 +9,8 @@ mod validate;
 
 pub use model::{
     AdminConfig, AuthPlugin, BackendDefaults, Config, NonCore, ProtectionConfig, RateLimit,
-    RuleConfig, RuleKind, SchemaConfig, ServerConfig, ShardConfig, TableConfig, UserConfig,
+    RuleConfig, RuleKind, SchemaConfig, ServerConfig, ShardConfig, TableConfig, TransactionMode,
+    TransactionsConfig, UserConfig,
 };
 pub use validate::{ConfigError, Problem};
 

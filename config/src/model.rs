@@ -29,6 +29,56 @@ pub struct Config {
     /// Self-protection under load.
     #[serde(default)]
     pub protection: ProtectionConfig,
+    /// Transactions that touch several shards.
+    #[serde(default)]
+    pub transactions: TransactionsConfig,
+}
+
+/// How a transaction that touches several shards commits.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionMode {
+    /// Every shard a writing transaction touches runs an XA branch; a transaction that wrote
+    /// on several shards commits in two phases, with the decision logged durably first.
+    #[default]
+    Xa,
+    /// A transaction may touch one shard only; reaching a second one fails with an error.
+    SingleShard,
+}
+
+/// Transactions over several shards.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionsConfig {
+    /// `xa` (default) or `single_shard`.
+    #[serde(default)]
+    pub mode: TransactionMode,
+    /// The XA decision log: a commit decision is appended and synced here before any shard
+    /// commits, and read at start-up to finish or undo in-doubt branches. Relative paths are
+    /// relative to the configuration file.
+    #[serde(default = "default_decision_log")]
+    pub decision_log: PathBuf,
+    /// How often in-doubt XA branches are looked for and resolved, in milliseconds.
+    #[serde(default = "default_recovery_interval_ms")]
+    pub recovery_interval_ms: u64,
+}
+
+fn default_decision_log() -> PathBuf {
+    PathBuf::from("myshard-xa.log")
+}
+
+fn default_recovery_interval_ms() -> u64 {
+    5_000
+}
+
+impl Default for TransactionsConfig {
+    fn default() -> Self {
+        TransactionsConfig {
+            mode: TransactionMode::Xa,
+            decision_log: default_decision_log(),
+            recovery_interval_ms: default_recovery_interval_ms(),
+        }
+    }
 }
 
 /// Self-protection: statement timeouts, connection caps and rate limits.
@@ -331,6 +381,9 @@ impl Config {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+        if self.transactions.decision_log.is_relative() {
+            self.transactions.decision_log = base.join(&self.transactions.decision_log);
         }
     }
 

@@ -29,6 +29,7 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
             .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         more_follows: false,
+        binary: false,
     };
     let t = tokenize(sql.trim().trim_end_matches(';'));
     let kw = |i: usize, w: &str| t.get(i).is_some_and(|x| x.is_kw(w));

@@ -230,6 +230,13 @@ async fn handshake(
         in_flight: Vec::new(),
         last_write: HashMap::new(),
         multi_statements: capabilities.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
+        binary: false,
+        statements: Default::default(),
+        branches: Default::default(),
+        xid: None,
+        tx_read_only: false,
+        savepoints: Vec::new(),
+        next_tx_settings: None,
     };
     session.initial_state = session.state.clone();
     if let Some(db) = hello.database.clone().filter(|_| admin) {
@@ -418,18 +425,32 @@ async fn handle_command(
                 .await?;
         }
         Command::FieldList { table, .. } => field_list(session, stream, &table).await?,
+        Command::StmtPrepare(_)
+        | Command::StmtExecute { .. }
+        | Command::StmtReset(_)
+        | Command::StmtFetch(_)
+            if session.admin =>
+        {
+            let err = ProxyError::sql(
+                codes::UNSUPPORTED_PS,
+                "HY000",
+                "the admin interface takes text statements only",
+            );
+            executor::write_error(stream, &err).await?;
+        }
+        Command::StmtPrepare(sql) => session.stmt_prepare(stream, &sql).await?,
+        Command::StmtExecute { id, body } => session.stmt_execute(stream, id, &body).await?,
+        Command::StmtSendLongData { id, param, data } => session.stmt_long_data(id, param, &data),
+        Command::StmtClose(id) => session.stmt_close(id),
+        Command::StmtReset(id) => session.stmt_reset(stream, id).await?,
+        Command::StmtFetch(id) => session.stmt_fetch(stream, id).await?,
         Command::Unsupported(name) => {
-            // COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA have no response by protocol.
-            if name != "COM_STMT_CLOSE" && name != "COM_STMT_SEND_LONG_DATA" {
-                let err = ProxyError::sql(
-                    codes::UNSUPPORTED_PS,
-                    "HY000",
-                    format!(
-                        "{name} is not supported by myshard yet; use the text protocol (COM_QUERY)"
-                    ),
-                );
-                executor::write_error(stream, &err).await?;
-            }
+            let err = ProxyError::sql(
+                codes::UNSUPPORTED_PS,
+                "HY000",
+                format!("{name} is not supported by myshard yet"),
+            );
+            executor::write_error(stream, &err).await?;
         }
         Command::Unknown(_) | Command::Empty => {
             let err = ProxyError::sql(codes::UNKNOWN_COMMAND, "08S01", "Unknown command");

@@ -80,6 +80,26 @@ pub mod codes {
     pub const NOT_SUPPORTED_YET: u16 = 1235;
     /// ER_UNSUPPORTED_PS.
     pub const UNSUPPORTED_PS: u16 = 1295;
+    /// ER_XA_RBROLLBACK.
+    pub const XA_RBROLLBACK: u16 = 1402;
+    /// ER_XAER_NOTA: unknown XID.
+    pub const XAER_NOTA: u16 = 1397;
+    /// ER_SP_DOES_NOT_EXIST (also "SAVEPOINT … does not exist").
+    pub const SP_DOES_NOT_EXIST: u16 = 1305;
+    /// ER_CANT_CHANGE_TX_CHARACTERISTICS.
+    pub const CANT_CHANGE_TX_CHARACTERISTICS: u16 = 1568;
+    /// ER_EMPTY_QUERY.
+    pub const EMPTY_QUERY: u16 = 1065;
+    /// ER_WRONG_ARGUMENTS.
+    pub const WRONG_ARGUMENTS: u16 = 1210;
+    /// ER_UNKNOWN_STMT_HANDLER.
+    pub const UNKNOWN_STMT_HANDLER: u16 = 1243;
+    /// ER_PS_MANY_PARAM.
+    pub const PS_MANY_PARAM: u16 = 1390;
+    /// ER_STMT_HAS_NO_OPEN_CURSOR.
+    pub const STMT_HAS_NO_OPEN_CURSOR: u16 = 1421;
+    /// ER_MAX_PREPARED_STMT_COUNT_REACHED.
+    pub const MAX_PREPARED_STMT_COUNT_REACHED: u16 = 1461;
     /// ER_CONNECT_TO_FOREIGN_DATA_SOURCE: a shard cannot be reached.
     pub const SHARD_UNAVAILABLE: u16 = 1429;
 }

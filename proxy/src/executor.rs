@@ -3,6 +3,7 @@
 //! whole.
 
 use crate::error::ProxyError;
+use crate::protocol::binary::binary_row_packet;
 use crate::protocol::response::{err_packet, Ok as OkPacket};
 use crate::protocol::resultset::{
     column_count_packet, column_packet, columns_end_packet, rows_end_packet, text_row_packet,
@@ -24,6 +25,22 @@ pub struct Framing {
     pub status: StatusFlags,
     /// More statements of the same COM_QUERY follow.
     pub more_follows: bool,
+    /// Rows go out in the binary protocol (the answer to COM_STMT_EXECUTE).
+    pub binary: bool,
+}
+
+/// One row packet in the protocol the client expects.
+pub fn row_packet(
+    framing: Framing,
+    columns: &[Column],
+    values: &[Value],
+) -> Result<Vec<u8>, ProxyError> {
+    if framing.binary {
+        binary_row_packet(columns, values)
+            .map_err(|e| ProxyError::sql(1105, "HY000", e.to_string()))
+    } else {
+        Ok(text_row_packet(values))
+    }
 }
 
 impl Framing {
@@ -106,6 +123,7 @@ pub async fn forward(
                     })
                     .collect();
                 let mut pending_error = None;
+                let mut encode_error = None;
                 loop {
                     match result.next().await {
                         Ok(Some(row)) => {
@@ -115,7 +133,13 @@ pub async fn forward(
                                     *cell = Value::Bytes(v.as_bytes().to_vec());
                                 }
                             }
-                            stream.write_packet(&text_row_packet(&values)).await?;
+                            if encode_error.is_some() {
+                                continue;
+                            }
+                            match row_packet(framing, &columns, &values) {
+                                Ok(p) => stream.write_packet(&p).await?,
+                                Err(e) => encode_error = Some(e),
+                            }
                             outcome.rows += 1;
                         }
                         Ok(None) => break,
@@ -136,6 +160,12 @@ pub async fn forward(
                 if let Some(e) = pending_error {
                     // An error after rows replaces the terminator, as MySQL sends it.
                     return Err(driver(e));
+                }
+                if let Some(e) = encode_error {
+                    while !result.is_empty() {
+                        let _ = result.next().await;
+                    }
+                    return Err(ForwardError::Statement(e));
                 }
                 stream.write_packet(&end).await?;
                 if !more {
@@ -236,7 +266,13 @@ pub async fn write_result(
 ) -> Result<(), PacketError> {
     write_columns(stream, columns, framing).await?;
     for row in rows {
-        stream.write_packet(&text_row_packet(row)).await?;
+        match row_packet(framing, columns, row) {
+            Ok(p) => stream.write_packet(&p).await?,
+            Err(e) => {
+                // Replaces the terminator, as an error after rows does.
+                return write_error(stream, &e).await;
+            }
+        }
     }
     stream
         .write_packet(&rows_end_packet(
@@ -329,6 +365,7 @@ pub async fn concat_part(
     let driver = |e| ForwardError::Statement(ProxyError::from_driver(shard, e));
     let mut result = conn.query_iter(sql).await.map_err(driver)?;
     let columns = result.columns().unwrap_or_else(|| Vec::new().into());
+    let mut encode_error = None;
     match state.columns {
         None => {
             write_columns(stream, &columns, framing).await?;
@@ -344,17 +381,21 @@ pub async fn concat_part(
         Some(_) => {}
     }
     while let Some(row) = result.next().await.map_err(driver)? {
-        if state.window.admit() {
-            stream
-                .write_packet(&text_row_packet(&row_values(row)))
-                .await?;
+        if encode_error.is_none() && state.window.admit() {
+            match row_packet(framing, &columns, &row_values(row)) {
+                Ok(p) => stream.write_packet(&p).await?,
+                Err(e) => encode_error = Some(e),
+            }
         }
     }
     state.warnings = state.warnings.saturating_add(result.warnings());
     while !result.is_empty() {
         result.next().await.map_err(driver)?;
     }
-    Ok(())
+    match encode_error {
+        Some(e) => Err(ForwardError::Statement(e)),
+        None => Ok(()),
+    }
 }
 
 /// Ends a concatenation.

@@ -12,9 +12,12 @@ mod local;
 mod merge;
 mod metrics;
 use myshard_proxy::protocol;
+mod prepared;
 mod server;
 mod session;
 mod tls;
+mod transaction;
+mod xa;
 
 use clap::{Parser, Subcommand};
 use myshard_config::{Config, ConfigError};
@@ -164,6 +167,12 @@ fn serve(config: Config, path: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // In-doubt XA branches from an earlier run are resolved before clients are served.
+        crate::xa::recover(&shared, true).await;
+        crate::xa::spawn_recovery_loop(
+            shared.clone(),
+            std::time::Duration::from_millis(config.transactions.recovery_interval_ms.max(100)),
+        );
         tracing::info!("myshard listening on {}", config.server.listen);
         if let Some(admin) = &config.admin {
             match tokio::net::TcpListener::bind(&admin.listen).await {

@@ -72,6 +72,8 @@ pub struct Shared {
     pub running: AtomicUsize,
     /// Protection rules added through the admin interface (beside the configured ones).
     pub runtime_rules: std::sync::RwLock<RuntimeRules>,
+    /// XA ids and the decision log (transactions.mode = "xa").
+    pub xa: Option<Arc<crate::xa::Xa>>,
 }
 
 /// Protection rules added at run time through the admin interface.
@@ -124,7 +126,21 @@ impl Shared {
             .server
             .worker_id
             .unwrap_or_else(|| rand::random::<u16>() & 0x3FF);
+        let xa = match config.transactions.mode {
+            myshard_config::TransactionMode::Xa => {
+                let path = &config.transactions.decision_log;
+                let log = crate::xa::DecisionLog::open(path).map_err(|e| {
+                    format!("cannot open the XA decision log {}: {e}", path.display())
+                })?;
+                Some(Arc::new(crate::xa::Xa {
+                    ids: crate::xa::XidSource::new(config.server.worker_id),
+                    log,
+                }))
+            }
+            myshard_config::TransactionMode::SingleShard => None,
+        };
         Ok(Arc::new(Shared {
+            xa,
             ids: std::sync::Mutex::new(crate::ids::IdGenerator::new(worker)),
             identity,
             map: std::sync::RwLock::new(Arc::new(MapState::build(config))),

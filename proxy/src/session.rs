@@ -72,6 +72,20 @@ pub struct Session {
     pub last_write: HashMap<String, std::time::Instant>,
     /// COM_SET_OPTION state.
     pub multi_statements: bool,
+    /// The statement being run answers COM_STMT_EXECUTE: rows go out in binary form.
+    pub binary: bool,
+    /// Prepared statements.
+    pub statements: crate::prepared::Statements,
+    /// The open transaction's branch on each shard it touched.
+    pub branches: HashMap<String, crate::transaction::Branch>,
+    /// The open transaction's XA id, once a branch used XA.
+    pub xid: Option<String>,
+    /// `START TRANSACTION READ ONLY`.
+    pub tx_read_only: bool,
+    /// Savepoints of the open transaction, oldest first.
+    pub savepoints: Vec<crate::transaction::Savepoint>,
+    /// `SET TRANSACTION …` for the next transaction, run on each shard before its branch.
+    pub next_tx_settings: Option<String>,
 }
 
 /// What happened to the client connection while serving a command.
@@ -90,8 +104,14 @@ impl Session {
         s
     }
 
+    /// Framing for the statement being answered.
+    pub fn framing_for(&self, more_follows: bool) -> Framing {
+        self.framing(more_follows)
+    }
+
     fn framing(&self, more_follows: bool) -> Framing {
         Framing {
+            binary: self.binary,
             deprecate_eof: self
                 .capabilities
                 .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
@@ -162,7 +182,14 @@ impl Session {
         database: Option<&str>,
     ) -> Result<PooledConn, ProxyError> {
         if let Some(mut conn) = self.pinned.remove(shard) {
-            conn.prepare(database, &self.state).await?;
+            let joined = match conn.prepare(database, &self.state).await {
+                Ok(()) => self.join_transaction(&mut conn, shard).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = joined {
+                self.give_back(conn, Some(&e));
+                return Err(e);
+            }
             if let Some(id) = conn.backend_id() {
                 self.in_flight.push((conn.pool(), id));
             }
@@ -189,9 +216,9 @@ impl Session {
             }
             Err(e) => return Err(e),
         };
-        if self.in_transaction {
-            let begin = self.begin_sql.clone();
-            executor::run(conn.conn()?, shard, &begin).await?;
+        if let Err(e) = self.join_transaction(&mut conn, shard).await {
+            self.give_back(conn, Some(&e));
+            return Err(e);
         }
         if let Some(id) = conn.backend_id() {
             self.in_flight.push((conn.pool(), id));
@@ -206,10 +233,9 @@ impl Session {
             // Circuit breaker: a backend whose connection broke takes no new statements until
             // its health check answers again.
             conn.mark_backend_down();
-            if self.in_transaction {
-                // The shard rolled the transaction back when the connection broke.
-                self.in_transaction = false;
-            }
+            // The shard rolled its branch back when the connection broke; the rest of the
+            // transaction is rolled back after the statement fails.
+            self.branches.remove(conn.shard());
             return;
         }
         if self.is_pinned() {
@@ -220,7 +246,7 @@ impl Session {
     }
 
     /// Releases pinned connections once nothing ties the session to them.
-    fn unpin_if_free(&mut self) {
+    pub(crate) fn unpin_if_free(&mut self) {
         if !self.is_pinned() {
             for (_, conn) in self.pinned.drain() {
                 BackendPool::release(conn);
@@ -268,6 +294,7 @@ impl Session {
                         code: e.to_err().0,
                         message: e.to_err().2,
                     }];
+                    self.after_error(&e).await;
                     return executor::write_error(stream, &e).await;
                 }
             }
@@ -275,7 +302,8 @@ impl Session {
         Ok(())
     }
 
-    async fn statement(
+    /// Runs one statement and writes its answer.
+    pub(crate) async fn statement(
         &mut self,
         stream: &mut PacketStream,
         sql: &str,
@@ -295,18 +323,11 @@ impl Session {
             SessionStatement::Begin => {
                 // Ends any open transaction first, as MySQL's implicit commit does.
                 self.end_transaction(stream, "COMMIT", None).await?;
+                // Branches begin on each shard at the transaction's first statement there.
                 self.begin_sql = sql.to_string();
+                let upper = sql.to_ascii_uppercase();
+                self.tx_read_only = upper.contains("READ ONLY");
                 self.in_transaction = true;
-                let shard = self.route_shard(sql)?;
-                let database = self.physical_database();
-                let conn = self.acquire(&shard, database.as_deref()).await;
-                match conn {
-                    Ok(conn) => self.give_back(conn, None),
-                    Err(e) => {
-                        self.in_transaction = false;
-                        return Err(ForwardError::Statement(e));
-                    }
-                }
                 executor::write_ok(stream, self.framing(more), 0).await?;
             }
             SessionStatement::Commit => {
@@ -395,6 +416,30 @@ impl Session {
                 let _ = plan;
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
             }
+            SessionStatement::Prepare { name, source } => {
+                self.sql_prepare(&name, &source)
+                    .map_err(ForwardError::Statement)?;
+                executor::write_ok(stream, self.framing(more), 0).await?;
+            }
+            SessionStatement::Execute { name, using } => {
+                let bound = self
+                    .sql_execute_text(&name, &using)
+                    .map_err(ForwardError::Statement)?;
+                if matches!(classify(&bound), SessionStatement::Execute { .. }) {
+                    return Err(ForwardError::Statement(ProxyError::sql(
+                        codes::UNSUPPORTED_PS,
+                        "HY000",
+                        "This command is not supported in the prepared statement protocol yet",
+                    )));
+                }
+                Box::pin(self.statement(stream, &bound, more)).await?;
+            }
+            SessionStatement::Deallocate(name) => {
+                self.sql_deallocate(&name)
+                    .map_err(ForwardError::Statement)?;
+                executor::write_ok(stream, self.framing(more), 0).await?;
+            }
+            SessionStatement::Savepoint => self.savepoint(stream, sql, more).await?,
             SessionStatement::Routed => self.routed(stream, sql, more).await?,
         }
         Ok(())
@@ -506,27 +551,15 @@ impl Session {
         verb: &str,
         reply: Option<bool>,
     ) -> Result<(), ForwardError> {
-        let mut first_error = None;
-        let shards: Vec<String> = self.pinned.keys().cloned().collect();
-        for shard in shards {
-            let Some(mut conn) = self.pinned.remove(&shard) else {
-                continue;
-            };
-            conn.count_statement();
-            let res = match conn.conn() {
-                Ok(c) => executor::run(c, &shard, verb).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = &res {
-                first_error.get_or_insert(ProxyError::sql(e.to_err().0, "HY000", e.to_err().2));
-            }
-            self.pinned.insert(shard, conn);
-        }
+        let res = if verb == "COMMIT" {
+            self.commit_branches().await
+        } else {
+            self.rollback_branches().await;
+            Ok(())
+        };
         self.in_transaction = false;
         self.unpin_if_free();
-        if let Some(e) = first_error {
-            return Err(ForwardError::Statement(e));
-        }
+        res.map_err(ForwardError::Statement)?;
         if let Some(more) = reply {
             executor::write_ok(stream, self.framing(more), 0).await?;
         }
@@ -540,6 +573,8 @@ impl Session {
         targets: &[SetTarget],
         more: bool,
     ) -> Result<(), ForwardError> {
+        let mapped = mariadb_collations(sql);
+        let sql = mapped.as_ref();
         if let Some(SetTarget::Global(name)) =
             targets.iter().find(|t| matches!(t, SetTarget::Global(_)))
         {
@@ -548,6 +583,23 @@ impl Session {
                 "42000",
                 format!("myshard does not change global variable '{name}' on its shards; set it on each shard, or use SET SESSION"),
             )));
+        }
+        if targets == [SetTarget::NextTransaction] {
+            // Applies to the next transaction: run on each shard before its branch begins.
+            if self.in_transaction {
+                return Err(ForwardError::Statement(ProxyError::sql(
+                    codes::CANT_CHANGE_TX_CHARACTERISTICS,
+                    "25001",
+                    "Transaction characteristics can't be changed while a transaction is in progress",
+                )));
+            }
+            self.next_tx_settings = Some(sql.to_string());
+            executor::write_ok(stream, self.framing(more), 0).await?;
+            return Ok(());
+        }
+        if self.in_transaction && turns_autocommit_on(sql) {
+            // Switching autocommit on commits the open transaction, as in MySQL.
+            self.end_transaction(stream, "COMMIT", None).await?;
         }
         let replayable = targets.iter().all(|t| {
             matches!(
@@ -571,9 +623,6 @@ impl Session {
         let res = self
             .set_on(&mut conn, &shard, sql, targets, replayable)
             .await;
-        if res.is_ok() {
-            self.in_transaction = conn.backend_in_transaction();
-        }
         self.give_back(conn, res.as_ref().err());
         res.map_err(ForwardError::Statement)?;
         self.unpin_if_free();
@@ -749,8 +798,11 @@ impl Session {
                     for (pool, id) in self.in_flight.drain(..) {
                         tokio::spawn(async move { pool.kill_query(id).await });
                     }
-                    self.in_transaction = false;
                     self.pinned.clear();
+                    self.branches.clear();
+                    self.xid = None;
+                    self.savepoints.clear();
+                    self.in_transaction = false;
                     Err(ForwardError::Statement(ProxyError::sql(
                         codes::QUERY_TIMEOUT,
                         "HY000",
@@ -787,14 +839,23 @@ impl Session {
                 self.last_write.insert(q.shard.clone(), now);
             }
         }
-        // OK packets are written before the backend's status can be read: predict IN_TRANS
-        // (a statement under autocommit=0 opens a transaction, DDL commits implicitly), then
-        // take the backend's word for the statements that follow.
-        if plan.kind == StatementKind::Ddl {
-            self.in_transaction = false;
-        } else if !self.autocommit {
-            self.in_transaction = true;
+        // DDL commits the open transaction first, as in MySQL.
+        if plan.kind == StatementKind::Ddl && self.in_transaction {
+            self.end_transaction(stream, "COMMIT", None).await?;
         }
+        let res = self.dispatch(stream, exec, more).await;
+        if plan.kind != StatementKind::Read {
+            self.mark_written(exec.queries.iter().map(|q| q.shard.as_str()));
+        }
+        res
+    }
+
+    async fn dispatch(
+        &mut self,
+        stream: &mut PacketStream,
+        exec: &ExecPlan,
+        more: bool,
+    ) -> Result<(), ForwardError> {
         match (&exec.merge, exec.queries.as_slice(), exec.last_insert_id) {
             (MergeSpec::Passthrough, [query], None) => self.single(stream, query, more).await,
             (MergeSpec::Select(spec), queries, _) => {
@@ -875,7 +936,6 @@ impl Session {
                 return Err(e);
             }
         };
-        self.in_transaction = conn.backend_in_transaction();
         self.rows = outcome.rows;
         if outcome.last_insert_id != 0 {
             self.last_insert_id = outcome.last_insert_id;
@@ -923,10 +983,7 @@ impl Session {
                 Err(e) => Err(ForwardError::Statement(e)),
             };
             match res {
-                Ok(()) => {
-                    self.in_transaction = self.in_transaction || conn.backend_in_transaction();
-                    self.give_back(conn, None);
-                }
+                Ok(()) => self.give_back(conn, None),
                 Err(e) => {
                     match &e {
                         ForwardError::Statement(pe) => self.give_back(conn, Some(pe)),
@@ -1037,7 +1094,6 @@ impl Session {
                     if ok.warnings > 0 {
                         self.fetch_warnings(&mut conn, &query.shard).await;
                     }
-                    self.in_transaction = conn.backend_in_transaction();
                     self.give_back(conn, None);
                     if i == 0 || !first_only {
                         total.affected_rows += ok.affected_rows;
@@ -1085,6 +1141,46 @@ impl Session {
         Ok(())
     }
 
+    /// The result columns a read would return, without running it: the first target's
+    /// statement is prepared on its shard, and merged reads map those columns through the
+    /// merge. Only for reads without side effects (replica-safe).
+    pub(crate) async fn describe_read(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
+        let (plan, exec) = self.plan(sql)?;
+        let empty = Vec::new;
+        if plan.kind != StatementKind::Read || exec.role != myshard_router::Role::Replica {
+            return Ok(empty());
+        }
+        let Some(q) = exec.queries.first() else {
+            return Ok(empty());
+        };
+        self.role = exec.role;
+        let mut conn = self.acquire(&q.shard, q.database.as_deref()).await?;
+        let res = match conn.conn() {
+            Ok(c) => match mysql_async::prelude::Queryable::prep(c, q.sql.as_str()).await {
+                Ok(stmt) => {
+                    let cols = stmt.columns().to_vec();
+                    let _ = mysql_async::prelude::Queryable::close(c, stmt).await;
+                    Ok(cols)
+                }
+                Err(e) => Err(ProxyError::from_driver(&q.shard, e)),
+            },
+            Err(e) => Err(e),
+        };
+        self.give_back(conn, res.as_ref().err());
+        self.unpin_if_free();
+        let columns = res?;
+        match &exec.merge {
+            MergeSpec::Select(spec) => {
+                let (out, _) = crate::merge::merge_select(spec, &columns, Vec::new(), usize::MAX)?;
+                Ok(out)
+            }
+            _ => Ok(columns),
+        }
+    }
+
     /// The column definitions a statement would return (for COM_FIELD_LIST).
     pub async fn columns_of(
         &mut self,
@@ -1109,11 +1205,13 @@ impl Session {
         self.pin_reason = None;
         self.diagnostics.clear();
         self.last_insert_id = 0;
+        self.statements.clear();
     }
 
     /// Rolls back and resets every pinned connection and returns it to its pool; a
     /// connection that cannot be reset is closed.
     pub async fn rollback_pinned(&mut self) {
+        self.rollback_branches().await;
         for (_, mut conn) in self.pinned.drain() {
             let ok = match conn.conn() {
                 Ok(c) => c.reset().await.is_ok(),
@@ -1125,6 +1223,33 @@ impl Session {
             }
         }
     }
+}
+
+/// MySQL 8's `utf8mb4_0900_*` collations (what MySQL 8 clients ask for by default) under
+/// their closest MariaDB equivalents.
+fn mariadb_collations(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains("_0900_") {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = sql.to_string();
+    for (mysql, mariadb) in [
+        ("utf8mb4_0900_ai_ci", "utf8mb4_unicode_520_ci"),
+        ("utf8mb4_0900_as_ci", "utf8mb4_unicode_520_ci"),
+        ("utf8mb4_0900_as_cs", "utf8mb4_bin"),
+        ("utf8mb4_0900_bin", "utf8mb4_bin"),
+    ] {
+        out = out.replace(mysql, mariadb);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether a `SET` statement switches autocommit on.
+fn turns_autocommit_on(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower.split("autocommit").skip(1).any(|rest| {
+        let v = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '=' || c == ':');
+        v.starts_with('1') || v.starts_with("on") || v.starts_with("true")
+    })
 }
 
 fn is_numeric(t: ColumnType) -> bool {

@@ -204,9 +204,25 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
     if compound {
         return vec![sql];
     }
-    let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
+    scan_code(sql, |i, c| {
+        if c == b';' {
+            out.push(&sql[start..i]);
+            start = i + 1;
+        }
+    });
+    if start < sql.len() {
+        out.push(&sql[start.min(sql.len())..]);
+    }
+    out.retain(|s| !tokenize(s).is_empty());
+    out
+}
+
+/// Calls `f` with the index of every byte of `sql` that is code: outside string literals,
+/// quoted identifiers and comments (the body of an executable comment is code).
+fn scan_code(sql: &str, mut f: impl FnMut(usize, u8)) {
+    let b = sql.as_bytes();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -247,18 +263,23 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
                 }
                 i += 2;
             }
-            b';' => {
-                out.push(&sql[start..i]);
+            c => {
+                f(i, c);
                 i += 1;
-                start = i;
             }
-            _ => i += 1,
         }
     }
-    if start < sql.len() {
-        out.push(&sql[start.min(sql.len())..]);
-    }
-    out.retain(|s| !tokenize(s).is_empty());
+}
+
+/// Byte offsets of the `?` parameter markers of a prepared statement's text (outside
+/// literals, quoted identifiers and comments).
+pub fn placeholders(sql: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    scan_code(sql, |i, c| {
+        if c == b'?' {
+            out.push(i);
+        }
+    });
     out
 }
 
@@ -289,6 +310,14 @@ mod split_tests {
     fn keeps_stored_programs_whole() {
         let sql = "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END";
         assert_eq!(split_statements(sql), [sql]);
+    }
+
+    #[test]
+    fn placeholders_skip_literals_and_comments() {
+        let sql = "SELECT '?', `a?`, ? /* ? */ FROM t WHERE a = ? -- ?\n AND b = \"?\"";
+        let at = super::placeholders(sql);
+        assert_eq!(at.len(), 2);
+        assert!(at.iter().all(|&i| &sql[i..i + 1] == "?"));
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub enum SetTarget {
     Other(String),
 }
 
+/// Where `PREPARE` takes its statement text from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareSource {
+    /// A string literal.
+    Text(String),
+    /// A user variable, by name (without `@`).
+    Variable(String),
+}
+
 /// A statement classified for the session layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionStatement {
@@ -61,6 +70,25 @@ pub enum SessionStatement {
         /// Only errors.
         errors: bool,
     },
+    /// `PREPARE name FROM 'text' | @var`.
+    Prepare {
+        /// Statement name.
+        name: String,
+        /// Its text.
+        source: PrepareSource,
+    },
+    /// `EXECUTE name [USING @a, @b, …]`.
+    Execute {
+        /// Statement name.
+        name: String,
+        /// User variables bound to the markers, by name.
+        using: Vec<String>,
+    },
+    /// `DEALLOCATE PREPARE name` / `DROP PREPARE name`.
+    Deallocate(String),
+    /// `SAVEPOINT x`, `ROLLBACK [WORK] TO [SAVEPOINT] x`, `RELEASE SAVEPOINT x`: run on every
+    /// shard the transaction has touched.
+    Savepoint,
     /// `EXPLAIN ROUTE <statement>`: the plan, without running it.
     ExplainRoute(String),
     /// Any other statement: routed to shards.
@@ -73,6 +101,62 @@ fn like_pattern(tokens: &[Token]) -> Option<Option<String>> {
         [kw, Token::Str(p)] if kw.is_kw("LIKE") => Some(Some(p.clone())),
         _ => None,
     }
+}
+
+/// `PREPARE`, `EXECUTE` and `DEALLOCATE PREPARE` / `DROP PREPARE`.
+fn prepared_statement(t: &[Token]) -> Option<SessionStatement> {
+    let first = t.first()?;
+    if first.is_kw("PREPARE") {
+        let name = t.get(1)?.ident()?.to_string();
+        if !t.get(2)?.is_kw("FROM") {
+            return None;
+        }
+        let source = match t.get(3..)? {
+            [Token::Str(text)] => PrepareSource::Text(text.clone()),
+            [Token::Word(v)] if v.starts_with('@') && !v.starts_with("@@") => {
+                PrepareSource::Variable(v[1..].to_string())
+            }
+            [Token::Sym(at), var] if at == "@" => PrepareSource::Variable(var.ident()?.to_string()),
+            _ => return None,
+        };
+        return Some(SessionStatement::Prepare { name, source });
+    }
+    if first.is_kw("EXECUTE") {
+        let name = t.get(1)?.ident()?.to_string();
+        let mut using = Vec::new();
+        if t.len() > 2 {
+            if !t[2].is_kw("USING") {
+                return None;
+            }
+            let mut i = 3;
+            while i < t.len() {
+                match &t[i] {
+                    Token::Word(v) if v.starts_with('@') && v.len() > 1 && !v.starts_with("@@") => {
+                        using.push(v[1..].to_string());
+                        i += 1;
+                    }
+                    Token::Sym(at) if at == "@" => {
+                        using.push(t.get(i + 1)?.ident()?.to_string());
+                        i += 2;
+                    }
+                    _ => return None,
+                }
+                match t.get(i) {
+                    None => {}
+                    Some(c) if c.is_sym(",") => i += 1,
+                    Some(_) => return None,
+                }
+            }
+        }
+        return Some(SessionStatement::Execute { name, using });
+    }
+    if (first.is_kw("DEALLOCATE") || first.is_kw("DROP")) && t.get(1)?.is_kw("PREPARE") {
+        return match t {
+            [_, _, name] => Some(SessionStatement::Deallocate(name.ident()?.to_string())),
+            _ => None,
+        };
+    }
+    None
 }
 
 /// Classifies one statement for the session layer.
@@ -105,6 +189,12 @@ fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
     if first.is_kw("START") && t.get(1).is_some_and(|w| w.is_kw("TRANSACTION")) {
         return Some(SessionStatement::Begin);
     }
+    if first.is_kw("SAVEPOINT")
+        || (first.is_kw("RELEASE") && t.get(1).is_some_and(|w| w.is_kw("SAVEPOINT")))
+        || (first.is_kw("ROLLBACK") && t.iter().take(3).any(|w| w.is_kw("TO")))
+    {
+        return Some(SessionStatement::Savepoint);
+    }
     if first.is_kw("COMMIT") {
         return (t.len() == 1 || (t.len() == 2 && t[1].is_kw("WORK")))
             .then_some(SessionStatement::Commit);
@@ -115,6 +205,9 @@ fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
     }
     if first.is_kw("SET") {
         return Some(SessionStatement::Set(set_targets(&t[1..])));
+    }
+    if let Some(s) = prepared_statement(t) {
+        return Some(s);
     }
     if first.is_kw("SELECT") {
         return classify_select(&t[1..]);
@@ -370,7 +463,45 @@ mod tests {
         assert_eq!(classify("begin"), S::Begin);
         assert_eq!(classify("START TRANSACTION READ ONLY"), S::Begin);
         assert_eq!(classify("COMMIT;"), S::Commit);
-        assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), S::Routed);
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), S::Savepoint);
+        assert_eq!(classify("rollback work to b"), S::Savepoint);
+        assert_eq!(classify("SAVEPOINT a"), S::Savepoint);
+        assert_eq!(classify("RELEASE SAVEPOINT a"), S::Savepoint);
+    }
+
+    #[test]
+    fn sql_prepared_statements() {
+        assert_eq!(
+            classify("PREPARE s FROM 'SELECT ?'"),
+            S::Prepare {
+                name: "s".into(),
+                source: PrepareSource::Text("SELECT ?".into())
+            }
+        );
+        assert_eq!(
+            classify("PREPARE `s` FROM @q"),
+            S::Prepare {
+                name: "s".into(),
+                source: PrepareSource::Variable("q".into())
+            }
+        );
+        assert_eq!(
+            classify("EXECUTE s USING @a, @b"),
+            S::Execute {
+                name: "s".into(),
+                using: vec!["a".into(), "b".into()]
+            }
+        );
+        assert_eq!(
+            classify("EXECUTE s"),
+            S::Execute {
+                name: "s".into(),
+                using: vec![]
+            }
+        );
+        assert_eq!(classify("DEALLOCATE PREPARE s"), S::Deallocate("s".into()));
+        assert_eq!(classify("DROP PREPARE s"), S::Deallocate("s".into()));
+        assert_eq!(classify("EXECUTE s USING 1"), S::Routed);
     }
 
     #[test]

@@ -76,17 +76,6 @@ impl PooledConn {
         self.fingerprint = fingerprint;
     }
 
-    /// Whether the backend reported an open transaction in its last OK/EOF packet.
-    pub fn backend_in_transaction(&self) -> bool {
-        self.conn
-            .as_ref()
-            .and_then(|c| c.last_ok_packet())
-            .is_some_and(|ok| {
-                ok.status_flags()
-                    .contains(mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS)
-            })
-    }
-
     /// Records a COM_RESET_CONNECTION done outside [`PooledConn::prepare`]: defaults again,
     /// and the database is re-selected before the next use.
     pub fn mark_reset(&mut self) {

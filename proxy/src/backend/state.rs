@@ -28,6 +28,18 @@ impl SessionState {
         self.refresh();
     }
 
+    /// The literal a session system variable was set to, if the client set it.
+    pub fn system_literal(&self, name: &str) -> Option<&str> {
+        self.system
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// The literal a user variable holds, if the client set it.
+    pub fn user_literal(&self, name: &str) -> Option<String> {
+        self.user.get(name).cloned()
+    }
+
     /// Identifies this state; equal states have equal fingerprints, defaults have 0.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint

@@ -19,6 +19,19 @@ pub enum Command {
     SetOption(u16),
     /// COM_RESET_CONNECTION: reset session state without re-authenticating.
     ResetConnection,
+    /// COM_STMT_PREPARE: a statement with `?` parameter markers.
+    StmtPrepare(String),
+    /// COM_STMT_EXECUTE: statement id and the rest of the packet (flags, iteration count,
+    /// parameters), decoded once the statement's parameter count is known.
+    StmtExecute { id: u32, body: Vec<u8> },
+    /// COM_STMT_SEND_LONG_DATA: a piece of one parameter's value.
+    StmtSendLongData { id: u32, param: u16, data: Vec<u8> },
+    /// COM_STMT_CLOSE.
+    StmtClose(u32),
+    /// COM_STMT_RESET: drop long data sent so far.
+    StmtReset(u32),
+    /// COM_STMT_FETCH: rows from a cursor.
+    StmtFetch(u32),
     /// A command myshard recognises but does not support yet, with its name.
     Unsupported(&'static str),
     /// Any other byte: ERR 1047.
@@ -40,6 +53,12 @@ pub enum CommandError {
 
 fn utf8(bytes: &[u8], what: &'static str) -> Result<String, CommandError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| CommandError::NotUtf8(what))
+}
+
+/// The statement id that starts every COM_STMT_* packet.
+fn stmt_id(rest: &[u8], what: &'static str) -> Result<u32, CommandError> {
+    let id = rest.get(..4).ok_or(CommandError::Malformed(what))?;
+    Ok(u32::from_le_bytes([id[0], id[1], id[2], id[3]]))
 }
 
 impl Command {
@@ -72,12 +91,24 @@ impl Command {
             }
             0x1f => Command::ResetConnection,
             0x11 => Command::Unsupported("COM_CHANGE_USER"),
-            0x16 => Command::Unsupported("COM_STMT_PREPARE"),
-            0x17 => Command::Unsupported("COM_STMT_EXECUTE"),
-            0x18 => Command::Unsupported("COM_STMT_SEND_LONG_DATA"),
-            0x19 => Command::Unsupported("COM_STMT_CLOSE"),
-            0x1a => Command::Unsupported("COM_STMT_RESET"),
-            0x1c => Command::Unsupported("COM_STMT_FETCH"),
+            0x16 => Command::StmtPrepare(utf8(rest, "statement")?),
+            0x17 => Command::StmtExecute {
+                id: stmt_id(rest, "COM_STMT_EXECUTE")?,
+                body: rest[4..].to_vec(),
+            },
+            0x18 => {
+                let param = rest
+                    .get(4..6)
+                    .ok_or(CommandError::Malformed("COM_STMT_SEND_LONG_DATA"))?;
+                Command::StmtSendLongData {
+                    id: stmt_id(rest, "COM_STMT_SEND_LONG_DATA")?,
+                    param: u16::from_le_bytes([param[0], param[1]]),
+                    data: rest[6..].to_vec(),
+                }
+            }
+            0x19 => Command::StmtClose(stmt_id(rest, "COM_STMT_CLOSE")?),
+            0x1a => Command::StmtReset(stmt_id(rest, "COM_STMT_RESET")?),
+            0x1c => Command::StmtFetch(stmt_id(rest, "COM_STMT_FETCH")?),
             other => Command::Unknown(other),
         })
     }
@@ -108,6 +139,23 @@ mod tests {
     #[test]
     fn field_list_without_terminator_is_malformed() {
         assert!(Command::parse(b"\x04tbl").is_err());
+    }
+
+    #[test]
+    fn statement_commands_carry_their_id() {
+        assert_eq!(
+            Command::parse(b"\x19\x07\x00\x00\x00"),
+            Ok(Command::StmtClose(7))
+        );
+        assert_eq!(
+            Command::parse(b"\x18\x01\x00\x00\x00\x02\x00ab"),
+            Ok(Command::StmtSendLongData {
+                id: 1,
+                param: 2,
+                data: b"ab".to_vec()
+            })
+        );
+        assert!(Command::parse(b"\x17\x01").is_err());
     }
 
     #[test]

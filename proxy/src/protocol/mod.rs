@@ -6,9 +6,11 @@
 //! - [`auth`]: `mysql_native_password` and `caching_sha2_password` verification.
 //! - [`response`]: OK, ERR and EOF packets.
 //! - [`resultset`]: column definitions and text rows.
+//! - [`binary`]: prepared statements' parameters and binary rows.
 //! - [`command`]: the command phase's `Command` enum.
 
 pub mod auth;
+pub mod binary;
 pub mod command;
 pub mod handshake;
 pub mod response;

@@ -20,7 +20,7 @@ pub const USERS: &str = r#"
 [[users]]
 name = "app"
 password = "app"
-schemas = ["shop", "sbtest"]
+schemas = ["shop", "sbtest", "sbshard"]
 
 [[users]]
 name = "nat"
@@ -59,6 +59,36 @@ default_shard = "s1"
 [[schemas]]
 name = "other"
 default_shard = "s1"
+
+# sysbench's tables, sharded by id over the four shards.
+[[schemas]]
+name = "sbshard"
+default_shard = "s0"
+
+[[schemas.rules]]
+name = "by_id"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+
+[[schemas.tables]]
+name = "sbtest1"
+rule = "by_id"
+column = "id"
+
+[[schemas.tables]]
+name = "sbtest2"
+rule = "by_id"
+column = "id"
+
+[[schemas.tables]]
+name = "sbtest3"
+rule = "by_id"
+column = "id"
+
+[[schemas.tables]]
+name = "sbtest4"
+rule = "by_id"
+column = "id"
 
 [[users]]
 name = "mall"
@@ -297,7 +327,7 @@ fn build() -> Result<Env, String> {
         // The general log shows which shard received which statement.
         sql(
             cluster.primary_port(shard),
-            "CREATE DATABASE mall; SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;",
+            "CREATE DATABASE mall; CREATE DATABASE sbshard; SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;",
         )?;
     }
     let (certs, ca, cert, key) = make_cert()?;
