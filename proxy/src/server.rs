@@ -133,7 +133,7 @@ impl Shared {
                     format!("cannot open the XA decision log {}: {e}", path.display())
                 })?;
                 Some(Arc::new(crate::xa::Xa {
-                    ids: crate::xa::XidSource::new(config.server.worker_id),
+                    ids: crate::xa::XidSource::new(config.server.worker_id, path),
                     log,
                 }))
             }

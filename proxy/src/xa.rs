@@ -6,9 +6,11 @@
 //! and only then is each branch `XA COMMIT`ted. A crash before the decision leaves prepared
 //! branches that recovery rolls back; a crash after it leaves branches that recovery commits.
 //!
-//! Transaction ids are `myshard-<owner>-<boot>-<seq>`: `owner` is the configured
-//! `server.worker_id` (`x` when unset — one instance per set of shards), `boot` the start time
-//! of this process in milliseconds. A branch of an earlier boot of the same owner is in doubt
+//! Transaction ids are `myshard-<owner>-<boot>-<seq>`: `owner` names this myshard instance —
+//! the configured `server.worker_id`, or else a hash of the host name and the decision log's
+//! path, so that instances sharing the shards never resolve each other's branches while a
+//! restarted instance recognises its own — and `boot` is the start time of this process in
+//! milliseconds. A branch of an earlier boot of the same owner is in doubt
 //! for certain (its process is gone); a branch of this boot is resolved only when its
 //! decision is logged, so an in-flight commit is never disturbed.
 
@@ -32,14 +34,14 @@ pub struct XidSource {
 }
 
 impl XidSource {
-    /// Ids for this process: `worker_id` names the owner.
-    pub fn new(worker_id: Option<u16>) -> Self {
+    /// Ids for this process of the instance that keeps its decisions in `log`.
+    pub fn new(worker_id: Option<u16>, log: &Path) -> Self {
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         XidSource {
-            owner: worker_id.map_or_else(|| "x".to_string(), |w| w.to_string()),
+            owner: worker_id.map_or_else(|| instance_hash(log), |w| w.to_string()),
             boot,
             seq: AtomicU64::new(0),
         }
@@ -58,6 +60,23 @@ impl XidSource {
         let (boot, _) = rest.split_once('-')?;
         Some(boot == self.boot.to_string())
     }
+}
+
+/// `h` and a hash of the host name and the decision log's absolute path.
+fn instance_hash(log: &Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let path = std::fs::canonicalize(log).unwrap_or_else(|_| log.to_path_buf());
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in host
+        .trim()
+        .bytes()
+        .chain([0])
+        .chain(path.to_string_lossy().bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("h{:08x}", h as u32 ^ (h >> 32) as u32)
 }
 
 /// `'gtrid','bqual'` for XA statements.
@@ -207,7 +226,8 @@ pub async fn recover(shared: &Arc<Shared>, startup: bool) -> (usize, usize) {
     let backends = shared.backends();
     let mut committed = 0;
     let mut rolled_back = 0;
-    let mut unresolved: HashSet<String> = HashSet::new();
+    // Every id with a branch on some shard in this pass, resolved or not.
+    let mut seen: HashSet<String> = HashSet::new();
     let mut all_reachable = true;
     for (shard, server) in backends.servers() {
         if server.replica {
@@ -223,13 +243,14 @@ pub async fn recover(shared: &Arc<Shared>, startup: bool) -> (usize, usize) {
         };
         committed += branches.0;
         rolled_back += branches.1;
-        unresolved.extend(branches.2);
+        seen.extend(branches.2);
     }
     // A decision is logged only once all its branches are prepared, so a pending decision
-    // with no prepared branch left on any shard has committed everywhere.
+    // with no branch on any shard has committed everywhere. Only a pass that sees none
+    // finishes it: a branch committed in this pass is confirmed gone by the next one.
     if all_reachable {
         let pending: Vec<String> = xa.log.lock().pending.iter().cloned().collect();
-        for id in pending.iter().filter(|id| !unresolved.contains(*id)) {
+        for id in pending.iter().filter(|id| !seen.contains(*id)) {
             xa.log.done(id);
         }
     }
@@ -258,7 +279,7 @@ async fn recover_shard(
     let (_, rows) = crate::executor::collect(c, shard, "XA RECOVER").await?;
     let mut committed = 0;
     let mut rolled_back = 0;
-    let mut unresolved = Vec::new();
+    let mut seen = Vec::new();
     for row in rows {
         let Some((gtrid, bqual)) = xid_of(&row) else {
             continue;
@@ -266,6 +287,7 @@ async fn recover_shard(
         let Some(this_boot) = xa.ids.classify(&gtrid) else {
             continue;
         };
+        seen.push(gtrid.clone());
         let decided = xa.log.is_pending(&gtrid);
         let verb = if decided {
             "COMMIT"
@@ -279,14 +301,11 @@ async fn recover_shard(
         match crate::executor::run(c, shard, &sql).await {
             Ok(()) if decided => committed += 1,
             Ok(()) => rolled_back += 1,
-            Err(e) => {
-                tracing::warn!(shard, gtrid, "XA {verb} failed during recovery: {e}");
-                unresolved.push(gtrid);
-            }
+            Err(e) => tracing::warn!(shard, gtrid, "XA {verb} failed during recovery: {e}"),
         }
     }
     crate::backend::BackendPool::release(conn);
-    Ok((committed, rolled_back, unresolved))
+    Ok((committed, rolled_back, seen))
 }
 
 /// `(gtrid, bqual)` of an `XA RECOVER` row (formatID, gtrid_length, bqual_length, data).
@@ -329,7 +348,14 @@ mod tests {
 
     #[test]
     fn ids_name_their_owner_and_boot() {
-        let a = XidSource::new(Some(7));
+        let a = XidSource::new(Some(7), Path::new("/tmp/x.log"));
+        let b = XidSource::new(None, Path::new("/tmp/x.log"));
+        let c = XidSource::new(None, Path::new("/tmp/y.log"));
+        assert_ne!(
+            b.owner, c.owner,
+            "instances with their own logs own their own ids"
+        );
+        assert_eq!(b.owner, XidSource::new(None, Path::new("/tmp/x.log")).owner);
         let id = a.next();
         assert!(id.starts_with("myshard-7-"));
         assert_eq!(a.classify(&id), Some(true));

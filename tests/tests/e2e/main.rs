@@ -15,3 +15,4 @@ mod scaleout;
 mod sessions;
 mod sharding;
 mod sysbench;
+mod transactions;

@@ -1,0 +1,460 @@
+//! Transactions over several shards: XA two-phase commit, crash recovery from the decision
+//! log, savepoints, and the single_shard mode. Each test runs its own myshard over the shared
+//! cluster, with a schema of its own.
+
+use crate::env::env;
+use myshard_tests::cluster::sql;
+use myshard_tests::Proxy;
+use mysql_async::prelude::*;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACCOUNTS: i64 = 200;
+const OPENING: i64 = 1_000;
+
+fn bank_config(schema: &str, mode: &str, log: &Path) -> String {
+    format!(
+        r#"
+[transactions]
+mode = "{mode}"
+decision_log = "{}"
+recovery_interval_ms = 300
+
+[[users]]
+name = "bank"
+password = "bank"
+schemas = ["{schema}"]
+
+[[schemas]]
+name = "{schema}"
+default_shard = "s0"
+
+[[schemas.rules]]
+name = "by_id"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+
+[[schemas.tables]]
+name = "accounts"
+rule = "by_id"
+column = "id"
+"#,
+        log.display()
+    )
+}
+
+fn start(schema: &str, mode: &str, log: &Path) -> Proxy {
+    start_with(schema, mode, log, "")
+}
+
+fn start_with(schema: &str, mode: &str, log: &Path, server: &str) -> Proxy {
+    let e = env();
+    Proxy::start(&e.cluster, server, &bank_config(schema, mode, log))
+        .unwrap_or_else(|err| panic!("myshard starts: {err}"))
+}
+
+async fn connect(port: u16, schema: &str) -> mysql_async::Conn {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("bank"))
+        .pass(Some("bank"))
+        .db_name(Some(schema))
+        .prefer_socket(false);
+    mysql_async::Conn::new(opts)
+        .await
+        .expect("connects to myshard")
+}
+
+/// Creates the schema on every shard and the accounts through myshard.
+async fn open_accounts(port: u16, schema: &str) {
+    let e = env();
+    for shard in 0..4 {
+        sql(
+            e.cluster.primary_port(shard),
+            &format!("DROP DATABASE IF EXISTS {schema}; CREATE DATABASE {schema}"),
+        )
+        .expect("schema on the shard");
+    }
+    let mut c = connect(port, schema).await;
+    c.query_drop("CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+        .await
+        .expect("create through myshard");
+    let values: Vec<String> = (1..=ACCOUNTS)
+        .map(|i| format!("({i}, {OPENING})"))
+        .collect();
+    c.query_drop(format!(
+        "INSERT INTO accounts (id, balance) VALUES {}",
+        values.join(",")
+    ))
+    .await
+    .expect("accounts");
+    c.disconnect().await.expect("quit");
+}
+
+/// The total balance, summed on each shard directly.
+fn total_on_shards(schema: &str) -> i64 {
+    let e = env();
+    (0..4)
+        .map(|shard| {
+            let out = sql(
+                e.cluster.primary_port(shard),
+                &format!("SELECT COALESCE(SUM(balance), 0) FROM {schema}.accounts"),
+            )
+            .expect("sum on the shard");
+            out.trim().parse::<i64>().expect("a number")
+        })
+        .sum()
+}
+
+/// XA branches prepared and not resolved, on every shard — except those the recovery test
+/// plants on purpose (worker 901), which may exist while other tests run.
+fn in_doubt() -> Vec<String> {
+    in_doubt_all()
+        .into_iter()
+        .filter(|l| !l.contains("myshard-901-"))
+        .collect()
+}
+
+fn in_doubt_all() -> Vec<String> {
+    let e = env();
+    (0..4)
+        .flat_map(|shard| {
+            sql(e.cluster.primary_port(shard), "XA RECOVER")
+                .expect("XA RECOVER")
+                .lines()
+                .map(|l| format!("s{shard}: {l}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Moves money between random accounts until `stop`; returns committed transfers. Odd
+/// clients use prepared statements, even ones the text protocol.
+async fn transfer_loop(port: u16, schema: String, client: u64, stop: Arc<AtomicBool>) -> u64 {
+    let mut done = 0;
+    let Ok(mut c) = tokio::time::timeout(Duration::from_secs(5), connect(port, &schema)).await
+    else {
+        return 0;
+    };
+    let mut seed = client.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: i64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as i64
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let from = next(ACCOUNTS) + 1;
+        let to = (from + next(ACCOUNTS - 1)) % ACCOUNTS + 1;
+        let amount = next(50) + 1;
+        let r: Result<(), mysql_async::Error> = async {
+            c.query_drop("BEGIN").await?;
+            if client % 2 == 1 {
+                c.exec_drop(
+                    "UPDATE accounts SET balance = balance - ? WHERE id = ?",
+                    (amount, from),
+                )
+                .await?;
+                c.exec_drop(
+                    "UPDATE accounts SET balance = balance + ? WHERE id = ?",
+                    (amount, to),
+                )
+                .await?;
+            } else {
+                c.query_drop(format!(
+                    "UPDATE accounts SET balance = balance - {amount} WHERE id = {from}"
+                ))
+                .await?;
+                c.query_drop(format!(
+                    "UPDATE accounts SET balance = balance + {amount} WHERE id = {to}"
+                ))
+                .await?;
+            }
+            c.query_drop("COMMIT").await
+        }
+        .await;
+        match r {
+            Ok(()) => done += 1,
+            Err(mysql_async::Error::Server(e)) if e.code == 1213 => {
+                // A deadlock rolled the whole transaction back; the client retries, as
+                // applications do.
+            }
+            Err(_) => return done,
+        }
+    }
+    let _ = c.disconnect().await;
+    done
+}
+
+fn spawn_clients(
+    port: u16,
+    schema: &str,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<u64>> {
+    (0..16)
+        .map(|i| tokio::spawn(transfer_loop(port, schema.to_string(), i, stop.clone())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_keep_the_total_through_a_sigkill_and_recovery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("xa.log");
+    let schema = "bank_kill";
+    let mut proxy = start(schema, "xa", &log);
+    open_accounts(proxy.port, schema).await;
+    let expected = ACCOUNTS * OPENING;
+
+    // 16 clients move money; myshard is killed in the middle of it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = spawn_clients(proxy.port, schema, &stop);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        proxy.signal_and_wait(libc::SIGKILL, Duration::from_secs(10)),
+        "myshard dies on SIGKILL"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let mut before_kill = 0;
+    for c in clients {
+        before_kill += c.await.expect("client task");
+    }
+    assert!(
+        before_kill > 50,
+        "only {before_kill} transfers before the kill"
+    );
+    let decided = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        decided.lines().any(|l| l.starts_with("C ")),
+        "two-shard transfers commit in two phases with logged decisions:\n{decided}"
+    );
+
+    // Restarted on the same decision log, myshard resolves every in-doubt branch first.
+    let proxy = start(schema, "xa", &log);
+    let mut left = in_doubt();
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        left = in_doubt();
+    }
+    assert_eq!(left, Vec::<String>::new(), "{}", proxy.log());
+    assert_eq!(total_on_shards(schema), expected, "money after the crash");
+
+    // And keeps serving transfers with the total intact.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = spawn_clients(proxy.port, schema, &stop);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut after = 0;
+    for c in clients {
+        after += c.await.expect("client task");
+    }
+    assert!(after > 50, "only {after} transfers after the restart");
+    let mut c = connect(proxy.port, schema).await;
+    let total: Option<i64> = c
+        .query_first("SELECT SUM(balance) FROM accounts")
+        .await
+        .expect("sum through myshard");
+    assert_eq!(total, Some(expected));
+    assert_eq!(total_on_shards(schema), expected);
+    assert_eq!(in_doubt(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn recovery_commits_logged_decisions_and_rolls_back_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("xa.log");
+    let schema = "bank_recover";
+    // worker_id names this instance's XA ids: other instances leave them alone.
+    let server = "worker_id = 901";
+    let proxy = start_with(schema, "xa", &log, server);
+    open_accounts(proxy.port, schema).await;
+    drop(proxy);
+    let e = env();
+    // Two branches left prepared by "an earlier run" (owner 901, boot 1): one whose commit
+    // was decided and logged, one that was never decided.
+    let s0 = e.cluster.primary_port(0);
+    let prepare = |gtrid: &str, id: i64, delta: i64| {
+        sql(
+            s0,
+            &format!(
+                "XA START '{gtrid}','s0'; UPDATE {schema}.accounts SET balance = balance + {delta} WHERE id = {id}; XA END '{gtrid}','s0'; XA PREPARE '{gtrid}','s0'"
+            ),
+        )
+        .expect("prepared branch");
+    };
+    // Two accounts that live on s0 (each branch locks its own row).
+    let ids = sql(
+        s0,
+        &format!("SELECT MIN(id), MAX(id) FROM {schema}.accounts"),
+    )
+    .expect("accounts on s0");
+    let ids: Vec<i64> = ids
+        .split_whitespace()
+        .map(|n| n.parse().expect("id"))
+        .collect();
+    prepare("myshard-901-1-1", ids[0], 7);
+    prepare("myshard-901-1-2", ids[1], 100);
+    std::fs::write(&log, "C myshard-901-1-1\n").expect("decision log");
+    let planted = || -> Vec<String> {
+        in_doubt_all()
+            .into_iter()
+            .filter(|l| l.contains("myshard-901-"))
+            .collect()
+    };
+    assert_eq!(planted().len(), 2);
+
+    // Resolved at start-up; a branch whose client connection the shard is still tearing
+    // down may outlive its first XA COMMIT, and the recovery loop finishes it.
+    let proxy = start_with(schema, "xa", &log, server);
+    let mut left = planted();
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        left = planted();
+    }
+    assert_eq!(left, Vec::<String>::new(), "{}", proxy.log());
+    let balance = |id: i64| -> i64 {
+        sql(
+            s0,
+            &format!("SELECT balance FROM {schema}.accounts WHERE id = {id}"),
+        )
+        .expect("balance")
+        .trim()
+        .parse()
+        .expect("number")
+    };
+    assert_eq!(
+        balance(ids[0]),
+        OPENING + 7,
+        "the logged decision committed"
+    );
+    assert_eq!(balance(ids[1]), OPENING, "the undecided branch rolled back");
+}
+
+#[tokio::test]
+async fn savepoints_and_rollback_span_shards() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = "bank_sp";
+    let proxy = start(schema, "xa", &dir.path().join("xa.log"));
+    open_accounts(proxy.port, schema).await;
+    let mut c = connect(proxy.port, schema).await;
+    let balances =
+        |ids: &str| format!("SELECT id, balance FROM accounts WHERE id IN ({ids}) ORDER BY id");
+    c.query_drop("START TRANSACTION").await.expect("begin");
+    c.query_drop("UPDATE accounts SET balance = 1 WHERE id = 1")
+        .await
+        .expect("u1");
+    c.query_drop("SAVEPOINT a").await.expect("savepoint");
+    c.query_drop("UPDATE accounts SET balance = 2 WHERE id IN (1, 2, 3, 4, 5, 6, 7, 8)")
+        .await
+        .expect("u2 over several shards");
+    c.query_drop("ROLLBACK TO SAVEPOINT a")
+        .await
+        .expect("rollback to");
+    let rows: Vec<(i64, i64)> = c
+        .query(balances("1, 2, 3, 4, 5, 6, 7, 8"))
+        .await
+        .expect("read");
+    let mut want: Vec<(i64, i64)> = (1..=8).map(|i| (i, OPENING)).collect();
+    want[0].1 = 1;
+    assert_eq!(rows, want, "only the work before the savepoint is left");
+    c.query_drop("RELEASE SAVEPOINT a").await.expect("release");
+    let gone = c.query_drop("ROLLBACK TO SAVEPOINT a").await;
+    assert!(
+        matches!(&gone, Err(mysql_async::Error::Server(e)) if e.code == 1305),
+        "{gone:?}"
+    );
+    c.query_drop("COMMIT").await.expect("commit");
+    let rows: Vec<(i64, i64)> = c.query(balances("1, 2")).await.expect("read");
+    assert_eq!(rows, vec![(1, 1), (2, OPENING)]);
+
+    // ROLLBACK undoes every shard; a client that disconnects mid-transaction too.
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("UPDATE accounts SET balance = 0 WHERE id BETWEEN 1 AND 20")
+        .await
+        .expect("scatter update");
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    let zero: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM accounts WHERE balance = 0")
+        .await
+        .expect("count");
+    assert_eq!(zero, Some(0));
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("UPDATE accounts SET balance = 0 WHERE id BETWEEN 1 AND 20")
+        .await
+        .expect("scatter update");
+    drop(c);
+    let mut c = connect(proxy.port, schema).await;
+    let mut zero = Some(1);
+    for _ in 0..50 {
+        zero = c
+            .query_first("SELECT COUNT(*) FROM accounts WHERE balance = 0")
+            .await
+            .expect("count");
+        if zero == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        zero,
+        Some(0),
+        "a dropped client's transaction is rolled back"
+    );
+    assert_eq!(in_doubt(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn single_shard_mode_refuses_a_second_shard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = "bank_single";
+    let proxy = start(schema, "single_shard", &dir.path().join("xa.log"));
+    open_accounts(proxy.port, schema).await;
+    let mut c = connect(proxy.port, schema).await;
+    // Find two accounts on different shards through EXPLAIN ROUTE.
+    let shard_of =
+        |id: i64| format!("EXPLAIN ROUTE UPDATE accounts SET balance = 0 WHERE id = {id}");
+    type Route = (String, Option<String>, String, String);
+    let first: Route = c
+        .query_first(shard_of(1))
+        .await
+        .expect("route")
+        .expect("row");
+    let mut other = 2;
+    loop {
+        let s: Route = c
+            .query_first(shard_of(other))
+            .await
+            .expect("route")
+            .expect("row");
+        if s.0 != first.0 {
+            break;
+        }
+        other += 1;
+    }
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("UPDATE accounts SET balance = balance - 5 WHERE id = 1")
+        .await
+        .expect("first shard");
+    let second = c
+        .query_drop(format!(
+            "UPDATE accounts SET balance = balance + 5 WHERE id = {other}"
+        ))
+        .await;
+    match &second {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1235, "{e:?}");
+            assert!(e.message.contains("single_shard"), "{}", e.message);
+        }
+        other => panic!("a second shard must be refused: {other:?}"),
+    }
+    c.query_drop("ROLLBACK").await.expect("rollback");
+    assert_eq!(total_on_shards(schema), ACCOUNTS * OPENING);
+}
