@@ -237,6 +237,7 @@ async fn handshake(
         tx_read_only: false,
         savepoints: Vec::new(),
         next_tx_settings: None,
+        skip_join: false,
     };
     session.initial_state = session.state.clone();
     if let Some(db) = hello.database.clone().filter(|_| admin) {

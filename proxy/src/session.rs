@@ -86,6 +86,9 @@ pub struct Session {
     pub savepoints: Vec<crate::transaction::Savepoint>,
     /// `SET TRANSACTION …` for the next transaction, run on each shard before its branch.
     pub next_tx_settings: Option<String>,
+    /// The connection being acquired serves a session statement (SET, variable reads) and
+    /// does not begin a transaction branch.
+    pub skip_join: bool,
 }
 
 /// What happened to the client connection while serving a command.
@@ -476,10 +479,11 @@ impl Session {
     ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ForwardError> {
         let shard = self.route_shard(sql)?;
         let database = self.physical_database();
-        let mut conn = self
-            .acquire(&shard, database.as_deref())
-            .await
-            .map_err(ForwardError::Statement)?;
+        // Session statements run outside the transaction's branches.
+        self.skip_join = true;
+        let conn = self.acquire(&shard, database.as_deref()).await;
+        self.skip_join = false;
+        let mut conn = conn.map_err(ForwardError::Statement)?;
         conn.count_statement();
         let res = match conn.conn() {
             Ok(c) => executor::collect(c, &shard, sql).await,
@@ -615,10 +619,11 @@ impl Session {
         }
         let shard = self.route_shard(sql)?;
         let database = self.physical_database();
-        let mut conn = self
-            .acquire(&shard, database.as_deref())
-            .await
-            .map_err(ForwardError::Statement)?;
+        // Session statements run outside the transaction's branches.
+        self.skip_join = true;
+        let conn = self.acquire(&shard, database.as_deref()).await;
+        self.skip_join = false;
+        let mut conn = conn.map_err(ForwardError::Statement)?;
         conn.count_statement();
         let res = self
             .set_on(&mut conn, &shard, sql, targets, replayable)

@@ -48,7 +48,7 @@ impl Session {
         conn: &mut PooledConn,
         shard: &str,
     ) -> Result<(), ProxyError> {
-        if !self.tx_active() || self.branches.contains_key(shard) {
+        if self.skip_join || !self.tx_active() || self.branches.contains_key(shard) {
             return Ok(());
         }
         if !self.in_transaction {

@@ -62,6 +62,47 @@ public class JdbcCheck {
             rs.next();
             ok("TLS");
         }
+        // Server-side prepared statements (binary protocol) over a table sharded across four
+        // shards answer as the text protocol does.
+        String[][] cases = {
+            {"SELECT * FROM ps_types WHERE id = ?", "3"},
+            {"SELECT * FROM ps_types WHERE id = ?", "7"},
+            {"SELECT id, n, price, day, at, f, label FROM ps_types WHERE id BETWEEN ? AND 30 ORDER BY id", "4"},
+            {"SELECT grp, COUNT(*), SUM(price), AVG(price), MIN(day), MAX(at) FROM ps_types WHERE id > ? GROUP BY grp ORDER BY grp", "0"},
+            {"SELECT id, price FROM ps_types WHERE price > ? ORDER BY price DESC LIMIT 5", "10"},
+            {"SELECT id, LENGTH(data), data FROM ps_types WHERE id = ?", "40"},
+        };
+        try (Connection c = DriverManager.getConnection(url(port, "sbshard", "allowPublicKeyRetrieval=true&useServerPrepStmts=true"), "app", "app");
+             Statement s = c.createStatement()) {
+            for (String[] tc : cases) {
+                ResultSet text = s.executeQuery(tc[0].replace("?", tc[1]));
+                PreparedStatement ps = c.prepareStatement(tc[0]);
+                ps.setLong(1, Long.parseLong(tc[1]));
+                ResultSet bin = ps.executeQuery();
+                int cols = text.getMetaData().getColumnCount();
+                if (cols != bin.getMetaData().getColumnCount()) throw new AssertionError(tc[0] + ": column count");
+                int rows = 0;
+                while (text.next()) {
+                    if (!bin.next()) throw new AssertionError(tc[0] + ": fewer rows prepared");
+                    rows++;
+                    for (int i = 1; i <= cols; i++) {
+                        if (!text.getMetaData().getColumnLabel(i).equals(bin.getMetaData().getColumnLabel(i)))
+                            throw new AssertionError(tc[0] + ": label " + i);
+                        Object a = text.getObject(i), b = bin.getObject(i);
+                        boolean same = (a == null) ? b == null
+                            : (a instanceof byte[]) ? java.util.Arrays.equals((byte[]) a, (byte[]) b)
+                            : (a instanceof Number && b instanceof Number && !(a instanceof java.math.BigDecimal))
+                                ? ((Number) a).doubleValue() == ((Number) b).doubleValue()
+                            : a.equals(b);
+                        if (!same) throw new AssertionError(tc[0] + " row " + rows + " column " + i + ": text " + a + " prepared " + b);
+                    }
+                }
+                if (bin.next()) throw new AssertionError(tc[0] + ": more rows prepared");
+                if (rows == 0) throw new AssertionError(tc[0] + ": no rows");
+                ps.close();
+            }
+            ok("server prepared statements answer as text");
+        }
         expectError(1045, url(port, "shop", ""), "nat", "bad");
         ok("wrong password is 1045");
         expectError(1049, url(port, "no_such_db", ""), "nat", "nat");

@@ -6,11 +6,11 @@ use mysql_async::prelude::*;
 use std::path::Path;
 use std::process::Command;
 
-fn clients_dir() -> &'static Path {
+pub fn clients_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/clients"))
 }
 
-fn ensure_python_module(module: &str, package: &str) {
+pub fn ensure_python_module(module: &str, package: &str) {
     let have = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .status()
@@ -62,6 +62,9 @@ fn pymysql_auth_plugins_tls_and_errors() {
 
 #[test]
 fn jdbc_connector_j() {
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(crate::prepared::ps_table());
     let jar = Path::new("/usr/share/java/mariadb-java-client.jar");
     if !jar.exists() {
         let ok = Command::new("sh")
@@ -104,6 +107,7 @@ fn jdbc_connector_j() {
         "ok transaction rollback",
         "ok caching_sha2 with public key retrieval",
         "ok TLS",
+        "ok server prepared statements answer as text",
         "ok wrong password is 1045",
         "ok unknown schema is 1049",
     ] {

@@ -90,6 +90,12 @@ name = "sbtest4"
 rule = "by_id"
 column = "id"
 
+# Every value type, for the prepared-statement (binary protocol) checks.
+[[schemas.tables]]
+name = "ps_types"
+rule = "by_id"
+column = "id"
+
 [[users]]
 name = "mall"
 password = "mall"

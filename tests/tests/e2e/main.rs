@@ -8,6 +8,7 @@ mod drivers;
 mod env;
 mod limits;
 mod metrics;
+mod prepared;
 mod protection;
 mod protocol;
 mod replicas;
