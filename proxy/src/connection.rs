@@ -238,6 +238,8 @@ async fn handshake(
         savepoints: Vec::new(),
         next_tx_settings: None,
         skip_join: false,
+        row_count: -1,
+        found_rows: 0,
     };
     session.initial_state = session.state.clone();
     if let Some(db) = hello.database.clone().filter(|_| admin) {

@@ -340,6 +340,8 @@ pub struct ConcatState {
     columns: Option<usize>,
     window: myshard_merger::OffsetLimit,
     warnings: u16,
+    /// Rows sent so far.
+    pub sent: u64,
 }
 
 impl ConcatState {
@@ -349,6 +351,7 @@ impl ConcatState {
             columns: None,
             window: myshard_merger::OffsetLimit::new(offset, limit),
             warnings: 0,
+            sent: 0,
         }
     }
 }
@@ -383,7 +386,10 @@ pub async fn concat_part(
     while let Some(row) = result.next().await.map_err(driver)? {
         if encode_error.is_none() && state.window.admit() {
             match row_packet(framing, &columns, &row_values(row)) {
-                Ok(p) => stream.write_packet(&p).await?,
+                Ok(p) => {
+                    stream.write_packet(&p).await?;
+                    state.sent += 1;
+                }
                 Err(e) => encode_error = Some(e),
             }
         }

@@ -86,6 +86,10 @@ pub struct Session {
     pub savepoints: Vec<crate::transaction::Savepoint>,
     /// `SET TRANSACTION …` for the next transaction, run on each shard before its branch.
     pub next_tx_settings: Option<String>,
+    /// `ROW_COUNT()`: rows the last statement changed (-1 after a result set).
+    pub row_count: i64,
+    /// `FOUND_ROWS()`: rows the last result set had.
+    pub found_rows: u64,
     /// The connection being acquired serves a session statement (SET, variable reads) and
     /// does not begin a transaction branch.
     pub skip_join: bool,
@@ -347,6 +351,17 @@ impl Session {
                     .map_or(Value::NULL, |s| Value::Bytes(s.clone().into_bytes()));
                 let cols = [local::text_column(&label)];
                 executor::write_result(stream, &cols, &[vec![value]], self.framing(more)).await?;
+            }
+            SessionStatement::SelectRowCount(label) => {
+                let cols = [local::int_column(&label)];
+                let row = vec![Value::Bytes(self.row_count.to_string().into_bytes())];
+                executor::write_result(stream, &cols, &[row], self.framing(more)).await?;
+            }
+            SessionStatement::SelectFoundRows(label) => {
+                let cols = [local::int_column(&label)];
+                let row = vec![Value::Bytes(self.found_rows.to_string().into_bytes())];
+                executor::write_result(stream, &cols, &[row], self.framing(more)).await?;
+                self.row_count = -1;
             }
             SessionStatement::SelectLastInsertId(label) => {
                 let cols = [local::int_column(&label)];
@@ -852,6 +867,16 @@ impl Session {
         if plan.kind != StatementKind::Read {
             self.mark_written(exec.queries.iter().map(|q| q.shard.as_str()));
         }
+        if res.is_ok() {
+            match plan.kind {
+                StatementKind::Read => {
+                    self.row_count = -1;
+                    self.found_rows = self.rows;
+                }
+                StatementKind::Ddl => self.row_count = 0,
+                _ => self.row_count = self.rows as i64,
+            }
+        }
         res
     }
 
@@ -999,6 +1024,7 @@ impl Session {
             }
         }
         executor::concat_end(stream, &state, framing).await?;
+        self.rows = state.sent;
         self.unpin_if_free();
         Ok(())
     }
@@ -1131,6 +1157,7 @@ impl Session {
         if let Some(id) = last_insert_id {
             total.last_insert_id = id;
         }
+        self.rows = total.affected_rows;
         if total.last_insert_id != 0 {
             self.last_insert_id = total.last_insert_id;
         }

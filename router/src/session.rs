@@ -50,6 +50,10 @@ pub enum SessionStatement {
     SelectDatabase(String),
     /// `SELECT LAST_INSERT_ID()`, with the column label.
     SelectLastInsertId(String),
+    /// `SELECT ROW_COUNT()`, with the column label.
+    SelectRowCount(String),
+    /// `SELECT FOUND_ROWS()`, with the column label.
+    SelectFoundRows(String),
     /// `SELECT @@a, @@session.b AS c [LIMIT 1]`: (variable name, column label) pairs.
     SelectVariables(Vec<(String, String)>),
     /// `SHOW DATABASES [LIKE 'p']` / `SHOW SCHEMAS`.
@@ -286,6 +290,18 @@ fn classify_select(t: &[Token]) -> Option<SessionStatement> {
         }
         [f, open, close] if f.is_kw("LAST_INSERT_ID") && open.is_sym("(") && close.is_sym(")") => {
             return Some(SessionStatement::SelectLastInsertId(format!(
+                "{}()",
+                f.ident()?
+            )));
+        }
+        [f, open, close] if f.is_kw("ROW_COUNT") && open.is_sym("(") && close.is_sym(")") => {
+            return Some(SessionStatement::SelectRowCount(format!(
+                "{}()",
+                f.ident()?
+            )));
+        }
+        [f, open, close] if f.is_kw("FOUND_ROWS") && open.is_sym("(") && close.is_sym(")") => {
+            return Some(SessionStatement::SelectFoundRows(format!(
                 "{}()",
                 f.ident()?
             )));

@@ -380,6 +380,18 @@ async fn savepoints_and_rollback_span_shards() {
     c.query_drop("UPDATE accounts SET balance = 0 WHERE id BETWEEN 1 AND 20")
         .await
         .expect("scatter update");
+    // ROW_COUNT() sums the shards' affected rows; FOUND_ROWS() counts the merged rows.
+    let changed: Option<i64> = c
+        .query_first("SELECT ROW_COUNT()")
+        .await
+        .expect("row count");
+    assert_eq!(changed, Some(20), "accounts 1..20 changed");
+    let _: Vec<i64> = c
+        .query("SELECT id FROM accounts WHERE id <= 30")
+        .await
+        .expect("scatter read");
+    let found: Option<i64> = c.query_first("SELECT FOUND_ROWS()").await.expect("found");
+    assert_eq!(found, Some(30));
     c.query_drop("ROLLBACK").await.expect("rollback");
     let zero: Option<i64> = c
         .query_first("SELECT COUNT(*) FROM accounts WHERE balance = 0")
