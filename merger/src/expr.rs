@@ -65,6 +65,159 @@ pub enum PExpr {
     Or(Box<PExpr>, Box<PExpr>),
     /// `IS [NOT] NULL`.
     IsNull(Box<PExpr>, bool),
+    /// A function call.
+    Func(Func, Vec<PExpr>),
+    /// `CASE [operand] WHEN … THEN … [ELSE …] END`.
+    Case {
+        /// The simple form's operand.
+        operand: Option<Box<PExpr>>,
+        /// `WHEN` / `THEN` pairs.
+        whens: Vec<(PExpr, PExpr)>,
+        /// `ELSE`.
+        otherwise: Option<Box<PExpr>>,
+    },
+}
+
+/// Functions the post-merge evaluator knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Func {
+    /// `ROUND(x [, d])`: half away from zero for exact values, to even for floats.
+    Round,
+    /// `TRUNCATE(x, d)`.
+    Truncate,
+    /// `ABS(x)`.
+    Abs,
+    /// `FLOOR(x)`.
+    Floor,
+    /// `CEIL(x)` / `CEILING(x)`.
+    Ceil,
+    /// `COALESCE(…)` / `IFNULL(a, b)`.
+    Coalesce,
+    /// `IF(c, a, b)`.
+    If,
+    /// `NULLIF(a, b)`.
+    NullIf,
+}
+
+impl Func {
+    /// The function of an SQL name and argument count, if the evaluator has it.
+    pub fn by_name(name: &str, args: usize) -> Option<Func> {
+        Some(match (name.to_ascii_uppercase().as_str(), args) {
+            ("ROUND", 1 | 2) => Func::Round,
+            ("TRUNCATE", 2) => Func::Truncate,
+            ("ABS", 1) => Func::Abs,
+            ("FLOOR", 1) => Func::Floor,
+            ("CEIL" | "CEILING", 1) => Func::Ceil,
+            ("COALESCE", 1..) | ("IFNULL", 2) => Func::Coalesce,
+            ("IF", 3) => Func::If,
+            ("NULLIF", 2) => Func::NullIf,
+            _ => return None,
+        })
+    }
+}
+
+/// Rounds `m` (scale `s`) to scale `t` (may be negative), half away from zero unless
+/// `truncate`.
+fn rescale(m: i128, s: u32, t: i64, truncate: bool) -> Option<V> {
+    let out_scale = t.max(0) as u32;
+    if t >= s as i64 {
+        return Some(V::Dec(m.checked_mul(pow10(out_scale - s)?)?, out_scale));
+    }
+    let drop = (s as i64 - t) as u32;
+    let p = pow10(drop)?;
+    let mut q = m / p;
+    let r = m % p;
+    if !truncate && r.unsigned_abs() * 2 >= p.unsigned_abs() {
+        q += m.signum();
+    }
+    if t < 0 {
+        q = q.checked_mul(pow10((-t) as u32)?)?;
+    }
+    Some(V::Dec(q, out_scale))
+}
+
+fn round(v: V, d: i64, truncate: bool) -> V {
+    let d = d.clamp(-38, 30);
+    match v {
+        V::Null => V::Null,
+        V::Int(i) if d >= 0 => V::Int(i),
+        V::Int(i) => match rescale(i, 0, d, truncate) {
+            Some(V::Dec(m, _)) => V::Int(m),
+            _ => V::Null,
+        },
+        V::Dec(m, s) => rescale(m, s, d, truncate).unwrap_or(V::Null),
+        other => match other.as_f64() {
+            None => V::Null,
+            Some(f) => {
+                let p = 10f64.powi(d as i32);
+                let x = f * p;
+                let r = if truncate {
+                    x.trunc()
+                } else {
+                    x.round_ties_even()
+                };
+                V::Float(r / p)
+            }
+        },
+    }
+}
+
+fn eval_func(f: Func, args: Vec<V>) -> V {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(V::Null);
+    let int_arg = |i: usize| match arg(i) {
+        V::Int(n) => Some(n as i64),
+        V::Null => None,
+        other => other.as_f64().map(|x| x as i64),
+    };
+    match f {
+        Func::Round => match (arg(0), args.len()) {
+            (v, 1) => round(v, 0, false),
+            (v, _) => int_arg(1).map_or(V::Null, |d| round(v, d, false)),
+        },
+        Func::Truncate => int_arg(1).map_or(V::Null, |d| round(arg(0), d, true)),
+        Func::Abs => match arg(0) {
+            V::Int(i) => V::Int(i.abs()),
+            V::Dec(m, s) => V::Dec(m.abs(), s),
+            V::Null => V::Null,
+            other => other.as_f64().map_or(V::Null, |x| V::Float(x.abs())),
+        },
+        Func::Floor | Func::Ceil => match arg(0) {
+            V::Int(i) => V::Int(i),
+            V::Dec(m, s) => {
+                let Some(p) = pow10(s) else { return V::Null };
+                let (q, r) = (m / p, m % p);
+                V::Int(match f {
+                    Func::Floor if r < 0 => q - 1,
+                    Func::Ceil if r > 0 => q + 1,
+                    _ => q,
+                })
+            }
+            V::Null => V::Null,
+            other => other.as_f64().map_or(V::Null, |x| {
+                V::Float(if f == Func::Floor {
+                    x.floor()
+                } else {
+                    x.ceil()
+                })
+            }),
+        },
+        Func::Coalesce => args.into_iter().find(|v| *v != V::Null).unwrap_or(V::Null),
+        Func::If => {
+            if arg(0).truthy() {
+                arg(1)
+            } else {
+                arg(2)
+            }
+        }
+        Func::NullIf => {
+            let (a, b) = (arg(0), arg(1));
+            if compare(&a, &b) == Some(Ordering::Equal) {
+                V::Null
+            } else {
+                a
+            }
+        }
+    }
 }
 
 /// A value during evaluation.
@@ -305,6 +458,21 @@ impl PExpr {
             PExpr::And(a, b) => PExpr::And(m(a), m(b)),
             PExpr::Or(a, b) => PExpr::Or(m(a), m(b)),
             PExpr::IsNull(e, n) => PExpr::IsNull(m(e), *n),
+            PExpr::Func(func, args) => {
+                PExpr::Func(*func, args.iter().map(|a| a.map_cols(f)).collect())
+            }
+            PExpr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => PExpr::Case {
+                operand: operand.as_ref().map(|o| m(o)),
+                whens: whens
+                    .iter()
+                    .map(|(w, t)| (w.map_cols(f), t.map_cols(f)))
+                    .collect(),
+                otherwise: otherwise.as_ref().map(|o| m(o)),
+            },
             leaf => leaf.clone(),
         }
     }
@@ -317,6 +485,20 @@ impl PExpr {
             PExpr::Arith(_, a, b) | PExpr::Cmp(_, a, b) | PExpr::And(a, b) | PExpr::Or(a, b) => {
                 a.cols(out);
                 b.cols(out);
+            }
+            PExpr::Func(_, args) => args.iter().for_each(|a| a.cols(out)),
+            PExpr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                for e in operand.iter().chain(otherwise.iter()) {
+                    e.cols(out);
+                }
+                for (w, t) in whens {
+                    w.cols(out);
+                    t.cols(out);
+                }
             }
             _ => {}
         }
@@ -377,6 +559,26 @@ impl PExpr {
             PExpr::IsNull(e, negated) => {
                 V::Int(i128::from((e.eval(kinds, row) == V::Null) != *negated))
             }
+            PExpr::Func(f, args) => {
+                eval_func(*f, args.iter().map(|a| a.eval(kinds, row)).collect())
+            }
+            PExpr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                let subject = operand.as_ref().map(|o| o.eval(kinds, row));
+                for (w, t) in whens {
+                    let hit = match &subject {
+                        Some(x) => compare(x, &w.eval(kinds, row)) == Some(Ordering::Equal),
+                        None => w.eval(kinds, row).truthy(),
+                    };
+                    if hit {
+                        return t.eval(kinds, row);
+                    }
+                }
+                otherwise.as_ref().map_or(V::Null, |o| o.eval(kinds, row))
+            }
         }
     }
 }
@@ -391,6 +593,55 @@ mod tests {
 
     fn b(e: PExpr) -> Box<PExpr> {
         Box::new(e)
+    }
+
+    #[test]
+    fn round_truncate_and_friends_follow_mysql() {
+        let dec = |s: &str| PExpr::Decimal(s.into());
+        let f = |func, args| eval(PExpr::Func(func, args));
+        assert_eq!(
+            f(Func::Round, vec![dec("2.345"), PExpr::Int(2)]),
+            V::Dec(235, 2)
+        );
+        assert_eq!(
+            f(Func::Round, vec![dec("-2.345"), PExpr::Int(2)]),
+            V::Dec(-235, 2)
+        );
+        assert_eq!(f(Func::Round, vec![dec("2.5")]), V::Dec(3, 0));
+        assert_eq!(
+            f(Func::Round, vec![dec("1.5"), PExpr::Int(3)]),
+            V::Dec(1500, 3)
+        );
+        assert_eq!(
+            f(Func::Round, vec![PExpr::Int(1250), PExpr::Int(-2)]),
+            V::Int(1300)
+        );
+        assert_eq!(
+            f(Func::Truncate, vec![dec("-2.349"), PExpr::Int(2)]),
+            V::Dec(-234, 2)
+        );
+        assert_eq!(f(Func::Round, vec![PExpr::Null, PExpr::Int(2)]), V::Null);
+        assert_eq!(f(Func::Floor, vec![dec("-2.5")]), V::Int(-3));
+        assert_eq!(f(Func::Ceil, vec![dec("2.1")]), V::Int(3));
+        assert_eq!(f(Func::Abs, vec![dec("-2.10")]), V::Dec(210, 2));
+        assert_eq!(
+            f(Func::Coalesce, vec![PExpr::Null, PExpr::Int(4)]),
+            V::Int(4)
+        );
+        assert_eq!(
+            f(Func::If, vec![PExpr::Int(0), PExpr::Int(1), PExpr::Int(2)]),
+            V::Int(2)
+        );
+        assert_eq!(f(Func::NullIf, vec![PExpr::Int(3), PExpr::Int(3)]), V::Null);
+        let case = PExpr::Case {
+            operand: Some(b(PExpr::Int(2))),
+            whens: vec![
+                (PExpr::Int(1), PExpr::Str("one".into())),
+                (PExpr::Int(2), PExpr::Str("two".into())),
+            ],
+            otherwise: None,
+        };
+        assert_eq!(eval(case), V::Str(b"two".to_vec()));
     }
 
     #[test]

@@ -167,7 +167,7 @@ fn conjuncts(e: &Expr) -> Vec<&Expr> {
 }
 
 /// Aggregate function names.
-pub const AGGREGATES: [&str; 16] = [
+pub const AGGREGATES: [&str; 18] = [
     "COUNT",
     "SUM",
     "AVG",
@@ -184,6 +184,8 @@ pub const AGGREGATES: [&str; 16] = [
     "VARIANCE",
     "VAR_POP",
     "VAR_SAMP",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
 ];
 
 fn has_aggregate_or_window(items: &[SelectItem]) -> bool {
@@ -192,10 +194,7 @@ fn has_aggregate_or_window(items: &[SelectItem]) -> bool {
         let _ = visit_expressions(item, |e| {
             if let Expr::Function(f) = e {
                 let name = f.name.to_string().to_ascii_uppercase();
-                if f.over.is_some()
-                    || AGGREGATES.contains(&name.as_str())
-                    || name.starts_with("JSON_") && name.ends_with("AGG")
-                {
+                if f.over.is_some() || AGGREGATES.contains(&name.as_str()) {
                     found = true;
                     return ControlFlow::Break(());
                 }

@@ -289,6 +289,109 @@ impl Builder<'_> {
             Expr::UnaryOp { op: U::Minus, expr } => PExpr::Neg(bx(self.pexpr(expr)?)),
             Expr::UnaryOp { op: U::Plus, expr } => self.pexpr(expr)?,
             Expr::UnaryOp { op: U::Not, expr } => PExpr::Not(bx(self.pexpr(expr)?)),
+            Expr::Function(f) if contains_aggregate(e) => {
+                let name = f.name.to_string();
+                let args = match &f.args {
+                    FunctionArguments::List(list) if list.duplicate_treatment.is_none() => list
+                        .args
+                        .iter()
+                        .map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => self.pexpr(x),
+                            _ => unsupported(format!(
+                                "{e} after a cross-shard merge is not supported yet"
+                            )),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    _ => {
+                        return unsupported(format!(
+                            "{e} after a cross-shard merge is not supported yet"
+                        ))
+                    }
+                };
+                match myshard_merger::expr::Func::by_name(&name, args.len()) {
+                    Some(func) if f.over.is_none() && f.filter.is_none() => PExpr::Func(func, args),
+                    _ => {
+                        return unsupported(format!(
+                            "{e} after a cross-shard merge is not supported yet"
+                        ))
+                    }
+                }
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } if contains_aggregate(e) => PExpr::Case {
+                operand: match operand {
+                    Some(o) => Some(bx(self.pexpr(o)?)),
+                    None => None,
+                },
+                whens: conditions
+                    .iter()
+                    .map(|w| Ok((self.pexpr(&w.condition)?, self.pexpr(&w.result)?)))
+                    .collect::<Result<Vec<_>, RewriteError>>()?,
+                otherwise: match else_result {
+                    Some(o) => Some(bx(self.pexpr(o)?)),
+                    None => None,
+                },
+            },
+            Expr::Floor {
+                expr,
+                field:
+                    sqlparser::ast::CeilFloorKind::DateTimeField(
+                        sqlparser::ast::DateTimeField::NoDateTime,
+                    ),
+            } if contains_aggregate(expr) => {
+                PExpr::Func(myshard_merger::expr::Func::Floor, vec![self.pexpr(expr)?])
+            }
+            Expr::Ceil {
+                expr,
+                field:
+                    sqlparser::ast::CeilFloorKind::DateTimeField(
+                        sqlparser::ast::DateTimeField::NoDateTime,
+                    ),
+            } if contains_aggregate(expr) => {
+                PExpr::Func(myshard_merger::expr::Func::Ceil, vec![self.pexpr(expr)?])
+            }
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } if contains_aggregate(e) => {
+                let x = self.pexpr(expr)?;
+                let inside = PExpr::And(
+                    bx(PExpr::Cmp(CmpOp::Ge, bx(x.clone()), bx(self.pexpr(low)?))),
+                    bx(PExpr::Cmp(CmpOp::Le, bx(x), bx(self.pexpr(high)?))),
+                );
+                if *negated {
+                    PExpr::Not(bx(inside))
+                } else {
+                    inside
+                }
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } if contains_aggregate(e) && !list.is_empty() => {
+                let x = self.pexpr(expr)?;
+                let mut any: Option<PExpr> = None;
+                for item in list {
+                    let eq = PExpr::Cmp(CmpOp::Eq, bx(x.clone()), bx(self.pexpr(item)?));
+                    any = Some(match any {
+                        None => eq,
+                        Some(prev) => PExpr::Or(bx(prev), bx(eq)),
+                    });
+                }
+                let any = any.unwrap_or(PExpr::Null);
+                if *negated {
+                    PExpr::Not(bx(any))
+                } else {
+                    any
+                }
+            }
             Expr::IsNull(x) => PExpr::IsNull(bx(self.pexpr(x)?), false),
             Expr::IsNotNull(x) => PExpr::IsNull(bx(self.pexpr(x)?), true),
             other if !contains_aggregate(other) => PExpr::Col(self.column(other)?),

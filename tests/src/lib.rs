@@ -3,6 +3,7 @@
 //! against them. The demo, the tests and the benches all use these.
 
 pub mod cluster;
+pub mod differential;
 pub mod proxy;
 
 pub use cluster::{Cluster, ClusterSpec};
