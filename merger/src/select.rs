@@ -76,13 +76,27 @@ pub struct SelectMerge {
     pub count_distinct: Option<CountDistinct>,
 }
 
-/// COUNT(DISTINCT x) across shards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// COUNT/SUM/AVG(DISTINCT x) across shards: the shards group by `x` as well, so their rows
+/// are per (group, x); rows of equal (group, x) from several shards are folded into one, and
+/// then each distinct `x` contributes once to its group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountDistinct {
     /// The column holding `x`.
     pub value: usize,
     /// The COUNT(DISTINCT x) columns (each starts as `x` and ends as the count).
     pub counts: Vec<usize>,
+    /// SUM(DISTINCT x) and AVG(DISTINCT x) columns: they hold `x` and are summed.
+    #[serde(default)]
+    pub sums: Vec<usize>,
+    /// The count helpers of AVG(DISTINCT x): 1 per distinct non-NULL `x`.
+    #[serde(default)]
+    pub avg_counts: Vec<usize>,
+}
+
+impl CountDistinct {
+    fn owns(&self, col: usize) -> bool {
+        self.counts.contains(&col) || self.sums.contains(&col) || self.avg_counts.contains(&col)
+    }
 }
 
 /// Why rows could not be merged.
@@ -139,7 +153,21 @@ impl SelectMerge {
     }
 
     fn fold(&self, kinds: &[Kind], acc: &mut Row, row: Row) -> Result<(), MergeError> {
+        self.fold_except(kinds, acc, row, None)
+    }
+
+    /// Folds `row` into `acc`, leaving the DISTINCT aggregates' columns of `skip` alone.
+    fn fold_except(
+        &self,
+        kinds: &[Kind],
+        acc: &mut Row,
+        row: Row,
+        skip: Option<&CountDistinct>,
+    ) -> Result<(), MergeError> {
         for agg in &self.aggregates {
+            if skip.is_some_and(|cd| cd.owns(agg.col)) {
+                continue;
+            }
             let c = agg.col;
             let kind = kinds.get(c).copied().unwrap_or(Kind::Binary);
             let merged = match (agg.func, acc[c].take(), row[c].clone()) {
@@ -242,19 +270,30 @@ impl SelectMerge {
             }
         }
         if let (Some(cd), Some(keys)) = (&self.count_distinct, &self.group_by) {
-            // Distinct (group, x) pairs across shards, then each pair counts 1 unless x is NULL.
+            // One row per distinct (group, x) across shards, the other aggregates folded;
+            // then each x counts 1 (unless NULL) and is summed once.
             let mut cols = keys.clone();
             cols.push(cd.value);
             rows.sort_by(|a, b| self.cmp_cols(kinds, a, b, &cols));
-            rows.dedup_by(|b, a| self.cmp_cols(kinds, a, b, &cols) == Ordering::Equal);
+            let mut distinct: Vec<Row> = Vec::with_capacity(rows.len());
+            for row in rows {
+                match distinct.last_mut() {
+                    Some(last) if self.cmp_cols(kinds, last, &row, &cols) == Ordering::Equal => {
+                        self.fold_except(kinds, last, row, Some(cd))?;
+                    }
+                    _ => distinct.push(row),
+                }
+            }
+            rows = distinct;
             for row in &mut rows {
-                let one = if row[cd.value].is_some() {
+                let present = row[cd.value].is_some();
+                let one = Some(if present {
                     b"1".to_vec()
                 } else {
                     b"0".to_vec()
-                };
-                for c in &cd.counts {
-                    row[*c] = Some(one.clone());
+                });
+                for c in cd.counts.iter().chain(&cd.avg_counts) {
+                    row[*c] = one.clone();
                 }
             }
         }
@@ -272,13 +311,15 @@ impl SelectMerge {
             }
             if keys.is_empty() && grouped.is_empty() {
                 // Aggregates without GROUP BY answer one row even over no rows. Only
-                // COUNT(DISTINCT x) gets here (its shards group by x): its counts are 0.
+                // aggregates over DISTINCT x get here (their shards group by x): counts are 0,
+                // everything else NULL.
                 let Some(cd) = &self.count_distinct else {
                     return Ok(vec![]);
                 };
+                let _ = cd;
                 let mut row: Row = vec![None; kinds.len()];
-                for c in &cd.counts {
-                    if let Some(cell) = row.get_mut(*c) {
+                for agg in self.aggregates.iter().filter(|a| a.func == AggFunc::Count) {
+                    if let Some(cell) = row.get_mut(agg.col) {
                         *cell = Some(b"0".to_vec());
                     }
                 }
@@ -506,6 +547,8 @@ mod tests {
                 count_col: None,
             }],
             count_distinct: Some(crate::select::CountDistinct {
+                sums: vec![],
+                avg_counts: vec![],
                 value: 0,
                 counts: vec![0],
             }),

@@ -61,6 +61,22 @@ pub fn kind_of(c: &Column) -> Kind {
     }
 }
 
+/// The definition of a DECIMAL result computed from `col` (as MySQL types SUM and AVG of
+/// integers): same names, `extra` more decimals.
+fn decimal_column(col: &Column, extra: u8) -> Column {
+    let decimals = col.decimals().saturating_add(extra).min(30);
+    Column::new(ColumnType::MYSQL_TYPE_NEWDECIMAL)
+        .with_schema(col.schema_ref())
+        .with_table(col.table_ref())
+        .with_org_table(col.org_table_ref())
+        .with_name(col.name_ref())
+        .with_org_name(col.org_name_ref())
+        .with_character_set(63)
+        .with_flags(ColumnFlags::BINARY_FLAG | ColumnFlags::NUM_FLAG)
+        .with_column_length(col.column_length().saturating_add(u32::from(extra) + 2))
+        .with_decimals(decimals)
+}
+
 /// Merges the shards' rows and returns the client's column definitions and rows.
 pub fn merge_select(
     spec: &SelectMerge,
@@ -91,8 +107,19 @@ pub fn merge_select(
             }
         }
     }
-    // AVG's column: the shards returned SUM; MySQL's AVG has 4 more decimals
-    // (div_precision_increment).
+    // SUM(DISTINCT x) of integers: the shards returned x; MySQL's SUM is a DECIMAL.
+    if let Some(cd) = &resolved.count_distinct {
+        for c in &cd.sums {
+            let int = matches!(kinds.get(*c), Some(Kind::Int | Kind::Unsigned));
+            if let Some(pos) = resolved.output.iter().position(|o| o == c) {
+                if let Some(col) = out_columns.get_mut(pos).filter(|_| int) {
+                    *col = decimal_column(col, 0);
+                }
+            }
+        }
+    }
+    // AVG's column: the shards returned SUM (or x, for AVG(DISTINCT x)); MySQL's AVG has 4
+    // more decimals (div_precision_increment).
     for agg in resolved
         .aggregates
         .iter()
@@ -104,12 +131,7 @@ pub fn merge_select(
                     kinds.get(agg.col),
                     Some(Kind::Decimal | Kind::Int | Kind::Unsigned)
                 ) {
-                    let decimals = col.decimals().saturating_add(4).min(30);
-                    let length = col.column_length().saturating_add(4);
-                    *col = col
-                        .clone()
-                        .with_decimals(decimals)
-                        .with_column_length(length);
+                    *col = decimal_column(col, 4);
                 }
             }
         }

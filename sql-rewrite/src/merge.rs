@@ -89,12 +89,18 @@ fn as_aggregate(e: &Expr) -> Result<Option<(AggFunc, Option<Expr>)>, RewriteErro
     }
 }
 
-/// The argument of `COUNT(DISTINCT x)` (one argument, no window).
-fn count_distinct_arg(e: &Expr) -> Option<Expr> {
+/// `COUNT`, `SUM` or `AVG(DISTINCT x)` (one argument, no window): the function and `x`.
+fn distinct_aggregate(e: &Expr) -> Option<(AggFunc, Expr)> {
     let Expr::Function(f) = e else { return None };
-    if !f.name.to_string().eq_ignore_ascii_case("COUNT") || f.over.is_some() || f.filter.is_some() {
+    if f.over.is_some() || f.filter.is_some() {
         return None;
     }
+    let func = match f.name.to_string().to_ascii_uppercase().as_str() {
+        "COUNT" => AggFunc::Count,
+        "SUM" => AggFunc::Sum,
+        "AVG" => AggFunc::Avg,
+        _ => return None,
+    };
     let FunctionArguments::List(list) = &f.args else {
         return None;
     };
@@ -105,7 +111,7 @@ fn count_distinct_arg(e: &Expr) -> Option<Expr> {
         return None;
     }
     match list.args.as_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some(arg.clone()),
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some((func, arg.clone())),
         _ => None,
     }
 }
@@ -458,20 +464,19 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     };
     let mut aggs: Vec<(usize, AggFunc, Option<Expr>)> = Vec::new();
     let mut computed_items: Vec<usize> = Vec::new();
-    // COUNT(DISTINCT x) items (all over the same x).
-    let mut distinct_counts: Vec<usize> = Vec::new();
+    // COUNT/SUM/AVG(DISTINCT x) items (all over the same x): the shards group by x too.
+    let mut distinct_items: Vec<(usize, AggFunc)> = Vec::new();
     let mut distinct_arg: Option<Expr> = None;
     for (i, it) in items.iter().enumerate() {
-        if let Some(arg) = count_distinct_arg(&it.expr) {
+        if let Some((f, arg)) = distinct_aggregate(&it.expr) {
             if distinct_arg
                 .as_ref()
                 .is_some_and(|d| d.to_string() != arg.to_string())
             {
-                return unsupported("COUNT(DISTINCT …) over different expressions across several shards is not supported yet");
+                return unsupported("aggregates (DISTINCT …) over different expressions across several shards are not supported yet");
             }
             distinct_arg = Some(arg);
-            distinct_counts.push(i);
-            aggs.push((i, AggFunc::Count, None));
+            distinct_items.push((i, f));
             continue;
         }
         match as_aggregate(&it.expr)? {
@@ -480,18 +485,14 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             None => {}
         }
     }
-    if distinct_arg.is_some()
-        && (aggs.len() != distinct_counts.len()
-            || !computed_items.is_empty()
-            || select.having.is_some())
-    {
-        return unsupported("COUNT(DISTINCT …) together with other aggregates or HAVING across several shards is not supported yet");
-    }
     let having = select.having.clone();
     // HAVING without grouping or aggregates filters rows like WHERE: it stays on the shards.
     let having_groups = having.as_ref().is_some_and(contains_aggregate);
-    let grouped =
-        !group_exprs.is_empty() || !aggs.is_empty() || !computed_items.is_empty() || having_groups;
+    let grouped = !group_exprs.is_empty()
+        || !aggs.is_empty()
+        || !distinct_items.is_empty()
+        || !computed_items.is_empty()
+        || having_groups;
     let having = having.filter(|_| grouped);
     let original: Vec<Item> = items
         .iter()
@@ -536,16 +537,34 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     }
     let mut count_distinct = None;
     if let Some(arg) = &distinct_arg {
-        for i in &distinct_counts {
+        let mut cd = myshard_merger::CountDistinct::default();
+        for (i, f) in &distinct_items {
+            // Each item carries x itself; the merge de-duplicates (group, x) and turns it into
+            // 1 (COUNT), keeps it (SUM), or keeps it with a count of 1 beside it (AVG).
             items[*i].expr = arg.clone();
+            let mut count_col = None;
+            match f {
+                AggFunc::Count => cd.counts.push(*i),
+                AggFunc::Sum => cd.sums.push(*i),
+                _ => {
+                    let c = b.add_hidden(Expr::value(Value::Number("1".into(), false)));
+                    cd.avg_counts.push(c);
+                    cd.sums.push(*i);
+                    count_col = Some(c);
+                }
+            }
+            b.aggregates.push(Aggregate {
+                func: *f,
+                col: *i,
+                count_col,
+            });
+            b.known_aggs
+                .push((original[*i].expr.to_string().to_ascii_lowercase(), *i));
         }
-        let value = distinct_counts[0];
+        cd.value = distinct_items[0].0;
         let w = b.add_hidden(func("WEIGHT_STRING", arg.clone()));
-        b.distinct_weight = Some((value, w));
-        count_distinct = Some(myshard_merger::CountDistinct {
-            value,
-            counts: distinct_counts.clone(),
-        });
+        b.distinct_weight = Some((cd.value, w));
+        count_distinct = Some(cd);
     }
     // Group keys.
     for g in &group_exprs {
@@ -631,7 +650,10 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     for (i, it) in items.iter().enumerate() {
         let simple = matches!(it.expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
         let label = it.alias.clone().or_else(|| {
-            (!simple || aggs.iter().any(|(a, _, _)| *a == i)).then(|| {
+            (!simple
+                || aggs.iter().any(|(a, _, _)| *a == i)
+                || distinct_items.iter().any(|(a, _)| *a == i))
+            .then(|| {
                 labels
                     .as_ref()
                     .and_then(|l| l.get(i).cloned())
@@ -725,6 +747,8 @@ pub fn resolve(spec: &SelectMerge, width: usize, hidden: usize) -> SelectMerge {
             .map(|cd| myshard_merger::CountDistinct {
                 value: fix(cd.value),
                 counts: cd.counts.iter().map(|c| fix(*c)).collect(),
+                sums: cd.sums.iter().map(|c| fix(*c)).collect(),
+                avg_counts: cd.avg_counts.iter().map(|c| fix(*c)).collect(),
             }),
         computed: spec
             .computed

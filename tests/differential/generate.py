@@ -201,6 +201,18 @@ add("post", "SELECT CASE COUNT(*) WHEN 4000 THEN 'all' ELSE 'some' END FROM orde
 add("post", "SELECT COUNT(*) FROM customers HAVING COUNT(*) > 10")
 add("post", "SELECT region, COUNT(*) FROM customers GROUP BY region HAVING COUNT(*) BETWEEN 150 AND 220", "collation-ci")
 
+# aggregates over DISTINCT x, alone and beside other aggregates
+add("distinct", "SELECT SUM(DISTINCT qty) FROM orders")
+add("distinct", "SELECT AVG(DISTINCT tier) FROM customers")
+add("distinct", "SELECT COUNT(DISTINCT region), COUNT(*) FROM customers")
+add("distinct", "SELECT COUNT(DISTINCT qty), SUM(DISTINCT qty), AVG(DISTINCT qty), COUNT(*), SUM(price), MIN(price), MAX(ordered_at) FROM orders")
+add("distinct", "SELECT status, COUNT(DISTINCT product_id), COUNT(*), AVG(price) FROM orders GROUP BY status ORDER BY status", "collation-ci")
+add("distinct", "SELECT product_id, SUM(DISTINCT qty), AVG(DISTINCT qty), SUM(qty) FROM orders GROUP BY product_id ORDER BY product_id")
+add("distinct", "SELECT tier, COUNT(DISTINCT region) AS regions, COUNT(*) FROM customers GROUP BY tier HAVING COUNT(*) > 100 ORDER BY tier")
+add("distinct", "SELECT kind, COUNT(DISTINCT flag), SUM(amount), COUNT(*) - COUNT(flag) AS no_flag FROM events GROUP BY kind ORDER BY kind", "collation-ci")
+add("distinct", "SELECT COUNT(DISTINCT customer_id), COUNT(*) FROM orders WHERE qty > 1000")
+add("distinct", "SELECT SUM(DISTINCT credit), AVG(DISTINCT credit) FROM customers WHERE region = 'EU'")
+
 # more filtered scatter reads and sorts
 for t, c in [("customers", "credit"), ("orders", "price"), ("events", "amount"), ("tags", "weight")]:
     for cut in [0, 100]:
@@ -216,13 +228,10 @@ unsupported = [
     "WITH big AS (SELECT * FROM orders WHERE qty > 15) SELECT COUNT(*) FROM big",
     "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers",
     "SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region",
-    "SELECT SUM(DISTINCT qty) FROM orders",
-    "SELECT AVG(DISTINCT tier) FROM customers",
     "SELECT kind, BIT_OR(flag) FROM events GROUP BY kind",
     "SELECT STD(amount) FROM events",
     "SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP",
     "SELECT MIN(name), MAX(name) FROM customers",
-    "SELECT COUNT(DISTINCT region), COUNT(*) FROM customers",
     "SELECT t.label, e.kind FROM tags t JOIN events e ON e.id = t.id + 1",
     "SELECT c.name FROM customers c JOIN tags t ON t.id = c.id",
     "SELECT JSON_ARRAYAGG(id) FROM tags",

@@ -867,6 +867,38 @@ SELECT COUNT(*) FROM customers HAVING COUNT(*) > 10;
 -- tag: collation-ci
 SELECT region, COUNT(*) FROM customers GROUP BY region HAVING COUNT(*) BETWEEN 150 AND 220;
 
+-- class: distinct
+SELECT SUM(DISTINCT qty) FROM orders;
+
+-- class: distinct
+SELECT AVG(DISTINCT tier) FROM customers;
+
+-- class: distinct
+SELECT COUNT(DISTINCT region), COUNT(*) FROM customers;
+
+-- class: distinct
+SELECT COUNT(DISTINCT qty), SUM(DISTINCT qty), AVG(DISTINCT qty), COUNT(*), SUM(price), MIN(price), MAX(ordered_at) FROM orders;
+
+-- class: distinct
+-- tag: collation-ci
+SELECT status, COUNT(DISTINCT product_id), COUNT(*), AVG(price) FROM orders GROUP BY status ORDER BY status;
+
+-- class: distinct
+SELECT product_id, SUM(DISTINCT qty), AVG(DISTINCT qty), SUM(qty) FROM orders GROUP BY product_id ORDER BY product_id;
+
+-- class: distinct
+SELECT tier, COUNT(DISTINCT region) AS regions, COUNT(*) FROM customers GROUP BY tier HAVING COUNT(*) > 100 ORDER BY tier;
+
+-- class: distinct
+-- tag: collation-ci
+SELECT kind, COUNT(DISTINCT flag), SUM(amount), COUNT(*) - COUNT(flag) AS no_flag FROM events GROUP BY kind ORDER BY kind;
+
+-- class: distinct
+SELECT COUNT(DISTINCT customer_id), COUNT(*) FROM orders WHERE qty > 1000;
+
+-- class: distinct
+SELECT SUM(DISTINCT credit), AVG(DISTINCT credit) FROM customers WHERE region = 'EU';
+
 -- class: scatter
 SELECT id, credit FROM customers WHERE credit > 0 AND id % 3 = 1;
 
@@ -945,14 +977,6 @@ SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region;
 
 -- class: unsupported
 -- tag: unsupported
-SELECT SUM(DISTINCT qty) FROM orders;
-
--- class: unsupported
--- tag: unsupported
-SELECT AVG(DISTINCT tier) FROM customers;
-
--- class: unsupported
--- tag: unsupported
 SELECT kind, BIT_OR(flag) FROM events GROUP BY kind;
 
 -- class: unsupported
@@ -966,10 +990,6 @@ SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP;
 -- class: unsupported
 -- tag: unsupported
 SELECT MIN(name), MAX(name) FROM customers;
-
--- class: unsupported
--- tag: unsupported
-SELECT COUNT(DISTINCT region), COUNT(*) FROM customers;
 
 -- class: unsupported
 -- tag: unsupported

@@ -61,6 +61,11 @@ pub async fn ps_table() {
             .await
             .expect("large parameter");
             c.disconnect().await.expect("quit");
+            // Other clients read from the replicas: let them catch up first.
+            let e = crate::env::env();
+            for shard in 0..e.cluster.shards() {
+                e.cluster.sync_replicas(shard).expect("replicas catch up");
+            }
         })
         .await;
 }

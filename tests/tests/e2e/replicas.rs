@@ -417,6 +417,23 @@ fn sighup(proxy: &Proxy) {
     }
 }
 
+/// SIGHUP, then waits (up to 20 s, however loaded the machine) until myshard logged the
+/// reload's outcome.
+async fn reload(proxy: &Proxy) {
+    let outcomes = |log: String| {
+        log.matches("configuration reloaded").count() + log.matches("reload refused").count()
+    };
+    let before = outcomes(proxy.log());
+    sighup(proxy);
+    for _ in 0..200 {
+        if outcomes(proxy.log()) > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("myshard logged no reload outcome:\n{}", proxy.log());
+}
+
 #[tokio::test]
 async fn failover_is_a_reload_and_bad_maps_are_refused() {
     let s = setup("read_your_writes_ms = 5000\n");
@@ -433,8 +450,7 @@ async fn failover_is_a_reload_and_bad_maps_are_refused() {
         original.replace("default_shard = \"s0\"", "default_shard = \"nope\""),
     )
     .expect("write");
-    sighup(&s.proxy);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    reload(&s.proxy).await;
     let v: Option<String> = c
         .query_first(format!("SELECT v FROM kv WHERE k = {k0}"))
         .await
@@ -452,8 +468,7 @@ async fn failover_is_a_reload_and_bad_maps_are_refused() {
         original.replace("kind = \"hash\"", "kind = \"range\"\nbounds = [100]"),
     )
     .expect("write");
-    sighup(&s.proxy);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    reload(&s.proxy).await;
     assert!(s.proxy.log().contains("resharding"), "{}", s.proxy.log());
 
     // External failover: promote a replica, point the shard at it, reload.
@@ -473,8 +488,7 @@ async fn failover_is_a_reload_and_bad_maps_are_refused() {
         .replace(&format!(", \"127.0.0.1:{promoted}\""), "");
     assert_ne!(failed_over, original);
     std::fs::write(&path, &failed_over).expect("write");
-    sighup(&s.proxy);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    reload(&s.proxy).await;
     assert!(
         s.proxy.log().contains("configuration reloaded"),
         "{}",
@@ -518,8 +532,7 @@ async fn replica_weights_share_reads_and_change_by_reload() {
         "the shard's replica list was found in the config"
     );
     std::fs::write(&path, weighted).expect("write");
-    sighup(&s.proxy);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    reload(&s.proxy).await;
     let mut c = connect_to(s.proxy.port, "app", "app", Some("rs"))
         .await
         .expect("connects");

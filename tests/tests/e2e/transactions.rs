@@ -17,6 +17,10 @@ const OPENING: i64 = 1_000;
 fn bank_config(schema: &str, mode: &str, log: &Path) -> String {
     format!(
         r#"
+# A session reads its own writes from the primaries (replicas may lag under load).
+[backend]
+read_your_writes_ms = 60000
+
 [transactions]
 mode = "{mode}"
 decision_log = "{}"
@@ -254,11 +258,14 @@ async fn transfers_keep_the_total_through_a_sigkill_and_recovery() {
         after += c.await.expect("client task");
     }
     assert!(after > 50, "only {after} transfers after the restart");
+    // Read on the primaries (inside a transaction): replicas may still be catching up.
     let mut c = connect(proxy.port, schema).await;
+    c.query_drop("BEGIN").await.expect("begin");
     let total: Option<i64> = c
         .query_first("SELECT SUM(balance) FROM accounts")
         .await
         .expect("sum through myshard");
+    c.query_drop("COMMIT").await.expect("commit");
     assert_eq!(total, Some(expected));
     assert_eq!(total_on_shards(schema), expected);
     assert_eq!(in_doubt(), Vec::<String>::new());
