@@ -245,6 +245,17 @@ impl Builder<'_> {
         Ok(self.add_hidden(e.clone()))
     }
 
+    /// Records the aggregate the client's item `col` is.
+    fn register(&mut self, func: AggFunc, col: usize, count_col: Option<usize>) {
+        self.aggregates.push(Aggregate {
+            func,
+            col,
+            count_col,
+        });
+        self.known_aggs
+            .push((self.items[col].expr.to_string().to_ascii_lowercase(), col));
+    }
+
     /// Translates an expression evaluated after the merge.
     fn pexpr(&mut self, e: &Expr) -> Result<PExpr, RewriteError> {
         use sqlparser::ast::{BinaryOperator as B, UnaryOperator as U};
@@ -527,13 +538,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             items[*i].expr = func("SUM", arg.clone());
             count_col = Some(b.add_hidden(func("COUNT", arg)));
         }
-        b.aggregates.push(Aggregate {
-            func: *f,
-            col: *i,
-            count_col,
-        });
-        b.known_aggs
-            .push((original[*i].expr.to_string().to_ascii_lowercase(), *i));
+        b.register(*f, *i, count_col);
     }
     let mut count_distinct = None;
     if let Some(arg) = &distinct_arg {
@@ -553,13 +558,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
                     count_col = Some(c);
                 }
             }
-            b.aggregates.push(Aggregate {
-                func: *f,
-                col: *i,
-                count_col,
-            });
-            b.known_aggs
-                .push((original[*i].expr.to_string().to_ascii_lowercase(), *i));
+            b.register(*f, *i, count_col);
         }
         cd.value = distinct_items[0].0;
         let w = b.add_hidden(func("WEIGHT_STRING", arg.clone()));
