@@ -21,6 +21,12 @@ pub enum AggFunc {
     Max,
     /// Sum of sums divided by sum of counts (the shards return SUM and COUNT).
     Avg,
+    /// AND of the shards' BIT_AND.
+    BitAnd,
+    /// OR of the shards' BIT_OR.
+    BitOr,
+    /// XOR of the shards' BIT_XOR.
+    BitXor,
 }
 
 /// One aggregate column of the shards' rows.
@@ -170,8 +176,46 @@ impl SelectMerge {
             }
             let c = agg.col;
             let kind = kinds.get(c).copied().unwrap_or(Kind::Binary);
+            if let (AggFunc::Min | AggFunc::Max, Kind::Text, Some(w)) =
+                (agg.func, kind, self.weight_of(c))
+            {
+                // Text: the smaller/larger collation weight wins (NULL means no rows).
+                let take_row = match (&acc[c], &row[c]) {
+                    (None, _) => true,
+                    (_, None) => false,
+                    _ => {
+                        let o = cmp_cells(Kind::Binary, &row[w], &acc[w]);
+                        (agg.func == AggFunc::Min && o == Ordering::Less)
+                            || (agg.func == AggFunc::Max && o == Ordering::Greater)
+                    }
+                };
+                if take_row {
+                    acc[c] = row[c].clone();
+                    acc[w] = row[w].clone();
+                }
+                continue;
+            }
             let merged = match (agg.func, acc[c].take(), row[c].clone()) {
                 (_, None, x) | (_, x, None) => x,
+                (f @ (AggFunc::BitAnd | AggFunc::BitOr | AggFunc::BitXor), Some(a), Some(b)) => {
+                    let n = |v: &[u8]| {
+                        std::str::from_utf8(v)
+                            .ok()
+                            .and_then(|s| s.parse::<u64>().ok())
+                            .ok_or_else(|| {
+                                MergeError::Unsupported(format!(
+                                    "a shard's {f:?} partial is not a 64-bit unsigned integer"
+                                ))
+                            })
+                    };
+                    let (x, y) = (n(&a)?, n(&b)?);
+                    let v = match f {
+                        AggFunc::BitAnd => x & y,
+                        AggFunc::BitOr => x | y,
+                        _ => x ^ y,
+                    };
+                    Some(v.to_string().into_bytes())
+                }
                 (AggFunc::Count, Some(a), Some(b)) => {
                     let n = |v: &[u8]| {
                         std::str::from_utf8(v)

@@ -352,9 +352,30 @@ async fn command_loop(session: &mut Session, stream: &mut PacketStream) {
                 return;
             }
         };
-        let done = match handle_command(session, stream, &payload).await {
-            Ok(done) => done,
-            Err(_) => return,
+        // A bug that panics while serving one command must not take the client down
+        // without a word: it gets an ERR, and the connection (whose state is unknown now)
+        // is closed.
+        let served = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            handle_command(session, stream, &payload),
+        ))
+        .await;
+        let done = match served {
+            Ok(Ok(done)) => done,
+            Ok(Err(_)) => return,
+            Err(_) => {
+                let err = ProxyError::sql(
+                    1105,
+                    "HY000",
+                    "internal error in myshard while running this statement (a bug, logged); the connection is closed",
+                );
+                tracing::error!(
+                    conn = session.conn_id,
+                    "a command panicked; closing the connection"
+                );
+                let _ = executor::write_error(stream, &err).await;
+                let _ = stream.flush().await;
+                return;
+            }
         };
         if stream.flush().await.is_err() || done {
             return;

@@ -60,6 +60,9 @@ fn as_aggregate(e: &Expr) -> Result<Option<(AggFunc, Option<Expr>)>, RewriteErro
         "MIN" => AggFunc::Min,
         "MAX" => AggFunc::Max,
         "AVG" => AggFunc::Avg,
+        "BIT_AND" => AggFunc::BitAnd,
+        "BIT_OR" => AggFunc::BitOr,
+        "BIT_XOR" => AggFunc::BitXor,
         other if AGGREGATES.contains(&other) => {
             return unsupported(format!(
                 "{other}() across several shards is not supported yet"
@@ -641,6 +644,24 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         }
         let w = add_hidden(func("WEIGHT_STRING", expr), &mut hidden);
         weights.push((col, w));
+    }
+    // MIN/MAX of text merge by collation: each shard also returns its winner's weight.
+    for agg in aggregates
+        .iter()
+        .filter(|a| matches!(a.func, AggFunc::Min | AggFunc::Max))
+    {
+        if weights.iter().any(|(c, _)| *c == agg.col) {
+            continue;
+        }
+        let expr = if agg.col >= HIDDEN {
+            hidden.get(agg.col - HIDDEN).cloned()
+        } else {
+            items.get(agg.col).map(|i| i.expr.clone())
+        };
+        if let Some(expr) = expr {
+            let w = add_hidden(func("WEIGHT_STRING", expr), &mut hidden);
+            weights.push((agg.col, w));
+        }
     }
     // The shards' select list: the client's items (labelled as the client wrote them), then
     // the helpers.

@@ -213,6 +213,15 @@ add("distinct", "SELECT kind, COUNT(DISTINCT flag), SUM(amount), COUNT(*) - COUN
 add("distinct", "SELECT COUNT(DISTINCT customer_id), COUNT(*) FROM orders WHERE qty > 1000")
 add("distinct", "SELECT SUM(DISTINCT credit), AVG(DISTINCT credit) FROM customers WHERE region = 'EU'")
 
+# MIN/MAX of text by collation, BIT_* aggregates
+add("agg", "SELECT MIN(name), MAX(name) FROM customers", "collation-ci")
+add("agg", "SELECT MIN(label), MAX(label), MIN(payload), MAX(payload) FROM events e JOIN tags t ON t.id = e.id", "collation-ci")
+add("agg", "SELECT BIT_AND(amount), BIT_OR(amount), BIT_XOR(amount) FROM events WHERE amount > 0")
+add("group", "SELECT region, MIN(name), MAX(name), COUNT(*) FROM customers GROUP BY region ORDER BY region", "collation-ci")
+add("group", "SELECT kind, BIT_OR(flag), BIT_AND(id), BIT_XOR(amount) FROM events GROUP BY kind ORDER BY kind", "collation-ci")
+add("group", "SELECT tier, MAX(name) AS top FROM customers GROUP BY tier ORDER BY top, tier", "collation-ci")
+add("group", "SELECT category, MIN(title), MAX(title) FROM products GROUP BY category ORDER BY category", "collation-ci")
+
 # more filtered scatter reads and sorts
 for t, c in [("customers", "credit"), ("orders", "price"), ("events", "amount"), ("tags", "weight")]:
     for cut in [0, 100]:
@@ -228,10 +237,8 @@ unsupported = [
     "WITH big AS (SELECT * FROM orders WHERE qty > 15) SELECT COUNT(*) FROM big",
     "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers",
     "SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region",
-    "SELECT kind, BIT_OR(flag) FROM events GROUP BY kind",
     "SELECT STD(amount) FROM events",
     "SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP",
-    "SELECT MIN(name), MAX(name) FROM customers",
     "SELECT t.label, e.kind FROM tags t JOIN events e ON e.id = t.id + 1",
     "SELECT c.name FROM customers c JOIN tags t ON t.id = c.id",
     "SELECT JSON_ARRAYAGG(id) FROM tags",

@@ -899,6 +899,33 @@ SELECT COUNT(DISTINCT customer_id), COUNT(*) FROM orders WHERE qty > 1000;
 -- class: distinct
 SELECT SUM(DISTINCT credit), AVG(DISTINCT credit) FROM customers WHERE region = 'EU';
 
+-- class: agg
+-- tag: collation-ci
+SELECT MIN(name), MAX(name) FROM customers;
+
+-- class: agg
+-- tag: collation-ci
+SELECT MIN(label), MAX(label), MIN(payload), MAX(payload) FROM events e JOIN tags t ON t.id = e.id;
+
+-- class: agg
+SELECT BIT_AND(amount), BIT_OR(amount), BIT_XOR(amount) FROM events WHERE amount > 0;
+
+-- class: group
+-- tag: collation-ci
+SELECT region, MIN(name), MAX(name), COUNT(*) FROM customers GROUP BY region ORDER BY region;
+
+-- class: group
+-- tag: collation-ci
+SELECT kind, BIT_OR(flag), BIT_AND(id), BIT_XOR(amount) FROM events GROUP BY kind ORDER BY kind;
+
+-- class: group
+-- tag: collation-ci
+SELECT tier, MAX(name) AS top FROM customers GROUP BY tier ORDER BY top, tier;
+
+-- class: group
+-- tag: collation-ci
+SELECT category, MIN(title), MAX(title) FROM products GROUP BY category ORDER BY category;
+
 -- class: scatter
 SELECT id, credit FROM customers WHERE credit > 0 AND id % 3 = 1;
 
@@ -977,19 +1004,11 @@ SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region;
 
 -- class: unsupported
 -- tag: unsupported
-SELECT kind, BIT_OR(flag) FROM events GROUP BY kind;
-
--- class: unsupported
--- tag: unsupported
 SELECT STD(amount) FROM events;
 
 -- class: unsupported
 -- tag: unsupported
 SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP;
-
--- class: unsupported
--- tag: unsupported
-SELECT MIN(name), MAX(name) FROM customers;
 
 -- class: unsupported
 -- tag: unsupported
