@@ -421,7 +421,14 @@ fn sighup(proxy: &Proxy) {
 /// reload's outcome.
 async fn reload(proxy: &Proxy) {
     let outcomes = |log: String| {
-        log.matches("configuration reloaded").count() + log.matches("reload refused").count()
+        [
+            "configuration reloaded",
+            "reload refused",
+            "invalid configuration",
+        ]
+        .iter()
+        .map(|m| log.matches(m).count())
+        .sum::<usize>()
     };
     let before = outcomes(proxy.log());
     sighup(proxy);

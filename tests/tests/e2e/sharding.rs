@@ -528,8 +528,14 @@ async fn expect_1235(c: &mut mysql_async::Conn, statement: &str) -> String {
 #[tokio::test]
 async fn unroutable_statements_fail_with_1235_and_a_reason() {
     let mut c = mall().await;
-    let m = expect_1235(&mut c, "SELECT COUNT(DISTINCT name), SUM(id) FROM users").await;
+    let m = expect_1235(
+        &mut c,
+        "SELECT COUNT(DISTINCT name), SUM(DISTINCT id) FROM users",
+    )
+    .await;
     assert!(m.contains("DISTINCT"), "{m}");
+    let m = expect_1235(&mut c, "SELECT GROUP_CONCAT(name) FROM users").await;
+    assert!(m.contains("GROUP_CONCAT"), "{m}");
     expect_1235(&mut c, "SELECT id FROM users UNION SELECT id FROM orders").await;
     expect_1235(&mut c, "SELECT * FROM users u JOIN stores s ON s.id = u.id").await;
     expect_1235(&mut c, "INSERT INTO users (name) VALUES ('no key')").await;
