@@ -720,6 +720,48 @@ impl Session {
 
     /// Routes and rewrites a statement into its execution plan.
     pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        match self.plan_one(sql) {
+            Err(e @ ProxyError::Sql { .. })
+                if e.to_err().0 == codes::NOT_SUPPORTED_YET
+                    && sql.to_ascii_uppercase().contains("UNION") =>
+            {
+                self.plan_union(sql).unwrap_or(Err(e))
+            }
+            other => other,
+        }
+    }
+
+    /// A UNION over sharded tables: each branch planned by itself, their rows combined.
+    /// `None` when `sql` is not a UNION.
+    fn plan_union(&self, sql: &str) -> Option<Result<(RoutePlan, ExecPlan), ProxyError>> {
+        let statements = myshard_router::parse::parse(sql).ok()?;
+        let [stmt] = statements.as_slice() else {
+            return None;
+        };
+        let shape = match myshard_sql_rewrite::union::union_shape(stmt)? {
+            Ok(s) => s,
+            Err(e) => return Some(Err(ProxyError::not_supported(e.to_string()))),
+        };
+        let mut first = None;
+        let mut execs = Vec::with_capacity(shape.branches.len());
+        for branch in &shape.branches {
+            match self.plan_one(branch) {
+                Ok((plan, exec)) => {
+                    first.get_or_insert(plan);
+                    execs.push(exec);
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let plan = first?;
+        Some(
+            myshard_sql_rewrite::union::combine(shape, execs)
+                .map(|exec| (plan, exec))
+                .map_err(|e| ProxyError::not_supported(e.to_string())),
+        )
+    }
+
+    fn plan_one(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         let mut ids = self.shared.ids();
         let plan = self
             .shared

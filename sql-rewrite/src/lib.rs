@@ -3,6 +3,7 @@
 //! generated ids, LIMIT pushed down) and the [`MergeSpec`] for their answers.
 
 pub mod merge;
+pub mod union;
 
 use myshard_merger::MergeSpec;
 use myshard_router::{Combine, Rewrite, Role, RoutePlan, Target};

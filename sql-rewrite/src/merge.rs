@@ -31,7 +31,7 @@ fn literal_u64(e: &Expr) -> Option<u64> {
     }
 }
 
-fn func(name: &str, arg: Expr) -> Expr {
+pub(crate) fn func(name: &str, arg: Expr) -> Expr {
     Expr::Function(sqlparser::ast::Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -119,7 +119,7 @@ fn distinct_aggregate(e: &Expr) -> Option<(AggFunc, Expr)> {
     }
 }
 
-fn contains_aggregate(e: &Expr) -> bool {
+pub(crate) fn contains_aggregate(e: &Expr) -> bool {
     visit_expressions(e, |x| match x {
         Expr::Function(f)
             if AGGREGATES.contains(&f.name.to_string().to_ascii_uppercase().as_str())

@@ -99,6 +99,8 @@ def main():
             v = "refused_ok" if "unsupported" in tags and lab_t == 1235 else "refused_bad"
         elif lab_r != lab_t:
             v = "label_mismatch"
+        elif "rowcount" in tags:
+            v = "match" if len(rows_r) == len(rows_t) else "mismatch"
         else:
             r = [tuple(norm(x, tags) for x in row) for row in rows_r]
             t = [tuple(norm(x, tags) for x in row) for row in rows_t]
