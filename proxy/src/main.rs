@@ -160,6 +160,12 @@ fn serve(config: Config, path: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // In-doubt XA branches from an earlier run are resolved before any port opens.
+        crate::xa::recover(&shared, true).await;
+        crate::xa::spawn_recovery_loop(
+            shared.clone(),
+            std::time::Duration::from_millis(config.transactions.recovery_interval_ms.max(100)),
+        );
         let listener = match tokio::net::TcpListener::bind(&config.server.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -167,12 +173,6 @@ fn serve(config: Config, path: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // In-doubt XA branches from an earlier run are resolved before clients are served.
-        crate::xa::recover(&shared, true).await;
-        crate::xa::spawn_recovery_loop(
-            shared.clone(),
-            std::time::Duration::from_millis(config.transactions.recovery_interval_ms.max(100)),
-        );
         tracing::info!("myshard listening on {}", config.server.listen);
         if let Some(admin) = &config.admin {
             match tokio::net::TcpListener::bind(&admin.listen).await {
