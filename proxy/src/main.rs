@@ -15,6 +15,7 @@ use myshard_proxy::protocol;
 mod prepared;
 mod server;
 mod session;
+mod subquery;
 mod tls;
 mod transaction;
 mod xa;

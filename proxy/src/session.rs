@@ -183,7 +183,7 @@ impl Session {
 
     /// A backend connection for `shard`: the pinned one, or one from the pool of the server
     /// the statement's role picks.
-    async fn acquire(
+    pub(crate) async fn acquire(
         &mut self,
         shard: &str,
         database: Option<&str>,
@@ -235,7 +235,7 @@ impl Session {
 
     /// Gives a connection back: kept pinned while the session needs it, else to the pool.
     /// A connection whose statement failed at the transport level is dropped.
-    fn give_back(&mut self, conn: PooledConn, failed: Option<&ProxyError>) {
+    pub(crate) fn give_back(&mut self, conn: PooledConn, failed: Option<&ProxyError>) {
         if matches!(failed, Some(ProxyError::ShardUnavailable { .. })) {
             // Circuit breaker: a backend whose connection broke takes no new statements until
             // its health check answers again.
@@ -740,6 +740,9 @@ impl Session {
         };
         let shape = match myshard_sql_rewrite::union::union_shape(stmt)? {
             Ok(s) => s,
+            Err(e @ myshard_sql_rewrite::RewriteError::UnionColumnCount) => {
+                return Some(Err(ProxyError::sql(1222, "21000", e.to_string())))
+            }
             Err(e) => return Some(Err(ProxyError::not_supported(e.to_string()))),
         };
         let mut first = None;
@@ -819,7 +822,21 @@ impl Session {
         if let Some(reason) = pins_connection(sql) {
             self.pin_reason = Some(reason);
         }
-        let (plan, exec) = self.plan(sql).map_err(ForwardError::Statement)?;
+        let (plan, exec) = match self.plan(sql) {
+            Err(e)
+                if e.to_err().0 == codes::NOT_SUPPORTED_YET
+                    && crate::subquery::may_have_subquery(sql) =>
+            {
+                // Uncorrelated subqueries run first; their results replace them.
+                match self.materialize(sql).await {
+                    Ok(Some(rewritten)) => self.plan(&rewritten),
+                    Ok(None) => Err(e),
+                    Err(m) => Err(m),
+                }
+            }
+            other => other,
+        }
+        .map_err(ForwardError::Statement)?;
         self.role = exec.role;
         let route = if exec.queries.len() > 1 {
             "scatter"
@@ -1080,13 +1097,27 @@ impl Session {
         spec: &myshard_merger::SelectMerge,
         more: bool,
     ) -> Result<(), ForwardError> {
+        let (out_columns, rows) = self
+            .merged_rows(queries, spec)
+            .await
+            .map_err(ForwardError::Statement)?;
+        self.unpin_if_free();
+        executor::write_result(stream, &out_columns, &rows, self.framing(more)).await?;
+        Ok(())
+    }
+
+    /// The merged rows of a SELECT over several targets.
+    pub(crate) async fn merged_rows(
+        &mut self,
+        queries: &[ShardQuery],
+        spec: &myshard_merger::SelectMerge,
+    ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ProxyError> {
         let mut columns: Option<Vec<mysql_common::packets::Column>> = None;
         let mut per_shard = Vec::with_capacity(queries.len());
         for query in queries {
             let mut conn = self
                 .acquire(&query.shard, query.database.as_deref())
-                .await
-                .map_err(ForwardError::Statement)?;
+                .await?;
             conn.count_statement();
             let shard_timer = self
                 .shared
@@ -1100,7 +1131,7 @@ impl Session {
             };
             shard_timer.observe_duration();
             self.give_back(conn, res.as_ref().err());
-            let (cols, rows) = res.map_err(ForwardError::Statement)?;
+            let (cols, rows) = res?;
             let bytes: usize = rows
                 .iter()
                 .map(|r| {
@@ -1116,11 +1147,11 @@ impl Session {
             match &columns {
                 None => columns = Some(cols),
                 Some(first) if first.len() != cols.len() => {
-                    return Err(ForwardError::Statement(ProxyError::sql(
+                    return Err(ProxyError::sql(
                         1105,
                         "HY000",
                         format!("shard '{}' returned {} columns where another returned {}; the shards' schemas differ", query.shard, cols.len(), first.len()),
-                    )))
+                    ))
                 }
                 Some(_) => {}
             }
@@ -1132,13 +1163,10 @@ impl Session {
         }
         let columns = columns.unwrap_or_default();
         let limit = self.shared.config().server.merge_memory_limit;
-        let (out_columns, rows) = crate::merge::merge_select(spec, &columns, per_shard, limit)
-            .map_err(ForwardError::Statement)?;
+        let (out_columns, rows) = crate::merge::merge_select(spec, &columns, per_shard, limit)?;
         self.shared.metrics.merge_rows.inc_by(rows.len() as u64);
         self.rows = rows.len() as u64;
-        self.unpin_if_free();
-        executor::write_result(stream, &out_columns, &rows, self.framing(more)).await?;
-        Ok(())
+        Ok((out_columns, rows))
     }
 
     /// Writes and DDL on several targets (or with generated ids): every target must succeed;

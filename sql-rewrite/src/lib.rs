@@ -3,6 +3,7 @@
 //! generated ids, LIMIT pushed down) and the [`MergeSpec`] for their answers.
 
 pub mod merge;
+pub mod subquery;
 pub mod union;
 
 use myshard_merger::MergeSpec;
@@ -46,6 +47,9 @@ pub enum RewriteError {
     /// A statement shape myshard cannot rewrite correctly.
     #[error("{0}")]
     Unsupported(String),
+    /// The branches of a UNION return different numbers of columns (MySQL's 1222).
+    #[error("The used SELECT statements have a different number of columns")]
+    UnionColumnCount,
 }
 
 /// Renames logical tables and schemas to physical ones for one target.

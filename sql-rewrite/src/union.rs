@@ -148,9 +148,7 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
         }
         let n = select.projection.len();
         if *width.get_or_insert(n) != n {
-            return Err(RewriteError::Unsupported(
-                "The used SELECT statements have a different number of columns".into(),
-            ));
+            return Err(RewriteError::UnionColumnCount);
         }
         if labels.is_empty() {
             labels = select.projection.iter().map(label).collect();

@@ -238,6 +238,29 @@ add("union", "SELECT title FROM products WHERE id < 5 UNION SELECT name FROM cus
 add("unsupported", "SELECT region, COUNT(*) FROM customers GROUP BY region UNION SELECT kind, COUNT(*) FROM events GROUP BY kind", "unsupported")
 add("unsupported", "SELECT id FROM customers UNION ALL SELECT id FROM tags UNION SELECT id FROM events", "unsupported")
 
+# uncorrelated subqueries and derived tables: run first, their results put in place
+add("subquery", "SELECT * FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE qty > 19) ORDER BY id")
+add("subquery", "SELECT region, n FROM (SELECT region, COUNT(*) AS n FROM customers GROUP BY region) d", "collation-ci")
+add("subquery", "SELECT id FROM customers WHERE id NOT IN (SELECT customer_id FROM orders) ORDER BY id")
+add("subquery", "SELECT id FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE qty > 1000)")
+add("subquery", "SELECT id FROM customers WHERE id NOT IN (SELECT customer_id FROM orders WHERE qty > 1000) AND id < 20 ORDER BY id")
+add("subquery", "SELECT id, credit FROM customers WHERE credit > (SELECT AVG(credit) FROM customers) ORDER BY credit DESC, id LIMIT 10")
+add("subquery", "SELECT id FROM orders WHERE price = (SELECT MAX(price) FROM orders)")
+add("subquery", "SELECT COUNT(*) FROM events WHERE EXISTS (SELECT 1 FROM tags WHERE weight > 4)")
+add("subquery", "SELECT COUNT(*) FROM events WHERE NOT EXISTS (SELECT 1 FROM tags WHERE weight > 100)")
+add("subquery", "SELECT COUNT(*), SUM(qty) FROM (SELECT qty FROM orders ORDER BY price DESC, id LIMIT 50) AS top")
+add("subquery", "SELECT status, COUNT(*) FROM (SELECT status FROM orders WHERE qty > 15) AS x GROUP BY status ORDER BY status", "collation-ci")
+add("subquery", "SELECT MAX(n) FROM (SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id) AS per_customer")
+add("subquery", "SELECT id, (SELECT COUNT(*) FROM tags) AS tag_count FROM customers WHERE id < 4 ORDER BY id")
+add("subquery", "SELECT kind, COUNT(*) FROM events WHERE id IN (SELECT id FROM tags WHERE label IN (SELECT label FROM tags WHERE weight = 5)) GROUP BY kind ORDER BY kind", "collation-ci")
+add("subquery", "SELECT id FROM customers WHERE region = (SELECT region FROM customers WHERE id = 1) AND id < 100 ORDER BY id")
+add("subquery", "SELECT COUNT(*) FROM (SELECT id FROM customers WHERE tier > 100) AS none_")
+add("unsupported", "SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 19)", "unsupported")
+add("errors", "SELECT id FROM customers WHERE id = (SELECT customer_id FROM orders WHERE qty > 10)", "error")
+add("errors", "SELECT id FROM customers WHERE id IN (SELECT id, name FROM customers)", "error")
+add("errors", "SELECT nosuch FROM customers", "error")
+add("errors", "SELECT id FROM customers UNION SELECT id, name FROM customers", "error")
+
 # more filtered scatter reads and sorts
 for t, c in [("customers", "credit"), ("orders", "price"), ("events", "amount"), ("tags", "weight")]:
     for cut in [0, 100]:
@@ -246,8 +269,6 @@ for t, c in [("customers", "credit"), ("orders", "price"), ("events", "amount"),
 
 # unsupported over several shards: refused with ERR 1235 (README's matrix lists each)
 unsupported = [
-    "SELECT * FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE qty > 19)",
-    "SELECT region, n FROM (SELECT region, COUNT(*) AS n FROM customers GROUP BY region) d",
     "WITH big AS (SELECT * FROM orders WHERE qty > 15) SELECT COUNT(*) FROM big",
     "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers",
     "SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region",
@@ -266,7 +287,8 @@ with open("queries.sql", "w", encoding="utf-8") as f:
     f.write("-- Tags: unsupported (ERR 1235 expected over several shards), collation-ci (group\n")
     f.write("-- representatives may differ in case/accents), float (floating-point sums compared to\n")
     f.write("-- 1e-9 relative), partial (ORDER BY does not fix a total order), rowcount (LIMIT without\n")
-    f.write("-- ORDER BY: any rows are right, only their number is compared).\n\n")
+    f.write("-- ORDER BY: any rows are right, only their number is compared), error (both must fail\n")
+    f.write("-- with the same error code).\n\n")
     for cls, sql, tags in out:
         f.write(f"-- class: {cls}\n")
         for t in tags:

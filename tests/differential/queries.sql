@@ -2,7 +2,8 @@
 -- Tags: unsupported (ERR 1235 expected over several shards), collation-ci (group
 -- representatives may differ in case/accents), float (floating-point sums compared to
 -- 1e-9 relative), partial (ORDER BY does not fix a total order), rowcount (LIMIT without
--- ORDER BY: any rows are right, only their number is compared).
+-- ORDER BY: any rows are right, only their number is compared), error (both must fail
+-- with the same error code).
 
 -- class: point
 SELECT * FROM customers WHERE id = 1;
@@ -979,6 +980,77 @@ SELECT region, COUNT(*) FROM customers GROUP BY region UNION SELECT kind, COUNT(
 -- tag: unsupported
 SELECT id FROM customers UNION ALL SELECT id FROM tags UNION SELECT id FROM events;
 
+-- class: subquery
+SELECT * FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE qty > 19) ORDER BY id;
+
+-- class: subquery
+-- tag: collation-ci
+SELECT region, n FROM (SELECT region, COUNT(*) AS n FROM customers GROUP BY region) d;
+
+-- class: subquery
+SELECT id FROM customers WHERE id NOT IN (SELECT customer_id FROM orders) ORDER BY id;
+
+-- class: subquery
+SELECT id FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE qty > 1000);
+
+-- class: subquery
+SELECT id FROM customers WHERE id NOT IN (SELECT customer_id FROM orders WHERE qty > 1000) AND id < 20 ORDER BY id;
+
+-- class: subquery
+SELECT id, credit FROM customers WHERE credit > (SELECT AVG(credit) FROM customers) ORDER BY credit DESC, id LIMIT 10;
+
+-- class: subquery
+SELECT id FROM orders WHERE price = (SELECT MAX(price) FROM orders);
+
+-- class: subquery
+SELECT COUNT(*) FROM events WHERE EXISTS (SELECT 1 FROM tags WHERE weight > 4);
+
+-- class: subquery
+SELECT COUNT(*) FROM events WHERE NOT EXISTS (SELECT 1 FROM tags WHERE weight > 100);
+
+-- class: subquery
+SELECT COUNT(*), SUM(qty) FROM (SELECT qty FROM orders ORDER BY price DESC, id LIMIT 50) AS top;
+
+-- class: subquery
+-- tag: collation-ci
+SELECT status, COUNT(*) FROM (SELECT status FROM orders WHERE qty > 15) AS x GROUP BY status ORDER BY status;
+
+-- class: subquery
+SELECT MAX(n) FROM (SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id) AS per_customer;
+
+-- class: subquery
+SELECT id, (SELECT COUNT(*) FROM tags) AS tag_count FROM customers WHERE id < 4 ORDER BY id;
+
+-- class: subquery
+-- tag: collation-ci
+SELECT kind, COUNT(*) FROM events WHERE id IN (SELECT id FROM tags WHERE label IN (SELECT label FROM tags WHERE weight = 5)) GROUP BY kind ORDER BY kind;
+
+-- class: subquery
+SELECT id FROM customers WHERE region = (SELECT region FROM customers WHERE id = 1) AND id < 100 ORDER BY id;
+
+-- class: subquery
+SELECT COUNT(*) FROM (SELECT id FROM customers WHERE tier > 100) AS none_;
+
+-- class: unsupported
+-- tag: unsupported
+SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 19);
+
+-- class: errors
+-- tag: error
+SELECT id FROM customers WHERE id = (SELECT customer_id FROM orders WHERE qty > 10);
+
+-- class: errors
+-- tag: error
+SELECT id FROM customers WHERE id IN (SELECT id, name FROM customers);
+
+-- class: errors
+-- tag: error
+SELECT nosuch FROM customers;
+
+-- class: errors
+-- tag: error
+SELECT id FROM customers UNION SELECT id, name FROM customers;
+
 -- class: scatter
 SELECT id, credit FROM customers WHERE credit > 0 AND id % 3 = 1;
 
@@ -1026,14 +1098,6 @@ SELECT id, weight FROM tags WHERE weight > 100 AND id % 3 = 1;
 
 -- class: order
 SELECT id, weight FROM tags WHERE weight <= 100 ORDER BY weight DESC, id LIMIT 12;
-
--- class: unsupported
--- tag: unsupported
-SELECT * FROM customers WHERE id IN (SELECT customer_id FROM orders WHERE qty > 19);
-
--- class: unsupported
--- tag: unsupported
-SELECT region, n FROM (SELECT region, COUNT(*) AS n FROM customers GROUP BY region) d;
 
 -- class: unsupported
 -- tag: unsupported
