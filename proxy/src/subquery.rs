@@ -159,8 +159,14 @@ impl Session {
     /// The statement with its uncorrelated subqueries replaced by their results; `None`
     /// when it has none.
     pub(crate) async fn materialize(&mut self, sql: &str) -> Result<Option<String>, ProxyError> {
+        let inlined = match myshard_sql_rewrite::subquery::inline_ctes(sql) {
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => return Err(ProxyError::not_supported(e.to_string())),
+            None => None,
+        };
+        let sql = inlined.as_deref().unwrap_or(sql);
         let Some(found) = outer_subqueries(sql) else {
-            return Ok(None);
+            return Ok(inlined);
         };
         let mut answers = Vec::with_capacity(found.len());
         for f in &found {

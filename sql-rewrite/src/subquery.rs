@@ -188,6 +188,72 @@ fn parse_query(sql: &str) -> Result<Box<Query>, RewriteError> {
     }
 }
 
+/// Replaces references to common table expressions by derived tables of their bodies.
+struct CteInliner<'a> {
+    ctes: &'a [sqlparser::ast::Cte],
+}
+
+impl VisitorMut for CteInliner<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } = t
+        else {
+            return ControlFlow::Continue(());
+        };
+        let [sqlparser::ast::ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
+            return ControlFlow::Continue(());
+        };
+        let Some(cte) = self.ctes.iter().find(|c| c.alias.name.value == ident.value) else {
+            return ControlFlow::Continue(());
+        };
+        let alias = alias.clone().unwrap_or_else(|| sqlparser::ast::TableAlias {
+            explicit: true,
+            ..cte.alias.clone()
+        });
+        *t = TableFactor::Derived {
+            lateral: false,
+            subquery: cte.query.clone(),
+            alias: Some(alias),
+            sample: None,
+        };
+        ControlFlow::Continue(())
+    }
+}
+
+/// A SELECT whose non-recursive `WITH` is inlined as derived tables, so that each runs like
+/// any derived table; `None` when there is no `WITH` to inline.
+pub fn inline_ctes(sql: &str) -> Option<Result<String, RewriteError>> {
+    let mut statements = myshard_router::parse::parse(sql).ok()?;
+    let [Statement::Query(q)] = statements.as_mut_slice() else {
+        return None;
+    };
+    let with = q.with.take()?;
+    if with.recursive {
+        return Some(Err(RewriteError::Unsupported(
+            "WITH RECURSIVE across several shards is not supported yet".into(),
+        )));
+    }
+    if with.cte_tables.iter().any(|c| !c.alias.columns.is_empty()) {
+        return Some(Err(RewriteError::Unsupported(
+            "WITH name (columns) across several shards is not supported yet".into(),
+        )));
+    }
+    // Each body may use the ones declared before it.
+    let mut ctes: Vec<sqlparser::ast::Cte> = Vec::with_capacity(with.cte_tables.len());
+    for mut cte in with.cte_tables {
+        let _ = VisitMut::visit(&mut cte.query, &mut CteInliner { ctes: &ctes });
+        ctes.push(cte);
+    }
+    let _ = VisitMut::visit(q, &mut CteInliner { ctes: &ctes });
+    Some(Ok(Statement::Query(q.clone()).to_string()))
+}
+
 /// The outermost subqueries of a SELECT, or `None` when it has none (or is no SELECT).
 pub fn outer_subqueries(sql: &str) -> Option<Vec<Subquery>> {
     let statements = myshard_router::parse::parse(sql).ok()?;
@@ -294,6 +360,21 @@ mod tests {
         )
         .expect("substituted");
         assert_eq!(empty, "SELECT 1 FROM t WHERE true");
+    }
+
+    #[test]
+    fn ctes_become_derived_tables() {
+        let sql = "WITH a AS (SELECT id FROM t WHERE x > 1), b AS (SELECT id FROM a) SELECT COUNT(*) FROM b JOIN a AS z ON z.id = b.id";
+        let out = inline_ctes(sql).expect("a WITH").expect("inlined");
+        assert_eq!(
+            out,
+            "SELECT COUNT(*) FROM (SELECT id FROM (SELECT id FROM t WHERE x > 1) AS a) AS b JOIN (SELECT id FROM t WHERE x > 1) AS z ON z.id = b.id"
+        );
+        assert!(inline_ctes("SELECT 1").is_none());
+        assert!(matches!(
+            inline_ctes("WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r"),
+            Some(Err(_))
+        ));
     }
 
     #[test]

@@ -255,6 +255,10 @@ add("subquery", "SELECT id, (SELECT COUNT(*) FROM tags) AS tag_count FROM custom
 add("subquery", "SELECT kind, COUNT(*) FROM events WHERE id IN (SELECT id FROM tags WHERE label IN (SELECT label FROM tags WHERE weight = 5)) GROUP BY kind ORDER BY kind", "collation-ci")
 add("subquery", "SELECT id FROM customers WHERE region = (SELECT region FROM customers WHERE id = 1) AND id < 100 ORDER BY id")
 add("subquery", "SELECT COUNT(*) FROM (SELECT id FROM customers WHERE tier > 100) AS none_")
+add("subquery", "WITH big AS (SELECT * FROM orders WHERE qty > 15) SELECT COUNT(*) FROM big")
+add("subquery", "WITH r AS (SELECT region, COUNT(*) AS n FROM customers GROUP BY region), big_regions AS (SELECT region FROM r WHERE n > 200) SELECT r.region, r.n FROM r JOIN big_regions b ON b.region = r.region ORDER BY r.n", "collation-ci")
+add("subquery", "WITH p AS (SELECT id FROM products WHERE price > 200) SELECT COUNT(*), SUM(qty) FROM orders WHERE product_id IN (SELECT id FROM p)")
+add("unsupported", "WITH RECURSIVE seq AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM seq WHERE n < 5) SELECT c.id FROM customers c JOIN seq ON seq.n = c.id", "unsupported")
 add("unsupported", "SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 19)", "unsupported")
 add("errors", "SELECT id FROM customers WHERE id = (SELECT customer_id FROM orders WHERE qty > 10)", "error")
 add("errors", "SELECT id FROM customers WHERE id IN (SELECT id, name FROM customers)", "error")
@@ -269,7 +273,6 @@ for t, c in [("customers", "credit"), ("orders", "price"), ("events", "amount"),
 
 # unsupported over several shards: refused with ERR 1235 (README's matrix lists each)
 unsupported = [
-    "WITH big AS (SELECT * FROM orders WHERE qty > 15) SELECT COUNT(*) FROM big",
     "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers",
     "SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region",
     "SELECT STD(amount) FROM events",

@@ -1031,6 +1031,20 @@ SELECT id FROM customers WHERE region = (SELECT region FROM customers WHERE id =
 -- class: subquery
 SELECT COUNT(*) FROM (SELECT id FROM customers WHERE tier > 100) AS none_;
 
+-- class: subquery
+WITH big AS (SELECT * FROM orders WHERE qty > 15) SELECT COUNT(*) FROM big;
+
+-- class: subquery
+-- tag: collation-ci
+WITH r AS (SELECT region, COUNT(*) AS n FROM customers GROUP BY region), big_regions AS (SELECT region FROM r WHERE n > 200) SELECT r.region, r.n FROM r JOIN big_regions b ON b.region = r.region ORDER BY r.n;
+
+-- class: subquery
+WITH p AS (SELECT id FROM products WHERE price > 200) SELECT COUNT(*), SUM(qty) FROM orders WHERE product_id IN (SELECT id FROM p);
+
+-- class: unsupported
+-- tag: unsupported
+WITH RECURSIVE seq AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM seq WHERE n < 5) SELECT c.id FROM customers c JOIN seq ON seq.n = c.id;
+
 -- class: unsupported
 -- tag: unsupported
 SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 19);
@@ -1098,10 +1112,6 @@ SELECT id, weight FROM tags WHERE weight > 100 AND id % 3 = 1;
 
 -- class: order
 SELECT id, weight FROM tags WHERE weight <= 100 ORDER BY weight DESC, id LIMIT 12;
-
--- class: unsupported
--- tag: unsupported
-WITH big AS (SELECT * FROM orders WHERE qty > 15) SELECT COUNT(*) FROM big;
 
 -- class: unsupported
 -- tag: unsupported
