@@ -1,7 +1,7 @@
 //! Properties of the merge operators, for random rows and keys including NULLs and collation
 //! ties (`'a'` and `'A'` share a weight, as under a `_ci` collation).
 
-use myshard_merger::{AggFunc, Aggregate, Cell, Kind, Row, SelectMerge, SortKey};
+use myshard_merger::{AggFunc, Aggregate, Cell, CountDistinct, Kind, Row, SelectMerge, SortKey};
 use proptest::prelude::*;
 use std::cmp::Ordering;
 
@@ -136,6 +136,60 @@ proptest! {
                     _ => None,
                 };
                 vec![r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone(), r[5].clone(), avg]
+            })
+            .collect();
+        prop_assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn distinct_aggregates_beside_others_equal_computing_everything(data in rows_strategy(), shards in 1usize..6) {
+        // SELECT k, COUNT(DISTINCT v), SUM(DISTINCT v), COUNT(*) … GROUP BY k: each shard
+        // groups by (k, v) and returns [k, v, v, COUNT(*)].
+        let mut per_shard: Vec<Vec<(Option<i64>, Option<i64>)>> = vec![Vec::new(); shards];
+        for (i, (k, _, v)) in data.iter().enumerate() {
+            per_shard[i % shards].push((*k, *v));
+        }
+        let cell = |x: Option<i64>| x.map(|x| x.to_string().into_bytes());
+        let partials: Vec<Vec<Row>> = per_shard
+            .iter()
+            .map(|rows| {
+                let mut groups: std::collections::BTreeMap<(Option<i64>, Option<i64>), i64> = Default::default();
+                for kv in rows {
+                    *groups.entry(*kv).or_default() += 1;
+                }
+                groups
+                    .into_iter()
+                    .map(|((k, v), n)| vec![cell(k), cell(v), cell(v), cell(Some(n))])
+                    .collect()
+            })
+            .collect();
+        let spec = SelectMerge {
+            group_by: Some(vec![0]),
+            aggregates: vec![
+                Aggregate { func: AggFunc::Count, col: 1, count_col: None },
+                Aggregate { func: AggFunc::Sum, col: 2, count_col: None },
+                Aggregate { func: AggFunc::Count, col: 3, count_col: None },
+            ],
+            count_distinct: Some(CountDistinct { value: 1, counts: vec![1], sums: vec![2], avg_counts: vec![] }),
+            order_by: vec![SortKey { col: 0, desc: false }],
+            output: vec![0, 1, 2, 3],
+            ..base()
+        };
+        let kinds = [Kind::Int; 4];
+        let merged = spec.merge(&kinds, partials, usize::MAX).expect("merge");
+        let mut groups: std::collections::BTreeMap<Option<i64>, (std::collections::BTreeSet<i64>, i64)> = Default::default();
+        for (k, _, v) in &data {
+            let g = groups.entry(*k).or_default();
+            g.1 += 1;
+            if let Some(v) = v {
+                g.0.insert(*v);
+            }
+        }
+        let expected: Vec<Row> = groups
+            .into_iter()
+            .map(|(k, (set, n))| {
+                let sum = (!set.is_empty()).then(|| set.iter().sum::<i64>());
+                vec![cell(k), cell(Some(set.len() as i64)), cell(sum), cell(Some(n))]
             })
             .collect();
         prop_assert_eq!(merged, expected);
