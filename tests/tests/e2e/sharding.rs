@@ -552,11 +552,18 @@ async fn unroutable_statements_fail_with_1235_and_a_reason() {
     expect_1235(&mut c, "UPDATE users SET name = 'x' LIMIT 1").await;
     let m = expect_1235(&mut c, "UPDATE users SET id = 4 WHERE id = 3").await;
     assert!(m.contains("sharding key"), "{m}");
-    expect_1235(
+    let m = expect_1235(
         &mut c,
-        "SELECT * FROM users WHERE id IN (SELECT user_id FROM orders)",
+        "SELECT * FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id)",
     )
     .await;
+    assert!(m.contains("correlated"), "{m}");
+    // An uncorrelated subquery runs first and is answered.
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM users WHERE id IN (SELECT user_id FROM orders)")
+        .await
+        .expect("uncorrelated subquery");
+    assert!(n.is_some());
     expect_1235(
         &mut c,
         "SELECT * FROM users u JOIN notes n ON n.id = u.id WHERE u.id = 1",
