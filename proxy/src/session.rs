@@ -1245,21 +1245,36 @@ impl Session {
 
     /// The result columns a read would return, without running it: the first target's
     /// statement is prepared on its shard, and merged reads map those columns through the
-    /// merge. Only for reads without side effects (replica-safe).
+    /// merge (uncorrelated subqueries run first, as at execution).
     pub(crate) async fn describe_read(
         &mut self,
         sql: &str,
     ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
-        let (plan, exec) = self.plan(sql)?;
+        let (plan, exec) = match self.plan(sql) {
+            Err(e)
+                if e.to_err().0 == codes::NOT_SUPPORTED_YET
+                    && crate::subquery::may_have_subquery(sql) =>
+            {
+                match self.materialize(sql).await? {
+                    Some(rewritten) => self.plan(&rewritten)?,
+                    None => return Err(e),
+                }
+            }
+            other => other?,
+        };
         let empty = Vec::new;
-        if plan.kind != StatementKind::Read || exec.role != myshard_router::Role::Replica {
+        // Preparing a read on its shard runs nothing, locking reads included.
+        if plan.kind != StatementKind::Read {
             return Ok(empty());
         }
         let Some(q) = exec.queries.first() else {
             return Ok(empty());
         };
         self.role = exec.role;
-        let mut conn = self.acquire(&q.shard, q.database.as_deref()).await?;
+        self.skip_join = true;
+        let conn = self.acquire(&q.shard, q.database.as_deref()).await;
+        self.skip_join = false;
+        let mut conn = conn?;
         let res = match conn.conn() {
             Ok(c) => match mysql_async::prelude::Queryable::prep(c, q.sql.as_str()).await {
                 Ok(stmt) => {

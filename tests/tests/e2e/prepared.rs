@@ -102,6 +102,18 @@ fn cases() -> Vec<(&'static str, Vec<Value>)> {
         ),
         ("SELECT COUNT(*) FROM ps_types WHERE n IS NULL OR n = ?", vec![Value::NULL]),
         (
+            "SELECT id, label FROM ps_types WHERE id < ? UNION SELECT id, grp FROM ps_types WHERE id > ? ORDER BY 1",
+            vec![Value::Int(4), Value::Int(37)],
+        ),
+        (
+            "SELECT id FROM ps_types WHERE id IN (SELECT id FROM ps_types WHERE price > ?) ORDER BY id",
+            vec![Value::Int(60)],
+        ),
+        (
+            "SELECT id, price FROM ps_types WHERE id = ? FOR UPDATE",
+            vec![Value::Int(5)],
+        ),
+        (
             "SELECT ? AS a, ? AS b, ? AS c",
             vec![Value::Int(-5), Value::NULL, Value::Double(0.25)],
         ),
@@ -130,6 +142,12 @@ async fn mysql_async_exec_answers_as_the_text_protocol() {
         let text: Vec<mysql_async::Row> = c.query(inline(sql, &params)).await.expect(sql);
         let stmt = c.prep(sql).await.expect(sql);
         assert_eq!(stmt.num_params() as usize, params.len(), "{sql}");
+        // Result columns are announced at prepare time, for clients that size buffers then.
+        let announced: Vec<String> = stmt
+            .columns()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect();
         let bin: Vec<mysql_async::Row> = c.exec(&stmt, params.clone()).await.expect(sql);
         assert!(!text.is_empty(), "{sql} returned no rows");
         assert_eq!(text.len(), bin.len(), "{sql}");
@@ -141,6 +159,7 @@ async fn mysql_async_exec_answers_as_the_text_protocol() {
                     .collect::<Vec<_>>()
             };
             assert_eq!(names(t), names(b), "{sql}");
+            assert_eq!(announced, names(b), "{sql}: columns announced at prepare");
             for i in 0..t.len() {
                 // Text values are strings; binary ones typed: compare what an app reads.
                 let tv: Option<String> = match t.as_ref(i) {
