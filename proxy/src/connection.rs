@@ -237,7 +237,6 @@ async fn handshake(
         tx_read_only: false,
         savepoints: Vec::new(),
         next_tx_settings: None,
-        skip_join: false,
         row_count: -1,
         found_rows: 0,
     };

@@ -337,7 +337,9 @@ pub async fn run_for_ok(conn: &mut Conn, shard: &str, sql: &str) -> Result<OkInf
 
 /// Progress of a concatenation of several targets' rows.
 pub struct ConcatState {
-    columns: Option<usize>,
+    /// The column definitions sent to the client (the first target's); every target's rows
+    /// are encoded under them.
+    columns: Option<Vec<Column>>,
     window: myshard_merger::OffsetLimit,
     warnings: u16,
     /// Rows sent so far.
@@ -369,23 +371,20 @@ pub async fn concat_part(
     let mut result = conn.query_iter(sql).await.map_err(driver)?;
     let columns = result.columns().unwrap_or_else(|| Vec::new().into());
     let mut encode_error = None;
-    match state.columns {
+    let announced = match &state.columns {
         None => {
             write_columns(stream, &columns, framing).await?;
-            state.columns = Some(columns.len());
+            state.columns.insert(columns.to_vec())
         }
-        Some(n) if n != columns.len() => {
-            return Err(ForwardError::Statement(ProxyError::sql(
-                1105,
-                "HY000",
-                format!("shard '{shard}' returned {} columns where another returned {n}; the shards' schemas differ", columns.len()),
-            )));
+        Some(first) => {
+            crate::merge::check_same_shape(first, &columns, shard)
+                .map_err(ForwardError::Statement)?;
+            first
         }
-        Some(_) => {}
-    }
+    };
     while let Some(row) = result.next().await.map_err(driver)? {
         if encode_error.is_none() && state.window.admit() {
-            match row_packet(framing, &columns, &row_values(row)) {
+            match row_packet(framing, announced, &row_values(row)) {
                 Ok(p) => {
                     stream.write_packet(&p).await?;
                     state.sent += 1;

@@ -77,6 +77,40 @@ fn decimal_column(col: &Column, extra: u8) -> Column {
         .with_decimals(decimals)
 }
 
+/// Checks that another target's result can be sent, and merged, under the definitions the
+/// first target's result announced: same number of columns, and each column of the same
+/// kind (signed and unsigned integers together; a NULL-typed column fits anything).
+pub fn check_same_shape(
+    announced: &[Column],
+    other: &[Column],
+    shard: &str,
+) -> Result<(), ProxyError> {
+    if announced.len() != other.len() {
+        return Err(ProxyError::sql(
+            1105,
+            "HY000",
+            format!("shard '{shard}' returned {} columns where another returned {}; the shards' schemas differ", other.len(), announced.len()),
+        ));
+    }
+    let class = |c: &Column| match kind_of(c) {
+        Kind::Unsigned => Kind::Int,
+        k => k,
+    };
+    for (i, (a, b)) in announced.iter().zip(other).enumerate() {
+        let null = |c: &Column| c.column_type() == ColumnType::MYSQL_TYPE_NULL;
+        if !null(a) && !null(b) && class(a) != class(b) {
+            return Err(ProxyError::not_supported(format!(
+                "column {} ('{}') is {:?} on one target and {:?} on another (shard '{shard}'); myshard cannot combine them exactly — CAST them to one type",
+                i + 1,
+                a.name_str(),
+                class(a),
+                class(b)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Merges the shards' rows and returns the client's column definitions and rows.
 pub fn merge_select(
     spec: &SelectMerge,

@@ -9,7 +9,7 @@
 use crate::error::{codes, ProxyError};
 use crate::executor::{self, ForwardError};
 use crate::protocol::binary::{self, ParamType};
-use crate::protocol::resultset::column_packet;
+use crate::protocol::resultset::{column_packet, columns_end_packet};
 use crate::protocol::PacketStream;
 use crate::session::{ClientResult, Diagnostic, Session};
 use myshard_router::session::PrepareSource;
@@ -98,7 +98,8 @@ impl Session {
             .is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
     }
 
-    fn remember_error(&mut self, e: &ProxyError) {
+    /// Counts an error and keeps it for `SHOW WARNINGS` / `SHOW ERRORS`.
+    pub(crate) fn remember_error(&mut self, e: &ProxyError) {
         let (code, _, message) = e.to_err();
         self.shared
             .metrics
@@ -147,31 +148,23 @@ impl Session {
                 0,
             ))
             .await?;
-        if params > 0 {
-            let def = column_packet(&binary::param_column());
-            for _ in 0..params {
-                stream.write_packet(&def).await?;
+        // Parameter definitions, then result columns, each list ended as the client expects.
+        let params_def = column_packet(&binary::param_column());
+        let lists = [
+            vec![params_def; params],
+            columns.iter().map(column_packet).collect::<Vec<_>>(),
+        ];
+        let end = columns_end_packet(
+            self.capabilities
+                .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF),
+            self.status(),
+        );
+        for list in lists.iter().filter(|l| !l.is_empty()) {
+            for def in list {
+                stream.write_packet(def).await?;
             }
-            if !self
-                .capabilities
-                .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
-            {
-                stream
-                    .write_packet(&crate::protocol::response::eof_packet(0, self.status()))
-                    .await?;
-            }
-        }
-        if !columns.is_empty() {
-            for c in &columns {
-                stream.write_packet(&column_packet(c)).await?;
-            }
-            if !self
-                .capabilities
-                .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
-            {
-                stream
-                    .write_packet(&crate::protocol::response::eof_packet(0, self.status()))
-                    .await?;
+            if let Some(eof) = &end {
+                stream.write_packet(eof).await?;
             }
         }
         Ok(())
@@ -199,7 +192,7 @@ impl Session {
         match self.statements.by_id.get_mut(&id) {
             Some(stmt) => {
                 stmt.long_data.clear();
-                executor::write_ok(stream, self.framing_for(false), 0).await
+                executor::write_ok(stream, self.framing(false), 0).await
             }
             None => {
                 let e = not_found(id, "mysqld_stmt_reset");

@@ -90,9 +90,6 @@ pub struct Session {
     pub row_count: i64,
     /// `FOUND_ROWS()`: rows the last result set had.
     pub found_rows: u64,
-    /// The connection being acquired serves a session statement (SET, variable reads) and
-    /// does not begin a transaction branch.
-    pub skip_join: bool,
 }
 
 /// What happened to the client connection while serving a command.
@@ -112,11 +109,7 @@ impl Session {
     }
 
     /// Framing for the statement being answered.
-    pub fn framing_for(&self, more_follows: bool) -> Framing {
-        self.framing(more_follows)
-    }
-
-    fn framing(&self, more_follows: bool) -> Framing {
+    pub(crate) fn framing(&self, more_follows: bool) -> Framing {
         Framing {
             binary: self.binary,
             deprecate_eof: self
@@ -182,16 +175,35 @@ impl Session {
     }
 
     /// A backend connection for `shard`: the pinned one, or one from the pool of the server
-    /// the statement's role picks.
+    /// the statement's role picks; inside a transaction it joins it.
     pub(crate) async fn acquire(
         &mut self,
         shard: &str,
         database: Option<&str>,
     ) -> Result<PooledConn, ProxyError> {
+        self.acquire_for(shard, database, true).await
+    }
+
+    /// A connection for a session statement (SET, variable reads, describing a statement):
+    /// it runs outside the transaction's branches and begins none.
+    pub(crate) async fn acquire_outside_transaction(
+        &mut self,
+        shard: &str,
+        database: Option<&str>,
+    ) -> Result<PooledConn, ProxyError> {
+        self.acquire_for(shard, database, false).await
+    }
+
+    async fn acquire_for(
+        &mut self,
+        shard: &str,
+        database: Option<&str>,
+        join: bool,
+    ) -> Result<PooledConn, ProxyError> {
         if let Some(mut conn) = self.pinned.remove(shard) {
             let joined = match conn.prepare(database, &self.state).await {
-                Ok(()) => self.join_transaction(&mut conn, shard).await,
-                Err(e) => Err(e),
+                Ok(()) if join => self.join_transaction(&mut conn, shard).await,
+                other => other,
             };
             if let Err(e) = joined {
                 self.give_back(conn, Some(&e));
@@ -223,9 +235,11 @@ impl Session {
             }
             Err(e) => return Err(e),
         };
-        if let Err(e) = self.join_transaction(&mut conn, shard).await {
-            self.give_back(conn, Some(&e));
-            return Err(e);
+        if join {
+            if let Err(e) = self.join_transaction(&mut conn, shard).await {
+                self.give_back(conn, Some(&e));
+                return Err(e);
+            }
         }
         if let Some(id) = conn.backend_id() {
             self.in_flight.push((conn.pool(), id));
@@ -291,16 +305,7 @@ impl Session {
                 Ok(()) => {}
                 Err(ForwardError::Client(e)) => return Err(e),
                 Err(ForwardError::Statement(e)) => {
-                    self.shared
-                        .metrics
-                        .errors
-                        .with_label_values(&[&e.to_err().0.to_string()])
-                        .inc();
-                    self.diagnostics = vec![Diagnostic {
-                        level: "Error".into(),
-                        code: e.to_err().0,
-                        message: e.to_err().2,
-                    }];
+                    self.remember_error(&e);
                     self.after_error(&e).await;
                     return executor::write_error(stream, &e).await;
                 }
@@ -494,11 +499,10 @@ impl Session {
     ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ForwardError> {
         let shard = self.route_shard(sql)?;
         let database = self.physical_database();
-        // Session statements run outside the transaction's branches.
-        self.skip_join = true;
-        let conn = self.acquire(&shard, database.as_deref()).await;
-        self.skip_join = false;
-        let mut conn = conn.map_err(ForwardError::Statement)?;
+        let mut conn = self
+            .acquire_outside_transaction(&shard, database.as_deref())
+            .await
+            .map_err(ForwardError::Statement)?;
         conn.count_statement();
         let res = match conn.conn() {
             Ok(c) => executor::collect(c, &shard, sql).await,
@@ -634,11 +638,10 @@ impl Session {
         }
         let shard = self.route_shard(sql)?;
         let database = self.physical_database();
-        // Session statements run outside the transaction's branches.
-        self.skip_join = true;
-        let conn = self.acquire(&shard, database.as_deref()).await;
-        self.skip_join = false;
-        let mut conn = conn.map_err(ForwardError::Statement)?;
+        let mut conn = self
+            .acquire_outside_transaction(&shard, database.as_deref())
+            .await
+            .map_err(ForwardError::Statement)?;
         conn.count_statement();
         let res = self
             .set_on(&mut conn, &shard, sql, targets, replayable)
@@ -1146,14 +1149,7 @@ impl Session {
             self.shared.metrics.merge_bytes.inc_by(bytes as u64);
             match &columns {
                 None => columns = Some(cols),
-                Some(first) if first.len() != cols.len() => {
-                    return Err(ProxyError::sql(
-                        1105,
-                        "HY000",
-                        format!("shard '{}' returned {} columns where another returned {}; the shards' schemas differ", query.shard, cols.len(), first.len()),
-                    ))
-                }
-                Some(_) => {}
+                Some(first) => crate::merge::check_same_shape(first, &cols, &query.shard)?,
             }
             per_shard.push(
                 rows.into_iter()
@@ -1250,6 +1246,11 @@ impl Session {
         &mut self,
         sql: &str,
     ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
+        // Writes and DDL return no rows: no planning (which would also spend generated ids).
+        let head = myshard_router::lexer::tokenize(sql.get(..64).unwrap_or(sql));
+        if myshard_router::route::first_kind(&head) != StatementKind::Read {
+            return Ok(Vec::new());
+        }
         let (plan, exec) = match self.plan(sql) {
             Err(e)
                 if e.to_err().0 == codes::NOT_SUPPORTED_YET
@@ -1271,10 +1272,9 @@ impl Session {
             return Ok(empty());
         };
         self.role = exec.role;
-        self.skip_join = true;
-        let conn = self.acquire(&q.shard, q.database.as_deref()).await;
-        self.skip_join = false;
-        let mut conn = conn?;
+        let mut conn = self
+            .acquire_outside_transaction(&q.shard, q.database.as_deref())
+            .await?;
         let res = match conn.conn() {
             Ok(c) => match mysql_async::prelude::Queryable::prep(c, q.sql.as_str()).await {
                 Ok(stmt) => {
@@ -1369,7 +1369,7 @@ fn turns_autocommit_on(sql: &str) -> bool {
     })
 }
 
-fn is_numeric(t: ColumnType) -> bool {
+pub(crate) fn is_numeric(t: ColumnType) -> bool {
     use ColumnType::*;
     matches!(
         t,

@@ -11,7 +11,6 @@ use crate::session::Session;
 use myshard_merger::MergeSpec;
 use myshard_router::StatementKind;
 use myshard_sql_rewrite::subquery::{outer_subqueries, substitute, Answer, Subquery};
-use mysql_common::constants::ColumnType;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
@@ -27,22 +26,7 @@ pub fn may_have_subquery(sql: &str) -> bool {
 
 /// The SQL literal of a result value.
 fn literal(col: Option<&Column>, v: &Value) -> String {
-    use ColumnType::*;
-    let numeric = col.is_some_and(|c| {
-        matches!(
-            c.column_type(),
-            MYSQL_TYPE_TINY
-                | MYSQL_TYPE_SHORT
-                | MYSQL_TYPE_LONG
-                | MYSQL_TYPE_LONGLONG
-                | MYSQL_TYPE_INT24
-                | MYSQL_TYPE_YEAR
-                | MYSQL_TYPE_DECIMAL
-                | MYSQL_TYPE_NEWDECIMAL
-                | MYSQL_TYPE_FLOAT
-                | MYSQL_TYPE_DOUBLE
-        )
-    });
+    let numeric = col.is_some_and(|c| crate::session::is_numeric(c.column_type()));
     match v {
         Value::NULL => "NULL".into(),
         Value::Bytes(b) if numeric => match std::str::from_utf8(b) {

@@ -48,7 +48,7 @@ impl Session {
         conn: &mut PooledConn,
         shard: &str,
     ) -> Result<(), ProxyError> {
-        if self.skip_join || !self.tx_active() || self.branches.contains_key(shard) {
+        if !self.tx_active() || self.branches.contains_key(shard) {
             return Ok(());
         }
         if !self.in_transaction {
@@ -274,7 +274,7 @@ impl Session {
         if !self.tx_active() {
             // Outside a transaction MySQL accepts SAVEPOINT and forgets it at once.
             if verb == "SAVEPOINT" {
-                executor::write_ok(stream, self.framing_for(more), 0).await?;
+                executor::write_ok(stream, self.framing(more), 0).await?;
                 return Ok(());
             }
             return Err(missing());
@@ -334,7 +334,7 @@ impl Session {
                 self.savepoints.truncate(i + 1);
             }
         }
-        executor::write_ok(stream, self.framing_for(more), 0).await?;
+        executor::write_ok(stream, self.framing(more), 0).await?;
         Ok(())
     }
 }

@@ -393,7 +393,8 @@ fn mentions_other_sharded_schema(
     })
 }
 
-fn first_kind(tokens: &[Token]) -> StatementKind {
+/// The kind of statement its first word makes it.
+pub fn first_kind(tokens: &[Token]) -> StatementKind {
     tokens
         .iter()
         .find_map(|t| match t {

@@ -17,7 +17,7 @@ use std::ops::ControlFlow;
 /// [`HIDDEN`] and resolved with [`resolve`] once the first shard answers.
 pub const HIDDEN: usize = 1 << 20;
 
-fn unsupported<T>(msg: impl Into<String>) -> Result<T, RewriteError> {
+pub(crate) fn unsupported<T>(msg: impl Into<String>) -> Result<T, RewriteError> {
     Err(RewriteError::Unsupported(msg.into()))
 }
 
@@ -424,28 +424,34 @@ impl Builder<'_> {
     }
 }
 
+/// The ORDER BY keys of a query and whether each is descending; forms MySQL does not have
+/// are refused rather than ignored.
+pub(crate) fn order_keys(q: &Query) -> Result<Vec<(Expr, bool)>, RewriteError> {
+    let Some(ob) = &q.order_by else {
+        return Ok(vec![]);
+    };
+    match &ob.kind {
+        OrderByKind::Expressions(v) => {
+            let mut out = Vec::new();
+            for o in v {
+                if o.options.nulls_first.is_some() || o.with_fill.is_some() {
+                    return unsupported("NULLS FIRST/LAST is not MySQL syntax");
+                }
+                let desc = matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
+                out.push((o.expr.clone(), desc));
+            }
+            Ok(out)
+        }
+        OrderByKind::All(_) => unsupported("ORDER BY ALL is not MySQL syntax"),
+    }
+}
+
 /// Rewrites `q` (the statement every shard runs) and returns how to merge the answers.
 /// `labels` are the select items as the client wrote them (column names of the result).
 pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMerge, RewriteError> {
     let (offset, limit) =
         myshard_router::route::offset_limit(q).map_err(RewriteError::Unsupported)?;
-    let order: Vec<(Expr, bool)> = match &q.order_by {
-        None => vec![],
-        Some(ob) => match &ob.kind {
-            OrderByKind::Expressions(v) => {
-                let mut out = Vec::new();
-                for o in v {
-                    if o.options.nulls_first.is_some() || o.with_fill.is_some() {
-                        return unsupported("NULLS FIRST/LAST is not MySQL syntax");
-                    }
-                    let desc = matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
-                    out.push((o.expr.clone(), desc));
-                }
-                out
-            }
-            OrderByKind::All(_) => return unsupported("ORDER BY ALL is not MySQL syntax"),
-        },
-    };
+    let order = order_keys(q)?;
     let SetExpr::Select(select) = q.body.as_mut() else {
         return unsupported("only a plain SELECT can be merged across shards");
     };

@@ -63,7 +63,22 @@ impl Visitor for Finder {
 
     fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
         if self.depth == 1 {
+            let is_query = |x: &Expr| matches!(x, Expr::Subquery(_));
             match e {
+                // Quantified (`> ALL (…)`) and row (`(a, b) IN (…)`) subqueries have no
+                // literal form here: the statement stays refused.
+                Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } if is_query(right) => {
+                    return ControlFlow::Break(())
+                }
+                Expr::InSubquery { expr, .. } if matches!(**expr, Expr::Tuple(_)) => {
+                    return ControlFlow::Break(())
+                }
+                Expr::BinaryOp { left, right, .. }
+                    if (matches!(**left, Expr::Tuple(_)) && is_query(right))
+                        || (is_query(left) && matches!(**right, Expr::Tuple(_))) =>
+                {
+                    return ControlFlow::Break(())
+                }
                 Expr::InSubquery { subquery, .. } => {
                     self.found.push(Subquery::In(subquery.to_string()))
                 }
@@ -264,7 +279,9 @@ pub fn outer_subqueries(sql: &str) -> Option<Vec<Subquery>> {
         depth: 0,
         found: Vec::new(),
     };
-    let _ = stmt.visit(&mut finder);
+    if stmt.visit(&mut finder).is_break() {
+        return None;
+    }
     (!finder.found.is_empty()).then_some(finder.found)
 }
 
@@ -371,6 +388,10 @@ mod tests {
             "SELECT COUNT(*) FROM (SELECT id FROM (SELECT id FROM t WHERE x > 1) AS a) AS b JOIN (SELECT id FROM t WHERE x > 1) AS z ON z.id = b.id"
         );
         assert!(inline_ctes("SELECT 1").is_none());
+        // Quantified and row subqueries are left alone (the statement stays refused).
+        assert!(outer_subqueries("SELECT a FROM t WHERE a > ALL (SELECT b FROM u)").is_none());
+        assert!(outer_subqueries("SELECT a FROM t WHERE (a, c) IN (SELECT b, d FROM u)").is_none());
+        assert!(outer_subqueries("SELECT a FROM t WHERE (a, c) = (SELECT b, d FROM u)").is_none());
         assert!(matches!(
             inline_ctes("WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r"),
             Some(Err(_))

@@ -5,17 +5,13 @@
 //! Branches must be plain reads whose rows need no merging of their own (no aggregates,
 //! GROUP BY, DISTINCT, ORDER BY or LIMIT inside a branch); anything else is refused.
 
+use crate::merge::unsupported;
 use crate::{ExecPlan, RewriteError};
 use myshard_merger::{MergeSpec, SelectMerge, SortKey};
 use myshard_router::Role;
 use sqlparser::ast::{
-    Expr, Ident, OrderByKind, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement,
-    Value,
+    Expr, Ident, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement, Value,
 };
-
-fn unsupported<T>(msg: impl Into<String>) -> Result<T, RewriteError> {
-    Err(RewriteError::Unsupported(msg.into()))
-}
 
 /// A UNION statement taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,21 +106,7 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
     let all = all.unwrap_or(false);
     let (offset, limit) =
         myshard_router::route::offset_limit(q).map_err(RewriteError::Unsupported)?;
-    let order: Vec<(Expr, bool)> = match &q.order_by {
-        None => vec![],
-        Some(ob) => match &ob.kind {
-            OrderByKind::Expressions(v) => v
-                .iter()
-                .map(|o| {
-                    (
-                        o.expr.clone(),
-                        matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc)),
-                    )
-                })
-                .collect(),
-            OrderByKind::All(_) => return unsupported("ORDER BY ALL is not MySQL syntax"),
-        },
-    };
+    let order = crate::merge::order_keys(q)?;
     let plain = all && order.is_empty();
     let mut width = None;
     let mut labels = Vec::new();

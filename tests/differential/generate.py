@@ -235,6 +235,9 @@ add("union", "SELECT joined FROM customers WHERE joined < '2020-03-01' UNION SEL
 add("union", "SELECT amount FROM events WHERE amount < -999 UNION ALL SELECT qty FROM orders WHERE qty < 0 LIMIT 7", "rowcount")
 add("union", "SELECT label FROM tags UNION ALL SELECT label FROM tags ORDER BY label, 1 LIMIT 30", "collation-ci", "partial")
 add("union", "SELECT title FROM products WHERE id < 5 UNION SELECT name FROM customers WHERE id < 5 ORDER BY title", "collation-ci")
+add("unsupported", "SELECT id FROM customers WHERE id < 3 UNION SELECT name FROM customers WHERE id < 3", "unsupported")
+add("unsupported", "SELECT id FROM tags WHERE id < 3 UNION ALL SELECT label FROM tags WHERE id < 3", "unsupported")
+add("unsupported", "SELECT id FROM customers WHERE id > ALL (SELECT customer_id FROM orders WHERE qty > 19)", "unsupported")
 add("unsupported", "SELECT region, COUNT(*) FROM customers GROUP BY region UNION SELECT kind, COUNT(*) FROM events GROUP BY kind", "unsupported")
 add("unsupported", "SELECT id FROM customers UNION ALL SELECT id FROM tags UNION SELECT id FROM events", "unsupported")
 

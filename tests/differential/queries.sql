@@ -974,6 +974,18 @@ SELECT title FROM products WHERE id < 5 UNION SELECT name FROM customers WHERE i
 
 -- class: unsupported
 -- tag: unsupported
+SELECT id FROM customers WHERE id < 3 UNION SELECT name FROM customers WHERE id < 3;
+
+-- class: unsupported
+-- tag: unsupported
+SELECT id FROM tags WHERE id < 3 UNION ALL SELECT label FROM tags WHERE id < 3;
+
+-- class: unsupported
+-- tag: unsupported
+SELECT id FROM customers WHERE id > ALL (SELECT customer_id FROM orders WHERE qty > 19);
+
+-- class: unsupported
+-- tag: unsupported
 SELECT region, COUNT(*) FROM customers GROUP BY region UNION SELECT kind, COUNT(*) FROM events GROUP BY kind;
 
 -- class: unsupported
