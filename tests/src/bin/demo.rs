@@ -107,6 +107,14 @@ fn main() {
         let _ = proxy.kill();
         fail("loading examples/shop.sql through myshard failed");
     }
+    // Reads go to replicas: wait until each has applied the example data, so the printed
+    // query answers with it from the first try.
+    for shard in 0..cluster.shards() {
+        if let Err(e) = cluster.sync_replicas(shard) {
+            let _ = proxy.kill();
+            fail(&format!("replicas of shard {shard} did not catch up: {e}"));
+        }
+    }
     println!();
     println!(
         "myshard is running on {listen} in front of {} MariaDB servers.",
