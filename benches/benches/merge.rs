@@ -21,6 +21,7 @@ fn spec() -> SelectMerge {
         computed: vec![],
         having: None,
         count_distinct: None,
+        group_concat: None,
     }
 }
 

@@ -9,7 +9,9 @@ pub mod select;
 pub mod value;
 
 pub use expr::{ArithOp, CmpOp, PExpr};
-pub use select::{AggFunc, Aggregate, CountDistinct, MergeError, SelectMerge, SortKey};
+pub use select::{
+    AggFunc, Aggregate, CountDistinct, GroupConcat, MergeError, SelectMerge, SortKey,
+};
 pub use value::{Cell, Kind, Row};
 
 use serde::{Deserialize, Serialize};

@@ -27,6 +27,9 @@ pub enum AggFunc {
     BitOr,
     /// XOR of the shards' BIT_XOR.
     BitXor,
+    /// GROUP_CONCAT: the shards' pieces joined with the separator, in the order of
+    /// [`GroupConcat::order`] (see [`GroupConcat`]).
+    GroupConcat,
 }
 
 /// One aggregate column of the shards' rows.
@@ -80,6 +83,55 @@ pub struct SelectMerge {
     /// they are de-duplicated across shards, then counted into the `counts` columns.
     #[serde(default)]
     pub count_distinct: Option<CountDistinct>,
+    /// GROUP_CONCAT across shards.
+    #[serde(default)]
+    pub group_concat: Option<GroupConcat>,
+}
+
+/// GROUP_CONCAT([DISTINCT] e… [ORDER BY k…] [SEPARATOR s]) across shards: the shards group by
+/// the `e` and `k` expressions as well, so each of their rows holds the piece of one (group,
+/// e…, k…) — that value once, or repeated as often as it occurs — with `e` and `k` beside it.
+/// The merger orders the pieces of each group by `k` (then `e`), drops repeated `e` for
+/// DISTINCT, joins them with the separator and cuts the result at `group_concat_max_len`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupConcat {
+    /// The GROUP_CONCAT columns and each one's separator.
+    pub columns: Vec<(usize, Vec<u8>)>,
+    /// The columns of the `e` values.
+    pub values: Vec<usize>,
+    /// The columns of the ORDER BY keys inside the call.
+    pub order: Vec<SortKey>,
+    /// GROUP_CONCAT(DISTINCT …).
+    pub distinct: bool,
+    /// The column holding the shards' `@@group_concat_max_len`.
+    pub max_len: usize,
+}
+
+impl GroupConcat {
+    fn separator(&self, col: usize) -> Option<&[u8]> {
+        self.columns
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|(_, s)| s.as_slice())
+    }
+}
+
+/// The longest prefix of `v` of at most `max` bytes that does not split a UTF-8 character
+/// (for text; binary values are cut anywhere).
+/// Returns whether anything was cut.
+fn truncate_to(v: &mut Vec<u8>, max: usize, text: bool) -> bool {
+    if v.len() <= max {
+        return false;
+    }
+    v.truncate(max);
+    if text {
+        if let Err(e) = std::str::from_utf8(v) {
+            if e.error_len().is_none() {
+                v.truncate(e.valid_up_to());
+            }
+        }
+    }
+    true
 }
 
 /// COUNT/SUM/AVG(DISTINCT x) across shards: the shards group by `x` as well, so their rows
@@ -148,6 +200,18 @@ impl SelectMerge {
         }
     }
 
+    /// Compares two rows by sort keys (each ascending or descending).
+    fn cmp_keys(&self, kinds: &[Kind], a: &Row, b: &Row, keys: &[SortKey]) -> Ordering {
+        for k in keys {
+            let o = self.cmp_col(kinds, a, b, k.col);
+            let o = if k.desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    }
+
     fn cmp_cols(&self, kinds: &[Kind], a: &Row, b: &Row, cols: &[usize]) -> Ordering {
         for c in cols {
             let o = self.cmp_col(kinds, a, b, *c);
@@ -197,6 +261,16 @@ impl SelectMerge {
             }
             let merged = match (agg.func, acc[c].take(), row[c].clone()) {
                 (_, None, x) | (_, x, None) => x,
+                (AggFunc::GroupConcat, Some(mut a), Some(b)) => {
+                    let sep = self
+                        .group_concat
+                        .as_ref()
+                        .and_then(|g| g.separator(c))
+                        .unwrap_or(b",");
+                    a.extend_from_slice(sep);
+                    a.extend_from_slice(&b);
+                    Some(a)
+                }
                 (f @ (AggFunc::BitAnd | AggFunc::BitOr | AggFunc::BitXor), Some(a), Some(b)) => {
                     let n = |v: &[u8]| {
                         std::str::from_utf8(v)
@@ -291,6 +365,42 @@ impl SelectMerge {
         }
     }
 
+    /// Puts the GROUP_CONCAT pieces of each group in the call's order (group keys, then its
+    /// ORDER BY keys, then its values), and for DISTINCT empties every piece whose values
+    /// equal an earlier piece's of the same group, so that folding the group joins them right.
+    fn order_pieces(&self, kinds: &[Kind], gc: &GroupConcat, keys: &[usize], rows: &mut [Row]) {
+        rows.sort_by(|a, b| {
+            self.cmp_cols(kinds, a, b, keys)
+                .then_with(|| self.cmp_keys(kinds, a, b, &gc.order))
+                .then_with(|| self.cmp_cols(kinds, a, b, &gc.values))
+        });
+        if !gc.distinct {
+            return;
+        }
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start + 1;
+            while end < rows.len()
+                && self.cmp_cols(kinds, &rows[start], &rows[end], keys) == Ordering::Equal
+            {
+                end += 1;
+            }
+            // Within the group: positions sorted by values (stably, so the first in the
+            // call's order comes first among equals); later equals lose their piece.
+            let mut idx: Vec<usize> = (start..end).collect();
+            idx.sort_by(|a, b| self.cmp_cols(kinds, &rows[*a], &rows[*b], &gc.values));
+            for w in 1..idx.len() {
+                let (prev, cur) = (idx[w - 1], idx[w]);
+                if self.cmp_cols(kinds, &rows[prev], &rows[cur], &gc.values) == Ordering::Equal {
+                    for (c, _) in &gc.columns {
+                        rows[cur][*c] = None;
+                    }
+                }
+            }
+            start = end;
+        }
+    }
+
     /// Merges every shard's rows (in shard order) into the client's rows.
     pub fn merge(
         &self,
@@ -298,6 +408,18 @@ impl SelectMerge {
         shards: Vec<Vec<Row>>,
         memory_limit: usize,
     ) -> Result<Vec<Row>, MergeError> {
+        self.merge_noting_cuts(kinds, shards, memory_limit)
+            .map(|(rows, _)| rows)
+    }
+
+    /// [`SelectMerge::merge`], also returning the (1-based) numbers of the result rows whose
+    /// GROUP_CONCAT was cut at `group_concat_max_len` (MySQL warns 1260 for each).
+    pub fn merge_noting_cuts(
+        &self,
+        kinds: &[Kind],
+        shards: Vec<Vec<Row>>,
+        memory_limit: usize,
+    ) -> Result<(Vec<Row>, Vec<u64>), MergeError> {
         let mut bytes = 0usize;
         let mut rows: Vec<Row> = Vec::new();
         for shard in shards {
@@ -341,6 +463,9 @@ impl SelectMerge {
                 }
             }
         }
+        if let (Some(gc), Some(keys)) = (&self.group_concat, &self.group_by) {
+            self.order_pieces(kinds, gc, keys, &mut rows);
+        }
         if let Some(keys) = &self.group_by {
             // Stable sort by group key, then fold equal neighbours.
             rows.sort_by(|a, b| self.cmp_cols(kinds, a, b, keys));
@@ -355,12 +480,11 @@ impl SelectMerge {
             }
             if keys.is_empty() && grouped.is_empty() {
                 // Aggregates without GROUP BY answer one row even over no rows. Only
-                // aggregates over DISTINCT x get here (their shards group by x): counts are 0,
-                // everything else NULL.
-                let Some(cd) = &self.count_distinct else {
-                    return Ok(vec![]);
-                };
-                let _ = cd;
+                // aggregates over DISTINCT x and GROUP_CONCAT get here (their shards group by
+                // x): counts are 0, everything else NULL.
+                if self.count_distinct.is_none() && self.group_concat.is_none() {
+                    return Ok((vec![], vec![]));
+                }
                 let mut row: Row = vec![None; kinds.len()];
                 for agg in self.aggregates.iter().filter(|a| a.func == AggFunc::Count) {
                     if let Some(cell) = row.get_mut(agg.col) {
@@ -371,6 +495,26 @@ impl SelectMerge {
             }
             for row in &mut grouped {
                 self.finish_avg(kinds, row);
+                if let Some(gc) = &self.group_concat {
+                    let max = row
+                        .get(gc.max_len)
+                        .and_then(|v| v.as_deref())
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(1 << 20);
+                    let mut cut = false;
+                    for (c, _) in &gc.columns {
+                        let text = kinds.get(*c) == Some(&Kind::Text);
+                        if let Some(Some(v)) = row.get_mut(*c) {
+                            cut |= truncate_to(v, max, text);
+                        }
+                    }
+                    if cut {
+                        // A marker past the shards' columns, read when the rows are output.
+                        row.resize(kinds.len(), None);
+                        row.push(Some(Vec::new()));
+                    }
+                }
             }
             rows = grouped;
         }
@@ -407,32 +551,29 @@ impl SelectMerge {
             rows = out;
         }
         if !self.order_by.is_empty() {
-            rows.sort_by(|a, b| {
-                for k in &self.order_by {
-                    let o = self.cmp_col(kinds, a, b, k.col);
-                    let o = if k.desc { o.reverse() } else { o };
-                    if o != Ordering::Equal {
-                        return o;
-                    }
-                }
-                Ordering::Equal
-            });
+            rows.sort_by(|a, b| self.cmp_keys(kinds, a, b, &self.order_by));
         }
         let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
         let limit = self
             .limit
             .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        Ok(rows
+        let mut cuts = Vec::new();
+        let out = rows
             .into_iter()
             .skip(offset)
             .take(limit)
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
+                if r.len() > kinds.len() {
+                    cuts.push(i as u64 + 1);
+                }
                 self.output
                     .iter()
                     .map(|c| r.get(*c).cloned().unwrap_or(None))
                     .collect()
             })
-            .collect())
+            .collect();
+        Ok((out, cuts))
     }
 }
 
@@ -467,6 +608,7 @@ mod tests {
             computed: vec![],
             having: None,
             count_distinct: None,
+            group_concat: None,
         }
     }
 
@@ -604,6 +746,102 @@ mod tests {
             .merge(&[Kind::Text, Kind::Binary], vec![vec![], vec![]], 1 << 20)
             .expect("merge");
         assert_eq!(out, rows(&[&["0"]]));
+    }
+
+    /// Shard rows: group key, GROUP_CONCAT piece, value, order key, max length.
+    fn group_concat_spec(distinct: bool, desc: bool) -> SelectMerge {
+        SelectMerge {
+            group_by: Some(vec![0]),
+            aggregates: vec![Aggregate {
+                func: AggFunc::GroupConcat,
+                col: 1,
+                count_col: None,
+            }],
+            group_concat: Some(GroupConcat {
+                columns: vec![(1, b"|".to_vec())],
+                values: vec![2],
+                order: vec![SortKey { col: 3, desc }],
+                distinct,
+                max_len: 4,
+            }),
+            output: vec![0, 1],
+            ..spec()
+        }
+    }
+
+    const GC_KINDS: [Kind; 5] = [Kind::Int, Kind::Text, Kind::Int, Kind::Int, Kind::Int];
+
+    #[test]
+    fn group_concat_joins_pieces_in_the_calls_order() {
+        let out = group_concat_spec(false, true)
+            .merge(
+                &GC_KINDS,
+                vec![
+                    rows(&[&["1", "7|7", "7", "2", "100"], &["2", "5", "5", "1", "100"]]),
+                    rows(&[
+                        &["1", "3", "3", "9", "100"],
+                        &["1", "NULL", "NULL", "5", "100"],
+                        &["1", "7", "7", "2", "100"],
+                    ]),
+                ],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(out, rows(&[&["1", "3|7|7|7"], &["2", "5"]]));
+    }
+
+    #[test]
+    fn group_concat_distinct_keeps_each_value_once() {
+        let out = group_concat_spec(true, false)
+            .merge(
+                &GC_KINDS,
+                vec![
+                    rows(&[&["1", "8", "8", "1", "100"], &["1", "4", "4", "2", "100"]]),
+                    rows(&[&["1", "8", "8", "3", "100"], &["1", "4", "4", "0", "100"]]),
+                ],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(out, rows(&[&["1", "4|8"]]));
+    }
+
+    #[test]
+    fn group_concat_is_cut_at_max_len_on_a_character_boundary() {
+        let out = group_concat_spec(false, false)
+            .merge(
+                &GC_KINDS,
+                vec![
+                    rows(&[&["1", "ab", "1", "1", "6"]]),
+                    rows(&[&["1", "çé", "2", "2", "6"]]),
+                ],
+                1 << 20,
+            )
+            .expect("merge");
+        // "ab|çé" is 7 bytes; 6 would split 'é', so 5 bytes remain.
+        assert_eq!(out, rows(&[&["1", "ab|ç"]]));
+        let (_, cuts) = group_concat_spec(false, false)
+            .merge_noting_cuts(
+                &GC_KINDS,
+                vec![
+                    rows(&[&["1", "ab", "1", "1", "6"], &["2", "ab", "1", "1", "6"]]),
+                    rows(&[&["2", "çé", "2", "2", "6"]]),
+                ],
+                1 << 20,
+            )
+            .expect("merge");
+        assert_eq!(cuts, vec![2]);
+    }
+
+    #[test]
+    fn group_concat_over_no_rows_is_null() {
+        let s = SelectMerge {
+            group_by: Some(vec![]),
+            ..group_concat_spec(false, false)
+        };
+        let out = s
+            .merge(&GC_KINDS, vec![vec![], vec![]], 1 << 20)
+            .expect("merge");
+        assert_eq!(out, vec![vec![None, None]]);
     }
 
     #[test]

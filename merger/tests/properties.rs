@@ -1,7 +1,9 @@
 //! Properties of the merge operators, for random rows and keys including NULLs and collation
 //! ties (`'a'` and `'A'` share a weight, as under a `_ci` collation).
 
-use myshard_merger::{AggFunc, Aggregate, Cell, CountDistinct, Kind, Row, SelectMerge, SortKey};
+use myshard_merger::{
+    AggFunc, Aggregate, Cell, CountDistinct, GroupConcat, Kind, Row, SelectMerge, SortKey,
+};
 use proptest::prelude::*;
 use std::cmp::Ordering;
 
@@ -18,6 +20,7 @@ fn base() -> SelectMerge {
         computed: vec![],
         having: None,
         count_distinct: None,
+        group_concat: None,
     }
 }
 
@@ -190,6 +193,77 @@ proptest! {
             .map(|(k, (set, n))| {
                 let sum = (!set.is_empty()).then(|| set.iter().sum::<i64>());
                 vec![cell(k), cell(Some(set.len() as i64)), cell(sum), cell(Some(n))]
+            })
+            .collect();
+        prop_assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn group_concat_from_shard_pieces_equals_concatenating_everything(data in rows_strategy(), shards in 1usize..6, distinct in any::<bool>()) {
+        // SELECT k, GROUP_CONCAT([DISTINCT] t ORDER BY v SEPARATOR '|') … GROUP BY k. Each shard
+        // groups by (k, t, v) (t by collation) and returns [k, piece, t, weight(t), v, max_len].
+        type Key = (Option<i64>, String, Option<i64>);
+        let mut per_shard: Vec<Vec<&Key>> = vec![Vec::new(); shards];
+        for (i, r) in data.iter().enumerate() {
+            per_shard[i % shards].push(r);
+        }
+        let cell = |x: Option<i64>| x.map(|x| x.to_string().into_bytes());
+        let partials: Vec<Vec<Row>> = per_shard
+            .iter()
+            .map(|rows| {
+                let mut groups: std::collections::BTreeMap<Key, (String, Vec<String>)> = Default::default();
+                for (k, t, v) in rows.iter().copied() {
+                    let g = groups.entry((*k, t.to_lowercase(), *v)).or_insert((t.clone(), Vec::new()));
+                    g.1.push(t.clone());
+                }
+                groups
+                    .into_iter()
+                    .map(|((k, w, v), (first, ts))| {
+                        let piece = if distinct { first.clone() } else { ts.join("|") };
+                        vec![cell(k), Some(piece.into_bytes()), Some(first.into_bytes()), Some(w.into_bytes()), cell(v), Some(b"1048576".to_vec())]
+                    })
+                    .collect()
+            })
+            .collect();
+        let spec = SelectMerge {
+            group_by: Some(vec![0]),
+            aggregates: vec![Aggregate { func: AggFunc::GroupConcat, col: 1, count_col: None }],
+            weights: vec![(2, 3)],
+            group_concat: Some(GroupConcat {
+                columns: vec![(1, b"|".to_vec())],
+                values: vec![2],
+                order: if distinct { vec![] } else { vec![SortKey { col: 4, desc: false }] },
+                distinct,
+                max_len: 5,
+            }),
+            order_by: vec![SortKey { col: 0, desc: false }],
+            output: vec![0, 1],
+            ..base()
+        };
+        let kinds = [Kind::Int, Kind::Text, Kind::Text, Kind::Binary, Kind::Int, Kind::Int];
+        let merged: Vec<(Cell, String)> = spec
+            .merge(&kinds, partials, usize::MAX)
+            .expect("merge")
+            .into_iter()
+            .map(|r| (r[0].clone(), String::from_utf8_lossy(r[1].as_deref().unwrap_or_default()).to_lowercase()))
+            .collect();
+        // Reference: per group, the values ordered by v (then collation weight), or the distinct
+        // weights in order; compared under the collation (case folded).
+        let mut groups: std::collections::BTreeMap<Option<i64>, Vec<(Option<i64>, String)>> = Default::default();
+        for (k, t, v) in &data {
+            groups.entry(*k).or_default().push((*v, t.to_lowercase()));
+        }
+        let expected: Vec<(Cell, String)> = groups
+            .into_iter()
+            .map(|(k, mut vs)| {
+                let joined = if distinct {
+                    let set: std::collections::BTreeSet<String> = vs.into_iter().map(|(_, t)| t).collect();
+                    set.into_iter().collect::<Vec<_>>().join("|")
+                } else {
+                    vs.sort();
+                    vs.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("|")
+                };
+                (cell(k), joined)
             })
             .collect();
         prop_assert_eq!(merged, expected);

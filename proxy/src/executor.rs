@@ -264,6 +264,17 @@ pub async fn write_result(
     rows: &[Vec<Value>],
     framing: Framing,
 ) -> Result<(), PacketError> {
+    write_result_warning(stream, columns, rows, framing, 0).await
+}
+
+/// [`write_result`] announcing `warnings` in the terminator.
+pub async fn write_result_warning(
+    stream: &mut PacketStream,
+    columns: &[Column],
+    rows: &[Vec<Value>],
+    framing: Framing,
+    warnings: u16,
+) -> Result<(), PacketError> {
     write_columns(stream, columns, framing).await?;
     for row in rows {
         match row_packet(framing, columns, row) {
@@ -277,7 +288,7 @@ pub async fn write_result(
     stream
         .write_packet(&rows_end_packet(
             framing.deprecate_eof,
-            0,
+            warnings,
             framing.status(framing.more_follows),
         ))
         .await

@@ -111,17 +111,21 @@ pub fn check_same_shape(
     Ok(())
 }
 
+/// A merged result: the client's column definitions, rows, and the numbers of the rows whose
+/// GROUP_CONCAT was cut.
+pub type Merged = (Vec<Column>, Vec<Vec<Value>>, Vec<u64>);
+
 /// Merges the shards' rows and returns the client's column definitions and rows.
 pub fn merge_select(
     spec: &SelectMerge,
     columns: &[Column],
     per_shard: Vec<Vec<Vec<Cell>>>,
     memory_limit: usize,
-) -> Result<(Vec<Column>, Vec<Vec<Value>>), ProxyError> {
+) -> Result<Merged, ProxyError> {
     let resolved = resolve(spec, columns.len(), hidden_count(spec));
     let kinds: Vec<Kind> = columns.iter().map(kind_of).collect();
-    let rows = resolved
-        .merge(&kinds, per_shard, memory_limit)
+    let (rows, cuts) = resolved
+        .merge_noting_cuts(&kinds, per_shard, memory_limit)
         .map_err(|e| match e {
             MergeError::TooLarge(_) => ProxyError::sql(1038, "HY001", e.to_string()),
             MergeError::Unsupported(m) => ProxyError::not_supported(m),
@@ -178,5 +182,5 @@ pub fn merge_select(
                 .collect()
         })
         .collect();
-    Ok((out_columns, rows))
+    Ok((out_columns, rows, cuts))
 }

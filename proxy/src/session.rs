@@ -1105,7 +1105,9 @@ impl Session {
             .await
             .map_err(ForwardError::Statement)?;
         self.unpin_if_free();
-        executor::write_result(stream, &out_columns, &rows, self.framing(more)).await?;
+        let warnings = u16::try_from(self.diagnostics.len()).unwrap_or(u16::MAX);
+        executor::write_result_warning(stream, &out_columns, &rows, self.framing(more), warnings)
+            .await?;
         Ok(())
     }
 
@@ -1159,7 +1161,15 @@ impl Session {
         }
         let columns = columns.unwrap_or_default();
         let limit = self.shared.config().server.merge_memory_limit;
-        let (out_columns, rows) = crate::merge::merge_select(spec, &columns, per_shard, limit)?;
+        let (out_columns, rows, cuts) =
+            crate::merge::merge_select(spec, &columns, per_shard, limit)?;
+        for row in cuts {
+            self.diagnostics.push(Diagnostic {
+                level: "Warning".into(),
+                code: 1260,
+                message: format!("Row {row} was cut by GROUP_CONCAT()"),
+            });
+        }
         self.shared.metrics.merge_rows.inc_by(rows.len() as u64);
         self.rows = rows.len() as u64;
         Ok((out_columns, rows))
@@ -1291,7 +1301,8 @@ impl Session {
         let columns = res?;
         match &exec.merge {
             MergeSpec::Select(spec) => {
-                let (out, _) = crate::merge::merge_select(spec, &columns, Vec::new(), usize::MAX)?;
+                let (out, _, _) =
+                    crate::merge::merge_select(spec, &columns, Vec::new(), usize::MAX)?;
                 Ok(out)
             }
             _ => Ok(columns),

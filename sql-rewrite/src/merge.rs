@@ -119,6 +119,91 @@ fn distinct_aggregate(e: &Expr) -> Option<(AggFunc, Expr)> {
     }
 }
 
+/// One GROUP_CONCAT call, as the merge needs it.
+struct GroupConcatCall {
+    distinct: bool,
+    args: Vec<Expr>,
+    order: Vec<(Expr, bool)>,
+    separator: Vec<u8>,
+}
+
+impl GroupConcatCall {
+    /// What two calls must share to be merged from the same shard rows (all but the
+    /// separator).
+    fn signature(&self) -> String {
+        let args: Vec<String> = self.args.iter().map(|a| a.to_string()).collect();
+        let order: Vec<String> = self.order.iter().map(|(e, d)| format!("{e} {d}")).collect();
+        format!("{}|{}|{}", self.distinct, args.join(","), order.join(","))
+    }
+}
+
+/// `GROUP_CONCAT([DISTINCT] e… [ORDER BY k…] [SEPARATOR 's'])`, when `e` is one.
+fn group_concat_call(e: &Expr) -> Result<Option<GroupConcatCall>, RewriteError> {
+    use sqlparser::ast::{DuplicateTreatment, FunctionArgumentClause};
+    let Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("GROUP_CONCAT") {
+        return Ok(None);
+    }
+    if f.over.is_some() || f.filter.is_some() {
+        return unsupported("window functions across several shards are not supported yet");
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return unsupported("GROUP_CONCAT() needs arguments");
+    };
+    let mut args = Vec::new();
+    for a in &list.args {
+        match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => args.push(x.clone()),
+            _ => return unsupported(format!("{e} across several shards is not supported yet")),
+        }
+    }
+    let mut call = GroupConcatCall {
+        distinct: matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct)),
+        args,
+        order: Vec::new(),
+        separator: b",".to_vec(),
+    };
+    for clause in &list.clauses {
+        match clause {
+            FunctionArgumentClause::OrderBy(keys) => {
+                for k in keys {
+                    if k.options.nulls_first.is_some() || k.with_fill.is_some() {
+                        return unsupported("NULLS FIRST/LAST is not MySQL syntax");
+                    }
+                    let desc = matches!(k.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
+                    // A number is a position in the argument list, as in MySQL.
+                    let expr = match literal_u64(&k.expr) {
+                        Some(n) => match call.args.get((n as usize).wrapping_sub(1)) {
+                            Some(a) => a.clone(),
+                            None => {
+                                return unsupported(format!(
+                                    "unknown column {n} in GROUP_CONCAT(… ORDER BY)"
+                                ))
+                            }
+                        },
+                        None => k.expr.clone(),
+                    };
+                    call.order.push((expr, desc));
+                }
+            }
+            FunctionArgumentClause::Separator(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                    call.separator = s.clone().into_bytes()
+                }
+                _ => return unsupported("GROUP_CONCAT(… SEPARATOR) takes a string literal"),
+            },
+            _ => {
+                return unsupported(format!(
+                    "{e} across several shards is not supported yet (only DISTINCT, ORDER BY and SEPARATOR)"
+                ))
+            }
+        }
+    }
+    Ok(Some(call))
+}
+
 pub(crate) fn contains_aggregate(e: &Expr) -> bool {
     visit_expressions(e, |x| match x {
         Expr::Function(f)
@@ -487,7 +572,21 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     // COUNT/SUM/AVG(DISTINCT x) items (all over the same x): the shards group by x too.
     let mut distinct_items: Vec<(usize, AggFunc)> = Vec::new();
     let mut distinct_arg: Option<Expr> = None;
+    // GROUP_CONCAT items (all over the same values and order): the shards group by those too.
+    let mut gc_items: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut gc_call: Option<GroupConcatCall> = None;
     for (i, it) in items.iter().enumerate() {
+        if let Some(call) = group_concat_call(&it.expr)? {
+            if gc_call
+                .as_ref()
+                .is_some_and(|c| c.signature() != call.signature())
+            {
+                return unsupported("GROUP_CONCAT() calls over different values or orders in one statement across several shards are not supported yet");
+            }
+            gc_items.push((i, call.separator.clone()));
+            gc_call = Some(call);
+            continue;
+        }
         if let Some((f, arg)) = distinct_aggregate(&it.expr) {
             if distinct_arg
                 .as_ref()
@@ -505,12 +604,16 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             None => {}
         }
     }
+    if distinct_arg.is_some() && gc_call.is_some() {
+        return unsupported("GROUP_CONCAT() beside aggregates over DISTINCT values across several shards is not supported yet");
+    }
     let having = select.having.clone();
     // HAVING without grouping or aggregates filters rows like WHERE: it stays on the shards.
     let having_groups = having.as_ref().is_some_and(contains_aggregate);
     let grouped = !group_exprs.is_empty()
         || !aggs.is_empty()
         || !distinct_items.is_empty()
+        || !gc_items.is_empty()
         || !computed_items.is_empty()
         || having_groups;
     let having = having.filter(|_| grouped);
@@ -574,6 +677,40 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         b.distinct_weight = Some((cd.value, w));
         count_distinct = Some(cd);
     }
+    // GROUP_CONCAT: each shard returns, per (group, values, order keys), its piece of the
+    // call with the values and keys beside it (text ones with their collation weights).
+    let mut gc_weights: Vec<(usize, usize)> = Vec::new();
+    let group_concat = match &gc_call {
+        Some(call) => {
+            for (i, _) in &gc_items {
+                b.register(AggFunc::GroupConcat, *i, None);
+            }
+            let mut keyed = |e: &Expr, b: &mut Builder| {
+                let col = b.add_hidden(e.clone());
+                let w = b.add_hidden(func("WEIGHT_STRING", e.clone()));
+                gc_weights.push((col, w));
+                col
+            };
+            let values = call.args.iter().map(|a| keyed(a, &mut b)).collect();
+            let order = call
+                .order
+                .iter()
+                .map(|(k, desc)| SortKey {
+                    col: keyed(k, &mut b),
+                    desc: *desc,
+                })
+                .collect();
+            let max_len = b.add_hidden(Expr::Identifier(Ident::new("@@group_concat_max_len")));
+            Some(myshard_merger::GroupConcat {
+                columns: gc_items.clone(),
+                values,
+                order,
+                distinct: call.distinct,
+                max_len,
+            })
+        }
+        None => None,
+    };
     // Group keys.
     for g in &group_exprs {
         let col = match find_item(&original, g)? {
@@ -597,36 +734,41 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     // Sort keys.
     let mut order_keys = Vec::new();
     for (e, desc) in &order {
-        let col = match find_item(&original, e)? {
-            Some(i) => i,
-            None if grouped => {
-                if let Some(gi) = group_exprs
-                    .iter()
-                    .position(|g| g.to_string().eq_ignore_ascii_case(&e.to_string()))
-                {
-                    b.group_cols[gi]
-                } else if as_aggregate(e)?.is_some() {
-                    b.agg_col(e)?
-                } else if contains_aggregate(e) {
-                    let p = b.pexpr(e)?;
-                    let c = b.add_hidden(e.clone());
-                    computed.push((c, p));
-                    c
-                } else {
-                    b.add_hidden(e.clone())
+        let col =
+            match find_item(&original, e)? {
+                Some(i) if gc_items.iter().any(|(g, _)| *g == i) => return unsupported(
+                    "ORDER BY a GROUP_CONCAT() result across several shards is not supported yet",
+                ),
+                Some(i) => i,
+                None if grouped => {
+                    if let Some(gi) = group_exprs
+                        .iter()
+                        .position(|g| g.to_string().eq_ignore_ascii_case(&e.to_string()))
+                    {
+                        b.group_cols[gi]
+                    } else if as_aggregate(e)?.is_some() {
+                        b.agg_col(e)?
+                    } else if contains_aggregate(e) {
+                        let p = b.pexpr(e)?;
+                        let c = b.add_hidden(e.clone());
+                        computed.push((c, p));
+                        c
+                    } else {
+                        b.add_hidden(e.clone())
+                    }
                 }
-            }
-            None if distinct => {
-                return unsupported("ORDER BY a column that SELECT DISTINCT does not return")
-            }
-            None => b.add_hidden(e.clone()),
-        };
+                None if distinct => {
+                    return unsupported("ORDER BY a column that SELECT DISTINCT does not return")
+                }
+                None => b.add_hidden(e.clone()),
+            };
         order_keys.push(SortKey { col, desc: *desc });
     }
     let group_cols = b.group_cols.clone();
     let aggregates = b.aggregates.clone();
     let mut hidden = std::mem::take(&mut b.hidden);
     let mut weights: Vec<(usize, usize)> = b.distinct_weight.into_iter().collect();
+    weights.extend(gc_weights);
     let add_hidden = |e: Expr, hidden: &mut Vec<Expr>| -> usize {
         hidden.push(e);
         HIDDEN + hidden.len() - 1
@@ -710,6 +852,21 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             v.push(arg.clone());
         }
     }
+    // GROUP_CONCAT: each shard returns one piece per (group, values, order keys).
+    if let Some(call) = &gc_call {
+        if let GroupByExpr::Expressions(v, _) = &mut select.group_by {
+            for e in call.args.iter().chain(call.order.iter().map(|(k, _)| k)) {
+                // A literal is constant (and a number would be read as a position).
+                if matches!(e, Expr::Value(_)) {
+                    continue;
+                }
+                let text = e.to_string();
+                if !v.iter().any(|g| g.to_string() == text) {
+                    v.push(e.clone());
+                }
+            }
+        }
+    }
     // HAVING applies to whole groups: after the merge, never per shard.
     if grouped {
         select.having = None;
@@ -740,6 +897,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     let _ = hidden_count;
     Ok(SelectMerge {
         count_distinct,
+        group_concat,
         computed,
         having,
         group_by: grouped.then_some(group_cols),
@@ -775,6 +933,27 @@ pub fn resolve(spec: &SelectMerge, width: usize, hidden: usize) -> SelectMerge {
                 counts: cd.counts.iter().map(|c| fix(*c)).collect(),
                 sums: cd.sums.iter().map(|c| fix(*c)).collect(),
                 avg_counts: cd.avg_counts.iter().map(|c| fix(*c)).collect(),
+            }),
+        group_concat: spec
+            .group_concat
+            .as_ref()
+            .map(|g| myshard_merger::GroupConcat {
+                columns: g
+                    .columns
+                    .iter()
+                    .map(|(c, s)| (fix(*c), s.clone()))
+                    .collect(),
+                values: g.values.iter().map(|c| fix(*c)).collect(),
+                order: g
+                    .order
+                    .iter()
+                    .map(|k| SortKey {
+                        col: fix(k.col),
+                        desc: k.desc,
+                    })
+                    .collect(),
+                distinct: g.distinct,
+                max_len: fix(g.max_len),
             }),
         computed: spec
             .computed
@@ -833,6 +1012,11 @@ pub fn hidden_count(spec: &SelectMerge) -> usize {
         a.count_col.into_iter().for_each(&mut see);
     }
     spec.order_by.iter().for_each(|k| see(k.col));
+    if let Some(g) = &spec.group_concat {
+        g.values.iter().for_each(|c| see(*c));
+        g.order.iter().for_each(|k| see(k.col));
+        see(g.max_len);
+    }
     for (c, w) in &spec.weights {
         see(*c);
         see(*w);

@@ -208,6 +208,7 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
             computed: vec![],
             having: None,
             count_distinct: None,
+            group_concat: None,
         })),
     })
 }

@@ -64,7 +64,7 @@ def main():
         totals[v] += 1
         if v in ("mismatch", "ref_error"):
             problems.append(f"{v}: {sql[:300]}\n    myshard: {str(res_t)[:300]}\n    reference: {str(res_r)[:300]}")
-        elif v == "refused_bad" and os.environ.get("MYSHARD_CORPUS_VERBOSE"):
+        elif v.startswith("refused") and os.environ.get("MYSHARD_CORPUS_VERBOSE"):
             problems.append(f"{v}: {sql[:200]}\n    {str(res_t)[:200]}")
     print(f"{'class':<10} {'answered':>8} {'refused':>8} {'wrong':>6} {'total':>6}  pass rate")
     for cls in sorted(by_class):

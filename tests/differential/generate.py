@@ -274,10 +274,25 @@ for t, c in [("customers", "credit"), ("orders", "price"), ("events", "amount"),
         add("scatter", f"SELECT id, {c} FROM {t} WHERE {c} > {cut} AND id % 3 = 1")
         add("order", f"SELECT id, {c} FROM {t} WHERE {c} <= {cut} ORDER BY {c} DESC, id LIMIT 12")
 
+# GROUP_CONCAT: pieces per (group, value, order key) from each shard, ordered and joined by
+# myshard (without ORDER BY only DISTINCT has a defined order: by value)
+add("group_concat", "SELECT region, GROUP_CONCAT(name ORDER BY name, id) FROM customers WHERE id < 300 GROUP BY region ORDER BY region", "collation-ci")
+add("group_concat", "SELECT customer_id, GROUP_CONCAT(id ORDER BY id DESC SEPARATOR '|'), COUNT(*), SUM(qty) FROM orders GROUP BY customer_id HAVING COUNT(*) > 7 ORDER BY customer_id")
+add("group_concat", "SELECT status, GROUP_CONCAT(DISTINCT product_id ORDER BY product_id) AS products FROM orders WHERE qty > 15 GROUP BY status ORDER BY status", "collation-ci")
+add("group_concat", "SELECT GROUP_CONCAT(DISTINCT label ORDER BY label DESC SEPARATOR ' / ') FROM tags", "collation-ci")
+add("group_concat", "SELECT kind, GROUP_CONCAT(amount, ':', id ORDER BY amount DESC, id SEPARATOR ';') FROM events WHERE amount > 980 GROUP BY kind ORDER BY kind", "collation-ci")
+add("group_concat", "SELECT GROUP_CONCAT(name ORDER BY id), COUNT(*), MAX(id) FROM customers WHERE id < 0")
+add("group_concat", "SELECT tier, GROUP_CONCAT(region ORDER BY id) FROM customers WHERE id < 80 GROUP BY tier ORDER BY tier", "collation-ci")
+add("group_concat", "SELECT customer_id, GROUP_CONCAT(DISTINCT qty) FROM orders WHERE customer_id < 40 GROUP BY customer_id ORDER BY customer_id")
+add("group_concat", "SELECT c.id, GROUP_CONCAT(o.id ORDER BY o.id) AS order_ids, SUM(o.qty) FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.id % 50 = 0 GROUP BY c.id ORDER BY c.id")
+add("group_concat", "SELECT category, GROUP_CONCAT(title ORDER BY price DESC, id SEPARATOR ', ') FROM products GROUP BY category ORDER BY category", "collation-ci")
+add("group_concat", "SELECT flag, GROUP_CONCAT(DISTINCT kind ORDER BY kind), COUNT(*) FROM events GROUP BY flag ORDER BY flag", "collation-ci")
+add("group_concat", "SELECT GROUP_CONCAT(ordered_at ORDER BY ordered_at DESC, id) FROM orders WHERE customer_id BETWEEN 100 AND 110")
+
 # unsupported over several shards: refused with ERR 1235 (README's matrix lists each)
 unsupported = [
     "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers",
-    "SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region",
+    "SELECT region, GROUP_CONCAT(name ORDER BY name), GROUP_CONCAT(id ORDER BY id) FROM customers GROUP BY region",
     "SELECT STD(amount) FROM events",
     "SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP",
     "SELECT t.label, e.kind FROM tags t JOIN events e ON e.id = t.id + 1",

@@ -1125,13 +1125,56 @@ SELECT id, weight FROM tags WHERE weight > 100 AND id % 3 = 1;
 -- class: order
 SELECT id, weight FROM tags WHERE weight <= 100 ORDER BY weight DESC, id LIMIT 12;
 
+-- class: group_concat
+-- tag: collation-ci
+SELECT region, GROUP_CONCAT(name ORDER BY name, id) FROM customers WHERE id < 300 GROUP BY region ORDER BY region;
+
+-- class: group_concat
+SELECT customer_id, GROUP_CONCAT(id ORDER BY id DESC SEPARATOR '|'), COUNT(*), SUM(qty) FROM orders GROUP BY customer_id HAVING COUNT(*) > 7 ORDER BY customer_id;
+
+-- class: group_concat
+-- tag: collation-ci
+SELECT status, GROUP_CONCAT(DISTINCT product_id ORDER BY product_id) AS products FROM orders WHERE qty > 15 GROUP BY status ORDER BY status;
+
+-- class: group_concat
+-- tag: collation-ci
+SELECT GROUP_CONCAT(DISTINCT label ORDER BY label DESC SEPARATOR ' / ') FROM tags;
+
+-- class: group_concat
+-- tag: collation-ci
+SELECT kind, GROUP_CONCAT(amount, ':', id ORDER BY amount DESC, id SEPARATOR ';') FROM events WHERE amount > 980 GROUP BY kind ORDER BY kind;
+
+-- class: group_concat
+SELECT GROUP_CONCAT(name ORDER BY id), COUNT(*), MAX(id) FROM customers WHERE id < 0;
+
+-- class: group_concat
+-- tag: collation-ci
+SELECT tier, GROUP_CONCAT(region ORDER BY id) FROM customers WHERE id < 80 GROUP BY tier ORDER BY tier;
+
+-- class: group_concat
+SELECT customer_id, GROUP_CONCAT(DISTINCT qty) FROM orders WHERE customer_id < 40 GROUP BY customer_id ORDER BY customer_id;
+
+-- class: group_concat
+SELECT c.id, GROUP_CONCAT(o.id ORDER BY o.id) AS order_ids, SUM(o.qty) FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.id % 50 = 0 GROUP BY c.id ORDER BY c.id;
+
+-- class: group_concat
+-- tag: collation-ci
+SELECT category, GROUP_CONCAT(title ORDER BY price DESC, id SEPARATOR ', ') FROM products GROUP BY category ORDER BY category;
+
+-- class: group_concat
+-- tag: collation-ci
+SELECT flag, GROUP_CONCAT(DISTINCT kind ORDER BY kind), COUNT(*) FROM events GROUP BY flag ORDER BY flag;
+
+-- class: group_concat
+SELECT GROUP_CONCAT(ordered_at ORDER BY ordered_at DESC, id) FROM orders WHERE customer_id BETWEEN 100 AND 110;
+
 -- class: unsupported
 -- tag: unsupported
 SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers;
 
 -- class: unsupported
 -- tag: unsupported
-SELECT region, GROUP_CONCAT(name) FROM customers GROUP BY region;
+SELECT region, GROUP_CONCAT(name ORDER BY name), GROUP_CONCAT(id ORDER BY id) FROM customers GROUP BY region;
 
 -- class: unsupported
 -- tag: unsupported

@@ -317,6 +317,11 @@ fn multi_insert(i: u64) -> String {
     )
 }
 
+/// Waits until every replica has applied what its primary wrote.
+fn sync_all(cluster: &Cluster) -> Result<(), String> {
+    (0..cluster.shards()).try_for_each(|s| cluster.sync_replicas(s))
+}
+
 fn main() {
     let a = args();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -392,6 +397,12 @@ fn main() {
                 }
             }
         }
+        // Reads go to replicas: measure only once they hold the loaded rows.
+        if let Err(e) = sync_all(&cluster) {
+            eprintln!("{e}");
+            failed = true;
+            return;
+        }
         let ours: [Workload; 4] = [
             ("point_select_sharded", point_select, 8),
             ("cross_shard_order_by_limit_100", order_by_limit, 4),
@@ -448,6 +459,7 @@ fn main() {
     if have_sysbench
         && sysbench_prepare(proxy.port, "bench", "bench", "sb")
         && sysbench_prepare(direct, "bench", "bench", "direct_sb")
+        && sync_all(&cluster).map_err(|e| eprintln!("{e}")).is_ok()
     {
         for workload in ["oltp_point_select", "oltp_read_only", "oltp_read_write"] {
             let cpu0 = cpu_seconds(pid);
