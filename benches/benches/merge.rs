@@ -1,9 +1,10 @@
-//! Merge-operator throughput (rows/s) at 2, 4, 16 and 64 shards: ORDER BY merge with LIMIT,
-//! and GROUP BY aggregation of partial results.
+//! Merge-operator throughput (rows/s) at 2, 4, 16 and 64 shards: the streaming k-way ORDER BY
+//! merge (what sorted cross-shard reads use), the buffered sort (UNION, DISTINCT), and GROUP BY
+//! aggregation of partial results. Input rows are built outside the timed part.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use myshard_benches::sorted_shards;
-use myshard_merger::{AggFunc, Aggregate, Kind, SelectMerge, SortKey};
+use myshard_merger::{AggFunc, Aggregate, Kind, Row, SelectMerge, SortKey};
 use std::hint::black_box;
 
 const KINDS: [Kind; 4] = [Kind::Int, Kind::Text, Kind::Binary, Kind::Int];
@@ -22,57 +23,67 @@ fn spec() -> SelectMerge {
         having: None,
         count_distinct: None,
         group_concat: None,
+        presorted: false,
     }
+}
+
+/// Times `merge` over 64,000 rows split across 2, 4, 16 and 64 sorted shards (the input is
+/// built outside the timed part).
+fn over_shards(c: &mut Criterion, group: &str, merge: impl Fn(Vec<Vec<Row>>) -> Vec<Row>) {
+    let mut g = c.benchmark_group(group);
+    let total = 64_000;
+    for shards in [2usize, 4, 16, 64] {
+        let input = sorted_shards(shards, total / shards);
+        g.throughput(Throughput::Elements(total as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(shards), &input, |b, input| {
+            b.iter_batched(
+                || input.clone(),
+                |rows| black_box(merge(rows)),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
 }
 
 fn merge_sort(c: &mut Criterion) {
-    let mut g = c.benchmark_group("merge_sort");
-    let total = 64_000;
-    for shards in [2usize, 4, 16, 64] {
-        let input = sorted_shards(shards, total / shards);
-        g.throughput(Throughput::Elements(total as u64));
-        let s = SelectMerge {
-            order_by: vec![SortKey {
-                col: 0,
-                desc: false,
-            }],
-            ..spec()
-        };
-        g.bench_with_input(BenchmarkId::from_parameter(shards), &input, |b, input| {
-            b.iter(|| black_box(s.merge(&KINDS, input.clone(), usize::MAX)))
-        });
-    }
-    g.finish();
+    let sorted = SelectMerge {
+        order_by: vec![SortKey {
+            col: 0,
+            desc: false,
+        }],
+        presorted: true,
+        ..spec()
+    };
+    over_shards(c, "merge_sort_streaming", |rows| {
+        myshard_merger::kway::merge_sorted(&sorted, &KINDS, rows)
+    });
+    over_shards(c, "merge_sort_buffered", |rows| {
+        sorted.merge(&KINDS, rows, usize::MAX).unwrap_or_default()
+    });
 }
 
 fn aggregate(c: &mut Criterion) {
-    let mut g = c.benchmark_group("group_by_aggregate");
-    let total = 64_000;
-    for shards in [2usize, 4, 16, 64] {
-        let input = sorted_shards(shards, total / shards);
-        g.throughput(Throughput::Elements(total as u64));
-        let s = SelectMerge {
-            group_by: Some(vec![1]),
-            aggregates: vec![
-                Aggregate {
-                    func: AggFunc::Sum,
-                    col: 3,
-                    count_col: None,
-                },
-                Aggregate {
-                    func: AggFunc::Max,
-                    col: 0,
-                    count_col: None,
-                },
-            ],
-            output: vec![1, 3, 0],
-            ..spec()
-        };
-        g.bench_with_input(BenchmarkId::from_parameter(shards), &input, |b, input| {
-            b.iter(|| black_box(s.merge(&KINDS, input.clone(), usize::MAX)))
-        });
-    }
-    g.finish();
+    let s = SelectMerge {
+        group_by: Some(vec![1]),
+        aggregates: vec![
+            Aggregate {
+                func: AggFunc::Sum,
+                col: 3,
+                count_col: None,
+            },
+            Aggregate {
+                func: AggFunc::Max,
+                col: 0,
+                count_col: None,
+            },
+        ],
+        output: vec![1, 3, 0],
+        ..spec()
+    };
+    over_shards(c, "group_by_aggregate", |rows| {
+        s.merge(&KINDS, rows, usize::MAX).unwrap_or_default()
+    });
 }
 
 criterion_group! {

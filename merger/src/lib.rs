@@ -3,8 +3,10 @@
 //!
 //! - [`value`]: cells of text-protocol rows, MySQL comparison, exact decimal arithmetic.
 //! - [`select`]: [`SelectMerge`], aggregate → distinct → sort → offset/limit → project.
+//! - [`kway`]: streaming k-way merge of shard streams sorted by the ORDER BY.
 
 pub mod expr;
+pub mod kway;
 pub mod select;
 pub mod value;
 

@@ -86,6 +86,10 @@ pub struct SelectMerge {
     /// GROUP_CONCAT across shards.
     #[serde(default)]
     pub group_concat: Option<GroupConcat>,
+    /// Every shard returns its rows already sorted by `order_by` (the ORDER BY stayed in its
+    /// SQL), so a plain sorted read can be merged as streams ([`SelectMerge::is_streamable`]).
+    #[serde(default)]
+    pub presorted: bool,
 }
 
 /// GROUP_CONCAT([DISTINCT] e… [ORDER BY k…] [SEPARATOR s]) across shards: the shards group by
@@ -200,8 +204,29 @@ impl SelectMerge {
         }
     }
 
+    /// Whether the shards' sorted streams can be merged row by row ([`crate::kway`]): a
+    /// sorted read with nothing to group, de-duplicate or compute.
+    pub fn is_streamable(&self) -> bool {
+        self.presorted
+            && !self.order_by.is_empty()
+            && self.group_by.is_none()
+            && !self.distinct
+            && self.computed.is_empty()
+            && self.having.is_none()
+            && self.count_distinct.is_none()
+            && self.group_concat.is_none()
+    }
+
+    /// The client's columns of a shard row.
+    pub fn project(&self, row: Row) -> Row {
+        self.output
+            .iter()
+            .map(|c| row.get(*c).cloned().unwrap_or(None))
+            .collect()
+    }
+
     /// Compares two rows by sort keys (each ascending or descending).
-    fn cmp_keys(&self, kinds: &[Kind], a: &Row, b: &Row, keys: &[SortKey]) -> Ordering {
+    pub(crate) fn cmp_keys(&self, kinds: &[Kind], a: &Row, b: &Row, keys: &[SortKey]) -> Ordering {
         for k in keys {
             let o = self.cmp_col(kinds, a, b, k.col);
             let o = if k.desc { o.reverse() } else { o };
@@ -567,10 +592,7 @@ impl SelectMerge {
                 if r.len() > kinds.len() {
                     cuts.push(i as u64 + 1);
                 }
-                self.output
-                    .iter()
-                    .map(|c| r.get(*c).cloned().unwrap_or(None))
-                    .collect()
+                self.project(r)
             })
             .collect();
         Ok((out, cuts))
@@ -609,6 +631,7 @@ mod tests {
             having: None,
             count_distinct: None,
             group_concat: None,
+            presorted: false,
         }
     }
 

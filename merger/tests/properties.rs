@@ -21,6 +21,7 @@ fn base() -> SelectMerge {
         having: None,
         count_distinct: None,
         group_concat: None,
+        presorted: false,
     }
 }
 
@@ -73,11 +74,19 @@ proptest! {
             output: vec![0, 2],
             ..base()
         };
-        let merged = spec.merge(&KINDS, per_shard, usize::MAX).expect("merge");
+        let merged = spec.merge(&KINDS, per_shard.clone(), usize::MAX).expect("merge");
         let mut expected = all.clone();
         expected.sort_by(|a, b| if desc { cmp_key(b, a) } else { cmp_key(a, b) });
         let expected: Vec<Row> = expected.into_iter().map(|r| vec![r[0].clone(), r[2].clone()]).collect();
-        prop_assert_eq!(merged, expected);
+        prop_assert_eq!(&merged, &expected);
+        // The streaming k-way merge gives the same rows, and the same window of them.
+        let streamed = myshard_merger::kway::merge_sorted(&spec, &KINDS, per_shard.clone());
+        prop_assert_eq!(&streamed, &expected);
+        let (offset, limit) = (data.len() as u64 / 3, data.len() as u64 / 4);
+        let windowed = SelectMerge { offset, limit: Some(limit), ..spec.clone() };
+        let streamed = myshard_merger::kway::merge_sorted(&windowed, &KINDS, per_shard);
+        let window: Vec<Row> = expected.into_iter().skip(offset as usize).take(limit as usize).collect();
+        prop_assert_eq!(streamed, window);
     }
 
     #[test]

@@ -431,3 +431,114 @@ pub async fn concat_end(
         ))
         .await
 }
+
+/// A sorted read over several targets, streamed: every target runs its (sorted) statement at
+/// once, and a k-way merge of their row streams sends rows to the client as they win, holding
+/// one row per target and stopping after OFFSET + LIMIT rows. Returns the rows sent; an error
+/// names the failing target's shard.
+pub async fn merge_sorted_streams(
+    stream: &mut PacketStream,
+    conns: Vec<&mut Conn>,
+    queries: &[myshard_sql_rewrite::ShardQuery],
+    spec: &myshard_merger::SelectMerge,
+    framing: Framing,
+) -> Result<u64, ForwardError> {
+    use futures_util::future::join_all;
+    let driver = |shard: &str, e| ForwardError::Statement(ProxyError::from_driver(shard, e));
+    // Start every target before reading any, so the shards work in parallel.
+    let started = join_all(
+        conns
+            .into_iter()
+            .zip(queries)
+            .map(|(c, q)| async move { c.query_iter(q.sql.as_str()).await }),
+    )
+    .await;
+    let mut results = Vec::with_capacity(started.len());
+    let mut first_error = None;
+    for (r, q) in started.into_iter().zip(queries) {
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                first_error.get_or_insert_with(|| driver(&q.shard, e));
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        for r in results {
+            let _ = r.drop_result().await;
+        }
+        return Err(e);
+    }
+    let columns: Vec<Column> = match results.first().and_then(|r| r.columns()) {
+        Some(c) => c.to_vec(),
+        None => Vec::new(),
+    };
+    for (r, q) in results.iter().zip(queries).skip(1) {
+        let theirs = r.columns().unwrap_or_else(|| Vec::new().into());
+        if let Err(e) = crate::merge::check_same_shape(&columns, &theirs, &q.shard) {
+            for r in results {
+                let _ = r.drop_result().await;
+            }
+            return Err(ForwardError::Statement(e));
+        }
+    }
+    let resolved = myshard_sql_rewrite::merge::resolve(
+        spec,
+        columns.len(),
+        myshard_sql_rewrite::merge::hidden_count(spec),
+    );
+    let kinds: Vec<myshard_merger::Kind> = columns.iter().map(crate::merge::kind_of).collect();
+    let out_columns: Vec<Column> = resolved
+        .output
+        .iter()
+        .filter_map(|c| columns.get(*c).cloned())
+        .collect();
+    write_columns(stream, &out_columns, framing).await?;
+    let mut merge = myshard_merger::kway::KWayMerge::new(&resolved, &kinds);
+    let firsts = join_all(results.iter_mut().map(|r| r.next())).await;
+    for (i, (row, q)) in firsts.into_iter().zip(queries).enumerate() {
+        match row {
+            Ok(Some(row)) => merge.push(i, crate::merge::cells(row_values(row))),
+            Ok(None) => {}
+            Err(e) => return Err(driver(&q.shard, e)),
+        }
+    }
+    let mut window = myshard_merger::OffsetLimit::new(resolved.offset, resolved.limit);
+    let mut sent = 0u64;
+    while !window.is_done() {
+        let Some((i, row)) = merge.pop() else { break };
+        if let (Some(r), Some(q)) = (results.get_mut(i), queries.get(i)) {
+            match r.next().await {
+                Ok(Some(next)) => merge.push(i, crate::merge::cells(row_values(next))),
+                Ok(None) => {}
+                Err(e) => return Err(driver(&q.shard, e)),
+            }
+        }
+        if window.admit() {
+            let values: Vec<Value> = resolved
+                .project(row)
+                .into_iter()
+                .map(|c| c.map_or(Value::NULL, Value::Bytes))
+                .collect();
+            let packet =
+                row_packet(framing, &out_columns, &values).map_err(ForwardError::Statement)?;
+            stream.write_packet(&packet).await?;
+            sent += 1;
+        }
+    }
+    // The rest (at most OFFSET + LIMIT rows per target) is read off so the connections are
+    // clean for their next statement.
+    let mut warnings = 0u16;
+    for (r, q) in results.into_iter().zip(queries) {
+        warnings = warnings.saturating_add(r.warnings());
+        r.drop_result().await.map_err(|e| driver(&q.shard, e))?;
+    }
+    stream
+        .write_packet(&rows_end_packet(
+            framing.deprecate_eof,
+            warnings,
+            framing.status(framing.more_follows),
+        ))
+        .await?;
+    Ok(sent)
+}

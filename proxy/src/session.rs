@@ -926,6 +926,14 @@ impl Session {
             self.end_transaction(stream, "COMMIT", None).await?;
         }
         let res = self.dispatch(stream, exec, more).await;
+        if matches!(plan.kind, StatementKind::Write | StatementKind::Ddl) {
+            // The read-your-writes window runs from the acknowledgement: replicas start
+            // applying the write only once it committed, however long it took.
+            let now = std::time::Instant::now();
+            for q in &exec.queries {
+                self.last_write.insert(q.shard.clone(), now);
+            }
+        }
         if plan.kind != StatementKind::Read {
             self.mark_written(exec.queries.iter().map(|q| q.shard.as_str()));
         }
@@ -1100,6 +1108,14 @@ impl Session {
         spec: &myshard_merger::SelectMerge,
         more: bool,
     ) -> Result<(), ForwardError> {
+        let distinct_shards = {
+            let mut names: Vec<&str> = queries.iter().map(|q| q.shard.as_str()).collect();
+            names.sort_unstable();
+            names.windows(2).all(|w| w[0] != w[1])
+        };
+        if spec.is_streamable() && distinct_shards && queries.len() > 1 {
+            return self.sorted_streams(stream, queries, spec, more).await;
+        }
         let (out_columns, rows) = self
             .merged_rows(queries, spec)
             .await
@@ -1108,6 +1124,60 @@ impl Session {
         let warnings = u16::try_from(self.diagnostics.len()).unwrap_or(u16::MAX);
         executor::write_result_warning(stream, &out_columns, &rows, self.framing(more), warnings)
             .await?;
+        Ok(())
+    }
+
+    /// A sorted read over several targets (one connection each), merged as streams.
+    async fn sorted_streams(
+        &mut self,
+        stream: &mut PacketStream,
+        queries: &[ShardQuery],
+        spec: &myshard_merger::SelectMerge,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let framing = self.framing(more);
+        let mut conns = Vec::with_capacity(queries.len());
+        for query in queries {
+            match self.acquire(&query.shard, query.database.as_deref()).await {
+                Ok(conn) => {
+                    conn.count_statement();
+                    conns.push(conn);
+                }
+                Err(e) => {
+                    for conn in conns {
+                        self.give_back(conn, None);
+                    }
+                    return Err(ForwardError::Statement(e));
+                }
+            }
+        }
+        let res = match conns
+            .iter_mut()
+            .map(|c| c.conn())
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(raw) => executor::merge_sorted_streams(stream, raw, queries, spec, framing).await,
+            Err(e) => Err(ForwardError::Statement(e)),
+        };
+        match &res {
+            Err(ForwardError::Client(_)) => drop(conns),
+            Err(ForwardError::Statement(e)) => {
+                for conn in conns {
+                    // Only the connection of the shard that failed is suspect.
+                    let failed = matches!(e, ProxyError::ShardUnavailable { shard, .. } if shard == conn.shard());
+                    self.give_back(conn, failed.then_some(e));
+                }
+            }
+            Ok(_) => {
+                for conn in conns {
+                    self.give_back(conn, None);
+                }
+            }
+        }
+        let sent = res?;
+        self.shared.metrics.merge_rows.inc_by(sent);
+        self.rows = sent;
+        self.unpin_if_free();
         Ok(())
     }
 

@@ -204,6 +204,11 @@ impl Session {
                 xa.log.done(&gtrid);
             }
         }
+        // Read-your-writes: the shards' replicas see the transaction only from its commit on.
+        let now = std::time::Instant::now();
+        for (shard, _) in branches.iter().filter(|(_, b)| b.wrote) {
+            self.last_write.insert(shard.clone(), now);
+        }
         self.clear_transaction();
         match first_error {
             Some(e) => Err(e),

@@ -898,6 +898,8 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     Ok(SelectMerge {
         count_distinct,
         group_concat,
+        // Reads without grouping keep their ORDER BY on the shards.
+        presorted: !grouped,
         computed,
         having,
         group_by: grouped.then_some(group_cols),
@@ -975,6 +977,7 @@ pub fn resolve(spec: &SelectMerge, width: usize, hidden: usize) -> SelectMerge {
             })
             .collect(),
         distinct: spec.distinct,
+        presorted: spec.presorted,
         order_by: spec
             .order_by
             .iter()

@@ -209,6 +209,7 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
             having: None,
             count_distinct: None,
             group_concat: None,
+            presorted: false,
         })),
     })
 }

@@ -890,6 +890,52 @@ async fn rows_of(c: &mut mysql_async::Conn, q: &str) -> (Vec<String>, Vec<Vec<Op
     (labels, rows)
 }
 
+#[tokio::test]
+async fn sorted_reads_stream_within_a_tiny_merge_budget_and_buffering_ones_are_refused() {
+    let (_, mut reference) = scores_pair().await;
+    let e = env();
+    for shard in 0..e.cluster.shards() {
+        e.cluster.sync_replicas(shard).expect("replicas caught up");
+    }
+    // 4 KiB cannot hold the 300 rows; a sorted read merges the shards' streams holding one
+    // row per shard, so it is answered in full and in order.
+    let proxy = myshard_tests::Proxy::start(
+        &e.cluster,
+        "merge_memory_limit = 4096\n",
+        &crate::env::config_rest(),
+    )
+    .expect("proxy");
+    let mut c = connect_to(proxy.port, "mall", "mall", Some("mall"))
+        .await
+        .expect("connects");
+    for q in [
+        "SELECT id, name, points FROM scores ORDER BY name, id",
+        "SELECT id, bonus FROM scores ORDER BY bonus DESC, id LIMIT 250",
+        "SELECT id FROM scores ORDER BY played, id LIMIT 40, 200",
+    ] {
+        let (mine, theirs) = (rows_of(&mut c, q).await, rows_of(&mut reference, q).await);
+        assert_eq!(mine, theirs, "{q}");
+    }
+    // Prepared (binary rows) too.
+    let q = "SELECT id, name FROM scores WHERE points > ? ORDER BY name DESC, id";
+    let mine: Vec<(i64, Option<String>)> = c.exec(q, (10,)).await.expect("exec");
+    let theirs: Vec<(i64, Option<String>)> = reference.exec(q, (10,)).await.expect("exec");
+    assert_eq!(mine, theirs);
+    // DISTINCT must hold every row to de-duplicate: past the budget it is ERR 1038.
+    match c
+        .query_drop("SELECT DISTINCT id, name FROM scores ORDER BY id")
+        .await
+    {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1038, "{se:?}"),
+        other => panic!("expected ERR 1038, got {other:?}"),
+    }
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM scores")
+        .await
+        .expect("usable");
+    assert_eq!(n, Some(300));
+}
+
 /// Each result column's label and type, as the server announces them.
 async fn column_types(c: &mut mysql_async::Conn, q: &str) -> Vec<(String, String)> {
     let result = c.query_iter(q).await.expect("query");
