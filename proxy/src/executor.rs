@@ -355,6 +355,8 @@ pub struct ConcatState {
     warnings: u16,
     /// Rows sent so far.
     pub sent: u64,
+    /// The targets are a UNION's branches (see [`crate::merge::union_column`]).
+    pub union: bool,
 }
 
 impl ConcatState {
@@ -365,6 +367,7 @@ impl ConcatState {
             window: myshard_merger::OffsetLimit::new(offset, limit),
             warnings: 0,
             sent: 0,
+            union: false,
         }
     }
 }
@@ -384,7 +387,16 @@ pub async fn concat_part(
     let mut encode_error = None;
     let announced = match &state.columns {
         None => {
-            write_columns(stream, &columns, framing).await?;
+            if state.union {
+                // Later branches are not known yet: no column is announced NOT NULL.
+                let announced: Vec<Column> = columns
+                    .iter()
+                    .map(|c| crate::merge::union_column(c, false))
+                    .collect();
+                write_columns(stream, &announced, framing).await?;
+            } else {
+                write_columns(stream, &columns, framing).await?;
+            }
             state.columns.insert(columns.to_vec())
         }
         Some(first) => {

@@ -61,10 +61,31 @@ pub fn kind_of(c: &Column) -> Kind {
     }
 }
 
-/// The definition of a DECIMAL result computed from `col` (as MySQL types SUM and AVG of
-/// integers): same names, `extra` more decimals.
-fn decimal_column(col: &Column, extra: u8) -> Column {
-    let decimals = col.decimals().saturating_add(extra).min(30);
+/// MySQL's most digits of a DECIMAL, and most decimals.
+const DECIMAL_MAX_PRECISION: u32 = 65;
+const DECIMAL_MAX_SCALE: u8 = 38;
+/// Digits SUM adds to its argument's precision (MySQL's DECIMAL_LONGLONG_DIGITS).
+const SUM_EXTRA_DIGITS: u32 = 22;
+/// Decimals AVG adds (`div_precision_increment`).
+const AVG_EXTRA_DECIMALS: u8 = 4;
+
+fn is_unsigned(col: &Column) -> bool {
+    col.flags().contains(ColumnFlags::UNSIGNED_FLAG)
+}
+
+/// The digits of a numeric column, from its display length (as MySQL's
+/// `decimal_precision()`): the length without the sign and the decimal point.
+fn precision(col: &Column) -> u32 {
+    let sign = u32::from(!is_unsigned(col));
+    let point = u32::from(col.decimals() > 0 && col.decimals() < 31);
+    col.column_length().saturating_sub(sign + point)
+}
+
+/// A DECIMAL result column named as `col`, with `digits` precision and `decimals` scale
+/// (length as MySQL's `my_decimal_precision_to_length`).
+fn decimal_column(col: &Column, digits: u32, decimals: u8) -> Column {
+    let digits = digits.min(DECIMAL_MAX_PRECISION);
+    let decimals = decimals.min(DECIMAL_MAX_SCALE);
     Column::new(ColumnType::MYSQL_TYPE_NEWDECIMAL)
         .with_schema(col.schema_ref())
         .with_table(col.table_ref())
@@ -72,9 +93,131 @@ fn decimal_column(col: &Column, extra: u8) -> Column {
         .with_name(col.name_ref())
         .with_org_name(col.org_name_ref())
         .with_character_set(63)
-        .with_flags(ColumnFlags::BINARY_FLAG | ColumnFlags::NUM_FLAG)
-        .with_column_length(col.column_length().saturating_add(u32::from(extra) + 2))
+        .with_flags(ColumnFlags::BINARY_FLAG)
+        .with_column_length(digits + u32::from(decimals > 0) + 1)
         .with_decimals(decimals)
+}
+
+/// SUM over values of the integer or DECIMAL column `arg`, as MySQL types it.
+fn sum_column(arg: &Column) -> Column {
+    decimal_column(arg, precision(arg) + SUM_EXTRA_DIGITS, arg.decimals())
+}
+
+/// AVG over values of the integer or DECIMAL column `arg`, as MySQL types it.
+fn avg_column(arg: &Column) -> Column {
+    decimal_column(
+        arg,
+        precision(arg) + u32::from(AVG_EXTRA_DECIMALS),
+        arg.decimals().saturating_add(AVG_EXTRA_DECIMALS),
+    )
+}
+
+/// AVG typed from the shards' SUM column (whose argument had 22 fewer digits).
+fn avg_column_from_sum(sum: &Column) -> Column {
+    let arg_digits = precision(sum).saturating_sub(SUM_EXTRA_DIGITS);
+    decimal_column(
+        sum,
+        arg_digits + u32::from(AVG_EXTRA_DECIMALS),
+        sum.decimals().saturating_add(AVG_EXTRA_DECIMALS),
+    )
+}
+
+/// COUNT's column.
+fn count_column(name: &[u8]) -> Column {
+    Column::new(ColumnType::MYSQL_TYPE_LONGLONG)
+        .with_name(name)
+        .with_character_set(63)
+        .with_column_length(21)
+        .with_flags(ColumnFlags::NOT_NULL_FLAG | ColumnFlags::BINARY_FLAG)
+}
+
+/// Flags a UNION's result columns never carry: its rows come from a temporary table, not
+/// from the branches' tables, so no key or default belongs to them.
+fn table_flags() -> ColumnFlags {
+    ColumnFlags::PRI_KEY_FLAG
+        | ColumnFlags::UNIQUE_KEY_FLAG
+        | ColumnFlags::MULTIPLE_KEY_FLAG
+        | ColumnFlags::PART_KEY_FLAG
+        | ColumnFlags::NO_DEFAULT_VALUE_FLAG
+        | ColumnFlags::AUTO_INCREMENT_FLAG
+        | ColumnFlags::ON_UPDATE_NOW_FLAG
+}
+
+/// A UNION result column from one branch's: without table flags, and nullable unless
+/// `not_null` (every branch's column is NOT NULL).
+pub fn union_column(col: &Column, not_null: bool) -> Column {
+    let mut flags = col.flags() - table_flags();
+    if !not_null {
+        flags -= ColumnFlags::NOT_NULL_FLAG;
+    }
+    col.clone().with_flags(flags)
+}
+
+/// The type of a UNION column whose branches have types `a` and `b`, where MySQL widens
+/// within a family: CHAR with VARCHAR is VARCHAR; integers take the widest. Other pairs keep
+/// `a` (the kinds already agree, see [`check_same_shape`]).
+fn union_type(a: ColumnType, b: ColumnType) -> ColumnType {
+    use ColumnType::*;
+    let int_rank = |t: ColumnType| match t {
+        MYSQL_TYPE_TINY => Some(1),
+        MYSQL_TYPE_SHORT => Some(2),
+        MYSQL_TYPE_INT24 => Some(3),
+        MYSQL_TYPE_LONG => Some(4),
+        MYSQL_TYPE_LONGLONG => Some(5),
+        _ => None,
+    };
+    let text = |t: ColumnType| {
+        matches!(
+            t,
+            MYSQL_TYPE_STRING | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR
+        )
+    };
+    match (int_rank(a), int_rank(b)) {
+        (Some(x), Some(y)) => return if y > x { b } else { a },
+        _ if text(a) && text(b) && a != b => return MYSQL_TYPE_VAR_STRING,
+        _ => {}
+    }
+    a
+}
+
+/// A UNION's result columns from every branch's: the first branch's names and types, the
+/// longest length and most decimals, NOT NULL only where every branch's column is.
+pub fn union_columns(branches: &[&[Column]]) -> Vec<Column> {
+    let Some(first) = branches.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, col)| {
+            let same: Vec<&Column> = branches.iter().filter_map(|b| b.get(i)).collect();
+            let not_null = same
+                .iter()
+                .all(|c| c.flags().contains(ColumnFlags::NOT_NULL_FLAG));
+            let length = same.iter().map(|c| c.column_length()).max().unwrap_or(0);
+            let decimals = same.iter().map(|c| c.decimals()).max().unwrap_or(0);
+            let ty = same
+                .iter()
+                .skip(1)
+                .fold(col.column_type(), |t, c| union_type(t, c.column_type()));
+            let mut out = union_column(col, not_null)
+                .with_column_length(length)
+                .with_decimals(decimals);
+            if ty != col.column_type() {
+                out = Column::new(ty)
+                    .with_schema(out.schema_ref())
+                    .with_table(out.table_ref())
+                    .with_org_table(out.org_table_ref())
+                    .with_name(out.name_ref())
+                    .with_org_name(out.org_name_ref())
+                    .with_character_set(out.character_set())
+                    .with_column_length(out.column_length())
+                    .with_flags(out.flags())
+                    .with_decimals(out.decimals());
+            }
+            out
+        })
+        .collect()
 }
 
 /// Checks that another target's result can be sent, and merged, under the definitions the
@@ -135,43 +278,39 @@ pub fn merge_select(
         .iter()
         .filter_map(|c| columns.get(*c).cloned())
         .collect();
-    // COUNT(DISTINCT x): the shards returned x; the client gets a BIGINT count.
-    if let Some(cd) = &resolved.count_distinct {
-        for c in &cd.counts {
-            if let Some(pos) = resolved.output.iter().position(|o| o == c) {
-                if let Some(col) = out_columns.get_mut(pos) {
-                    *col = crate::protocol::resultset::int_column(&col.name_str());
-                }
-            }
-        }
-    }
-    // SUM(DISTINCT x) of integers: the shards returned x; MySQL's SUM is a DECIMAL.
-    if let Some(cd) = &resolved.count_distinct {
-        for c in &cd.sums {
-            let int = matches!(kinds.get(*c), Some(Kind::Int | Kind::Unsigned));
-            if let Some(pos) = resolved.output.iter().position(|o| o == c) {
-                if let Some(col) = out_columns.get_mut(pos).filter(|_| int) {
-                    *col = decimal_column(col, 0);
-                }
-            }
-        }
-    }
-    // AVG's column: the shards returned SUM (or x, for AVG(DISTINCT x)); MySQL's AVG has 4
-    // more decimals (div_precision_increment).
-    for agg in resolved
-        .aggregates
-        .iter()
-        .filter(|a| a.func == AggFunc::Avg)
-    {
-        if let Some(pos) = resolved.output.iter().position(|c| *c == agg.col) {
-            if let Some(col) = out_columns.get_mut(pos) {
-                if matches!(
-                    kinds.get(agg.col),
-                    Some(Kind::Decimal | Kind::Int | Kind::Unsigned)
-                ) {
-                    *col = decimal_column(col, 4);
-                }
-            }
+    // Aggregate columns the shards answered with something else: COUNT/SUM/AVG(DISTINCT x)
+    // came back as x, AVG(x) as SUM(x). The client gets the columns MySQL would announce.
+    let distinct_counts = resolved
+        .count_distinct
+        .as_ref()
+        .map(|cd| cd.counts.as_slice());
+    let distinct_sums = resolved
+        .count_distinct
+        .as_ref()
+        .map(|cd| cd.sums.as_slice());
+    for (pos, c) in resolved.output.iter().enumerate() {
+        let Some(col) = out_columns.get_mut(pos) else {
+            continue;
+        };
+        let numeric = matches!(
+            kinds.get(*c),
+            Some(Kind::Decimal | Kind::Int | Kind::Unsigned)
+        );
+        let avg = resolved
+            .aggregates
+            .iter()
+            .any(|a| a.col == *c && a.func == AggFunc::Avg);
+        let over_x = distinct_sums.is_some_and(|s| s.contains(c));
+        if distinct_counts.is_some_and(|s| s.contains(c)) {
+            *col = count_column(col.name_ref());
+        } else if avg && numeric {
+            *col = if over_x {
+                avg_column(col)
+            } else {
+                avg_column_from_sum(col)
+            };
+        } else if over_x && numeric {
+            *col = sum_column(col);
         }
     }
     let rows = rows

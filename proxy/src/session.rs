@@ -960,11 +960,13 @@ impl Session {
             (MergeSpec::Passthrough, [query], None) => self.single(stream, query, more).await,
             (MergeSpec::Select(spec), queries, _) => {
                 let spec = spec.clone();
-                self.merged_select(stream, queries, &spec, more).await
+                self.merged_select(stream, queries, &spec, exec.union, more)
+                    .await
             }
             (MergeSpec::Concat { offset, limit }, queries, _) => {
-                let (offset, limit) = (*offset, *limit);
-                self.concat(stream, queries, offset, limit, more).await
+                let mut state = executor::ConcatState::new(*offset, *limit);
+                state.union = exec.union;
+                self.concat(stream, queries, state, more).await
             }
             (merge, queries, last_insert_id) => {
                 let first_only = matches!(merge, MergeSpec::First);
@@ -1063,12 +1065,10 @@ impl Session {
         &mut self,
         stream: &mut PacketStream,
         queries: &[ShardQuery],
-        offset: u64,
-        limit: Option<u64>,
+        mut state: executor::ConcatState,
         more: bool,
     ) -> Result<(), ForwardError> {
         let framing = self.framing(more);
-        let mut state = executor::ConcatState::new(offset, limit);
         for query in queries {
             let mut conn = self
                 .acquire(&query.shard, query.database.as_deref())
@@ -1106,6 +1106,7 @@ impl Session {
         stream: &mut PacketStream,
         queries: &[ShardQuery],
         spec: &myshard_merger::SelectMerge,
+        union: bool,
         more: bool,
     ) -> Result<(), ForwardError> {
         let distinct_shards = {
@@ -1117,7 +1118,7 @@ impl Session {
             return self.sorted_streams(stream, queries, spec, more).await;
         }
         let (out_columns, rows) = self
-            .merged_rows(queries, spec)
+            .merged_rows(queries, spec, union)
             .await
             .map_err(ForwardError::Statement)?;
         self.unpin_if_free();
@@ -1186,8 +1187,10 @@ impl Session {
         &mut self,
         queries: &[ShardQuery],
         spec: &myshard_merger::SelectMerge,
+        union: bool,
     ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ProxyError> {
         let mut columns: Option<Vec<mysql_common::packets::Column>> = None;
+        let mut union_branches: Vec<Vec<mysql_common::packets::Column>> = Vec::new();
         let mut per_shard = Vec::with_capacity(queries.len());
         for query in queries {
             let mut conn = self
@@ -1221,7 +1224,12 @@ impl Session {
             self.shared.metrics.merge_bytes.inc_by(bytes as u64);
             match &columns {
                 None => columns = Some(cols),
-                Some(first) => crate::merge::check_same_shape(first, &cols, &query.shard)?,
+                Some(first) => {
+                    crate::merge::check_same_shape(first, &cols, &query.shard)?;
+                    if union {
+                        union_branches.push(cols);
+                    }
+                }
             }
             per_shard.push(
                 rows.into_iter()
@@ -1229,7 +1237,12 @@ impl Session {
                     .collect::<Vec<_>>(),
             );
         }
-        let columns = columns.unwrap_or_default();
+        let mut columns = columns.unwrap_or_default();
+        if union {
+            let mut all: Vec<&[mysql_common::packets::Column]> = vec![&columns];
+            all.extend(union_branches.iter().map(|b| b.as_slice()));
+            columns = crate::merge::union_columns(&all);
+        }
         let limit = self.shared.config().server.merge_memory_limit;
         let (out_columns, rows, cuts) =
             crate::merge::merge_select(spec, &columns, per_shard, limit)?;

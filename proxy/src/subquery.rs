@@ -111,7 +111,7 @@ impl Session {
         let (offset, limit) = match &exec.merge {
             MergeSpec::Select(spec) => {
                 let spec = spec.clone();
-                return self.merged_rows(&exec.queries, &spec).await;
+                return self.merged_rows(&exec.queries, &spec, exec.union).await;
             }
             MergeSpec::Passthrough => (0, None),
             MergeSpec::Concat { offset, limit } => (*offset, *limit),

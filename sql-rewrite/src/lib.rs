@@ -39,6 +39,9 @@ pub struct ExecPlan {
     pub merge: MergeSpec,
     /// The OK packet's last-insert-id when myshard generated ids.
     pub last_insert_id: Option<u64>,
+    /// The statement is a UNION of these queries' results: its columns are defined as MySQL
+    /// defines a UNION's, from every branch's.
+    pub union: bool,
 }
 
 /// Why a statement could not be rewritten.
@@ -314,6 +317,7 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
         last_insert_id: plan
             .first_generated_id()
             .and_then(|v| u64::try_from(v).ok()),
+        union: false,
     })
 }
 

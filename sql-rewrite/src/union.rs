@@ -240,5 +240,6 @@ pub fn combine(shape: UnionShape, branches: Vec<ExecPlan>) -> Result<ExecPlan, R
         queries,
         merge: shape.merge,
         last_insert_id: None,
+        union: true,
     })
 }

@@ -936,6 +936,65 @@ async fn sorted_reads_stream_within_a_tiny_merge_budget_and_buffering_ones_are_r
     assert_eq!(n, Some(300));
 }
 
+/// Each result column's definition, as a client sees it (the table and schema names are the
+/// shards' physical ones and are left out).
+async fn column_definitions(c: &mut mysql_async::Conn, q: &str) -> Vec<String> {
+    let result = c.query_iter(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+    let cols = result
+        .columns_ref()
+        .iter()
+        .map(|c| {
+            // MariaDB leaks its internal GROUP_FLAG (the same bit as NUM_FLAG) on text columns
+            // of grouped results, depending on the plan; it means nothing to clients.
+            let mut flags = c.flags();
+            if c.character_set() != 63 {
+                flags -= mysql_async::consts::ColumnFlags::NUM_FLAG;
+            }
+            format!(
+                "{} {:?} len={} dec={} flags={:?} charset={}",
+                c.name_str(),
+                c.column_type(),
+                c.column_length(),
+                c.decimals(),
+                flags,
+                c.character_set()
+            )
+        })
+        .collect();
+    drop(result);
+    cols
+}
+
+#[tokio::test]
+async fn merged_result_columns_are_defined_as_one_server_defines_them() {
+    let (mut proxy, mut reference) = scores_pair().await;
+    let queries = [
+        "SELECT COUNT(*), SUM(points), AVG(points), MIN(name), MAX(bonus), AVG(bonus), SUM(bonus), MIN(played) FROM scores",
+        "SELECT team, COUNT(*), MAX(points) FROM scores GROUP BY team",
+        "SELECT team, COUNT(DISTINCT points), SUM(DISTINCT points), AVG(DISTINCT points) FROM scores GROUP BY team",
+        "SELECT team, COUNT(*) + 1, SUM(points) / COUNT(*), ROUND(AVG(bonus), 1) FROM scores GROUP BY team",
+        "SELECT id, name, bonus, played FROM scores ORDER BY name, id LIMIT 5",
+        "SELECT DISTINCT team FROM scores",
+        "SELECT BIT_OR(points), BIT_AND(id), BIT_XOR(id) FROM scores",
+        "SELECT id, name FROM scores WHERE id < 20 UNION ALL SELECT id, name FROM scores WHERE id > 290 ORDER BY id",
+        "SELECT id, team FROM scores WHERE id < 20 UNION SELECT points, name FROM scores WHERE id > 290",
+        "SELECT played FROM scores WHERE id < 5 UNION ALL SELECT played FROM scores WHERE id > 295",
+    ];
+    let mut differences = Vec::new();
+    for q in queries {
+        let (mine, theirs) = (
+            column_definitions(&mut proxy, q).await,
+            column_definitions(&mut reference, q).await,
+        );
+        if mine != theirs {
+            differences.push(format!(
+                "{q}\n  myshard: {mine:?}\n  one server: {theirs:?}"
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
 /// Each result column's label and type, as the server announces them.
 async fn column_types(c: &mut mysql_async::Conn, q: &str) -> Vec<(String, String)> {
     let result = c.query_iter(q).await.expect("query");
