@@ -30,10 +30,26 @@ fn spec() -> SelectMerge {
 /// Times `merge` over 64,000 rows split across 2, 4, 16 and 64 sorted shards (the input is
 /// built outside the timed part).
 fn over_shards(c: &mut Criterion, group: &str, merge: impl Fn(Vec<Vec<Row>>) -> Vec<Row>) {
+    over_shards_sorted_by(c, group, None, merge)
+}
+
+/// [`over_shards`], with each shard's rows sorted by column `by` first (as shards that sorted
+/// their groups send them).
+fn over_shards_sorted_by(
+    c: &mut Criterion,
+    group: &str,
+    by: Option<usize>,
+    merge: impl Fn(Vec<Vec<Row>>) -> Vec<Row>,
+) {
     let mut g = c.benchmark_group(group);
     let total = 64_000;
     for shards in [2usize, 4, 16, 64] {
-        let input = sorted_shards(shards, total / shards);
+        let mut input = sorted_shards(shards, total / shards);
+        if let Some(col) = by {
+            for rows in &mut input {
+                rows.sort_by(|a, b| a[col].cmp(&b[col]));
+            }
+        }
         g.throughput(Throughput::Elements(total as u64));
         g.bench_with_input(BenchmarkId::from_parameter(shards), &input, |b, input| {
             b.iter_batched(
@@ -57,6 +73,8 @@ fn merge_sort(c: &mut Criterion) {
     };
     over_shards(c, "merge_sort_streaming", |rows| {
         myshard_merger::kway::merge_sorted(&sorted, &KINDS, rows)
+            .and_then(Result::ok)
+            .unwrap_or_default()
     });
     over_shards(c, "merge_sort_buffered", |rows| {
         sorted.merge(&KINDS, rows, usize::MAX).unwrap_or_default()
@@ -83,6 +101,16 @@ fn aggregate(c: &mut Criterion) {
     };
     over_shards(c, "group_by_aggregate", |rows| {
         s.merge(&KINDS, rows, usize::MAX).unwrap_or_default()
+    });
+    // Ordered aggregation: the shards sorted their groups (by the text key's weight).
+    let streaming = SelectMerge {
+        presorted: true,
+        ..s.clone()
+    };
+    over_shards_sorted_by(c, "group_by_aggregate_streaming", Some(2), |rows| {
+        myshard_merger::kway::merge_sorted(&streaming, &KINDS, rows)
+            .and_then(Result::ok)
+            .unwrap_or_default()
     });
 }
 

@@ -6,42 +6,66 @@
 //! The caller drives it: [`KWayMerge::push`] the first row of every shard, then repeatedly
 //! [`KWayMerge::pop`] the smallest head and push that shard's next row (if any) before the
 //! next pop. The caller stops pulling once OFFSET + LIMIT rows are out.
+//!
+//! Grouped reads whose shards sorted their groups by the group key merge the same way, and
+//! [`GroupFold`] folds neighbouring rows of one group, handing each group out finished when
+//! the next begins: ordered aggregation in O(shards) memory.
 
-use crate::select::SelectMerge;
-use crate::value::{Kind, Row};
+use crate::select::{MergeError, SelectMerge};
+use crate::value::{Kind, Row, SortValue};
 use std::cmp::Ordering;
+
+/// A shard's head row with its sort values decoded once.
+#[derive(Debug)]
+struct Head {
+    shard: usize,
+    keys: Vec<SortValue>,
+    row: Row,
+}
 
 /// The merge state: heads of the shards that still have rows.
 #[derive(Debug)]
 pub struct KWayMerge<'a> {
     spec: &'a SelectMerge,
     kinds: &'a [Kind],
-    /// Min-heap of (shard, head row) by (ORDER BY keys, shard).
-    heap: Vec<(usize, Row)>,
+    /// The order the shards' rows come in ([`SelectMerge::stream_order`]).
+    order: Vec<crate::select::SortKey>,
+    /// Min-heap of head rows by (ORDER BY keys, shard).
+    heap: Vec<Head>,
 }
 
 impl<'a> KWayMerge<'a> {
-    /// An empty merge for the ORDER BY of `spec` (whose columns are already resolved).
-    pub fn new(spec: &'a SelectMerge, kinds: &'a [Kind]) -> Self {
+    /// An empty merge of shard streams of `spec` (whose columns are already resolved), in
+    /// the order they come in (see [`SelectMerge::stream_order`]).
+    pub fn new(
+        spec: &'a SelectMerge,
+        kinds: &'a [Kind],
+        order: Vec<crate::select::SortKey>,
+    ) -> Self {
         KWayMerge {
             spec,
             kinds,
+            order,
             heap: Vec::new(),
         }
     }
 
     fn less(&self, a: usize, b: usize) -> bool {
-        let (sa, ra) = &self.heap[a];
-        let (sb, rb) = &self.heap[b];
-        self.spec
-            .cmp_keys(self.kinds, ra, rb, &self.spec.order_by)
-            .then_with(|| sa.cmp(sb))
+        let (a, b) = (&self.heap[a], &self.heap[b]);
+        SelectMerge::cmp_sort_values(
+            self.kinds,
+            &self.order,
+            (&a.keys, &a.row),
+            (&b.keys, &b.row),
+        )
+        .then_with(|| a.shard.cmp(&b.shard))
             == Ordering::Less
     }
 
     /// Adds the next row of `shard` (whose previous head was popped, or its first row).
     pub fn push(&mut self, shard: usize, row: Row) {
-        self.heap.push((shard, row));
+        let keys = self.spec.sort_values(self.kinds, &row, &self.order);
+        self.heap.push(Head { shard, keys, row });
         let mut i = self.heap.len() - 1;
         while i > 0 {
             let parent = (i - 1) / 2;
@@ -61,7 +85,7 @@ impl<'a> KWayMerge<'a> {
         }
         let last = self.heap.len() - 1;
         self.heap.swap(0, last);
-        let top = self.heap.pop();
+        let top = self.heap.pop().map(|h| (h.shard, h.row));
         let n = self.heap.len();
         let mut i = 0;
         loop {
@@ -93,31 +117,126 @@ impl<'a> KWayMerge<'a> {
     }
 }
 
-/// Merges shard streams sorted by `spec.order_by` (and nothing else to do: no grouping,
-/// DISTINCT or computed columns), applying OFFSET/LIMIT and the output projection.
-pub fn merge_sorted<I>(spec: &SelectMerge, kinds: &[Kind], shards: Vec<I>) -> Vec<Row>
+/// Ordered aggregation: rows arrive sorted by the group key; rows of one group are folded,
+/// and a group is finished (AVG, computed columns, HAVING) and handed out when the next
+/// begins.
+#[derive(Debug)]
+pub struct GroupFold<'a> {
+    spec: &'a SelectMerge,
+    kinds: &'a [Kind],
+    keys: Vec<usize>,
+    current: Option<Row>,
+}
+
+impl<'a> GroupFold<'a> {
+    /// Folds groups of `spec.group_by`.
+    pub fn new(spec: &'a SelectMerge, kinds: &'a [Kind]) -> Self {
+        GroupFold {
+            spec,
+            kinds,
+            keys: spec.group_by.clone().unwrap_or_default(),
+            current: None,
+        }
+    }
+
+    /// Takes the next row; returns the previous group, finished, when this row begins a new
+    /// one (and HAVING keeps it).
+    pub fn push(&mut self, row: Row) -> Result<Option<Row>, MergeError> {
+        if let Some(cur) = &mut self.current {
+            if self.spec.cmp_cols(self.kinds, cur, &row, &self.keys) == Ordering::Equal {
+                self.spec.fold(self.kinds, cur, row)?;
+                return Ok(None);
+            }
+        }
+        Ok(self
+            .current
+            .replace(row)
+            .and_then(|done| self.spec.finish_row(self.kinds, done)))
+    }
+
+    /// The last group, finished, once every row was pushed.
+    pub fn finish(&mut self) -> Option<Row> {
+        self.current
+            .take()
+            .and_then(|done| self.spec.finish_row(self.kinds, done))
+    }
+}
+
+/// What a streamed merge does with each row the k-way merge hands out.
+#[derive(Debug)]
+pub enum Streamed<'a> {
+    /// A sorted read: every row is a result row.
+    Rows,
+    /// A grouped read: rows fold into groups.
+    Groups(GroupFold<'a>),
+}
+
+impl<'a> Streamed<'a> {
+    /// The stage for `spec`.
+    pub fn new(spec: &'a SelectMerge, kinds: &'a [Kind]) -> Self {
+        if spec.group_by.is_some() {
+            Streamed::Groups(GroupFold::new(spec, kinds))
+        } else {
+            Streamed::Rows
+        }
+    }
+
+    /// Takes a merged row; returns a result row when one is complete.
+    pub fn push(&mut self, row: Row) -> Result<Option<Row>, MergeError> {
+        match self {
+            Streamed::Rows => Ok(Some(row)),
+            Streamed::Groups(g) => g.push(row),
+        }
+    }
+
+    /// The result row still held once the shards are exhausted.
+    pub fn finish(&mut self) -> Option<Row> {
+        match self {
+            Streamed::Rows => None,
+            Streamed::Groups(g) => g.finish(),
+        }
+    }
+}
+
+/// Merges shard streams that arrive in [`SelectMerge::stream_order`] (a sorted read, or
+/// groups sorted by their key), applying grouping, OFFSET/LIMIT and the output projection;
+/// `None` when `spec` cannot be merged as streams.
+pub fn merge_sorted<I>(
+    spec: &SelectMerge,
+    kinds: &[Kind],
+    shards: Vec<I>,
+) -> Option<Result<Vec<Row>, MergeError>>
 where
     I: IntoIterator<Item = Row>,
 {
+    let order = spec.stream_order()?;
     let mut sources: Vec<I::IntoIter> = shards.into_iter().map(|s| s.into_iter()).collect();
-    let mut merge = KWayMerge::new(spec, kinds);
+    let mut merge = KWayMerge::new(spec, kinds, order);
     for (i, s) in sources.iter_mut().enumerate() {
         if let Some(row) = s.next() {
             merge.push(i, row);
         }
     }
+    let mut stage = Streamed::new(spec, kinds);
     let mut window = crate::OffsetLimit::new(spec.offset, spec.limit);
     let mut out = Vec::new();
     while !window.is_done() {
         let Some((shard, row)) = merge.pop() else {
+            if let Some(last) = stage.finish() {
+                if window.admit() {
+                    out.push(spec.project(last));
+                }
+            }
             break;
         };
         if let Some(next) = sources.get_mut(shard).and_then(|s| s.next()) {
             merge.push(shard, next);
         }
-        if window.admit() {
-            out.push(spec.project(row));
+        match stage.push(row) {
+            Ok(Some(done)) if window.admit() => out.push(spec.project(done)),
+            Ok(_) => {}
+            Err(e) => return Some(Err(e)),
         }
     }
-    out
+    Some(Ok(out))
 }

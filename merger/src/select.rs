@@ -4,7 +4,7 @@
 //! pushed-down sort keys, `WEIGHT_STRING()` of text keys).
 
 use crate::expr::PExpr;
-use crate::value::{add_decimal, cmp_cells, div_decimal, Cell, Kind, Row};
+use crate::value::{add_decimal, cmp_cells, div_decimal, Cell, Kind, Row, SortValue};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -161,6 +161,16 @@ impl CountDistinct {
     }
 }
 
+/// Ascending sort keys on columns.
+pub(crate) fn ascending(cols: &[usize]) -> Vec<SortKey> {
+    cols.iter()
+        .map(|c| SortKey {
+            col: *c,
+            desc: false,
+        })
+        .collect()
+}
+
 /// Why rows could not be merged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
@@ -204,17 +214,77 @@ impl SelectMerge {
         }
     }
 
-    /// Whether the shards' sorted streams can be merged row by row ([`crate::kway`]): a
-    /// sorted read with nothing to group, de-duplicate or compute.
-    pub fn is_streamable(&self) -> bool {
-        self.presorted
-            && !self.order_by.is_empty()
-            && self.group_by.is_none()
-            && !self.distinct
-            && self.computed.is_empty()
-            && self.having.is_none()
-            && self.count_distinct.is_none()
-            && self.group_concat.is_none()
+    /// Completes a merged group: AVG from its sum and count, GROUP_CONCAT cut at its
+    /// maximum length.
+    fn finish_group(&self, kinds: &[Kind], row: &mut Row) {
+        self.finish_avg(kinds, row);
+        if let Some(gc) = &self.group_concat {
+            let max = row
+                .get(gc.max_len)
+                .and_then(|v| v.as_deref())
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1 << 20);
+            let mut cut = false;
+            for (c, _) in &gc.columns {
+                let text = kinds.get(*c) == Some(&Kind::Text);
+                if let Some(Some(v)) = row.get_mut(*c) {
+                    cut |= truncate_to(v, max, text);
+                }
+            }
+            if cut {
+                // A marker past the shards' columns, read when the rows are output.
+                row.resize(kinds.len(), None);
+                row.push(Some(Vec::new()));
+            }
+        }
+    }
+
+    /// Evaluates the columns computed after the merge and HAVING on one finished row;
+    /// whether the row stays. Computed columns take the kind of what the shards sent for them
+    /// (the same expression over their partial rows), so later comparisons read them right.
+    fn compute_and_filter(&self, kinds: &[Kind], row: &mut Row) -> bool {
+        for (col, e) in &self.computed {
+            let v = e.eval(kinds, row).to_cell();
+            if let Some(cell) = row.get_mut(*col) {
+                *cell = v;
+            }
+        }
+        self.having
+            .as_ref()
+            .is_none_or(|h| h.eval(kinds, row).truthy())
+    }
+
+    /// Finishes one group of a streamed aggregation; `None` when HAVING drops it.
+    pub(crate) fn finish_row(&self, kinds: &[Kind], mut row: Row) -> Option<Row> {
+        self.finish_group(kinds, &mut row);
+        self.compute_and_filter(kinds, &mut row).then_some(row)
+    }
+
+    /// The order the shards' rows arrive in when they can be merged as streams — a sorted
+    /// read (its ORDER BY), or a grouped read whose shards sorted their groups by the group
+    /// key (which is then also the result's order) — or `None` when the merge must buffer.
+    pub fn stream_order(&self) -> Option<Vec<SortKey>> {
+        if !self.presorted
+            || self.distinct
+            || self.count_distinct.is_some()
+            || self.group_concat.is_some()
+        {
+            return None;
+        }
+        match &self.group_by {
+            None if !self.order_by.is_empty()
+                && self.computed.is_empty()
+                && self.having.is_none() =>
+            {
+                Some(self.order_by.clone())
+            }
+            Some(keys) if !keys.is_empty() => {
+                let by_key = ascending(keys);
+                (self.order_by.is_empty() || self.order_by == by_key).then_some(by_key)
+            }
+            _ => None,
+        }
     }
 
     /// The client's columns of a shard row.
@@ -225,10 +295,35 @@ impl SelectMerge {
             .collect()
     }
 
-    /// Compares two rows by sort keys (each ascending or descending).
-    pub(crate) fn cmp_keys(&self, kinds: &[Kind], a: &Row, b: &Row, keys: &[SortKey]) -> Ordering {
-        for k in keys {
-            let o = self.cmp_col(kinds, a, b, k.col);
+    /// The sort values of `row` for `keys`, decoded once.
+    pub(crate) fn sort_values(
+        &self,
+        kinds: &[Kind],
+        row: &Row,
+        keys: &[SortKey],
+    ) -> Vec<SortValue> {
+        keys.iter()
+            .map(|k| {
+                let kind = kinds.get(k.col).copied().unwrap_or(Kind::Binary);
+                let raw = match kind {
+                    Kind::Text => self.weight_of(k.col).unwrap_or(k.col),
+                    _ => k.col,
+                };
+                SortValue::decode(kind, row, k.col, raw)
+            })
+            .collect()
+    }
+
+    /// Compares two rows by their decoded sort values (as [`SelectMerge::cmp_keys`] would).
+    pub(crate) fn cmp_sort_values(
+        kinds: &[Kind],
+        keys: &[SortKey],
+        (va, ra): (&[SortValue], &Row),
+        (vb, rb): (&[SortValue], &Row),
+    ) -> Ordering {
+        for ((k, a), b) in keys.iter().zip(va).zip(vb) {
+            let kind = kinds.get(k.col).copied().unwrap_or(Kind::Binary);
+            let o = a.cmp_in(ra, b, rb, kind);
             let o = if k.desc { o.reverse() } else { o };
             if o != Ordering::Equal {
                 return o;
@@ -237,7 +332,18 @@ impl SelectMerge {
         Ordering::Equal
     }
 
-    fn cmp_cols(&self, kinds: &[Kind], a: &Row, b: &Row, cols: &[usize]) -> Ordering {
+    /// Sorts rows stably by `keys`, decoding each row's keys once.
+    fn sort_rows(&self, kinds: &[Kind], rows: &mut Vec<Row>, keys: &[SortKey]) {
+        let mut decorated: Vec<(Vec<SortValue>, Row)> = std::mem::take(rows)
+            .into_iter()
+            .map(|r| (self.sort_values(kinds, &r, keys), r))
+            .collect();
+        decorated
+            .sort_by(|(va, ra), (vb, rb)| Self::cmp_sort_values(kinds, keys, (va, ra), (vb, rb)));
+        rows.extend(decorated.into_iter().map(|(_, r)| r));
+    }
+
+    pub(crate) fn cmp_cols(&self, kinds: &[Kind], a: &Row, b: &Row, cols: &[usize]) -> Ordering {
         for c in cols {
             let o = self.cmp_col(kinds, a, b, *c);
             if o != Ordering::Equal {
@@ -247,7 +353,7 @@ impl SelectMerge {
         Ordering::Equal
     }
 
-    fn fold(&self, kinds: &[Kind], acc: &mut Row, row: Row) -> Result<(), MergeError> {
+    pub(crate) fn fold(&self, kinds: &[Kind], acc: &mut Row, row: Row) -> Result<(), MergeError> {
         self.fold_except(kinds, acc, row, None)
     }
 
@@ -393,12 +499,11 @@ impl SelectMerge {
     /// Puts the GROUP_CONCAT pieces of each group in the call's order (group keys, then its
     /// ORDER BY keys, then its values), and for DISTINCT empties every piece whose values
     /// equal an earlier piece's of the same group, so that folding the group joins them right.
-    fn order_pieces(&self, kinds: &[Kind], gc: &GroupConcat, keys: &[usize], rows: &mut [Row]) {
-        rows.sort_by(|a, b| {
-            self.cmp_cols(kinds, a, b, keys)
-                .then_with(|| self.cmp_keys(kinds, a, b, &gc.order))
-                .then_with(|| self.cmp_cols(kinds, a, b, &gc.values))
-        });
+    fn order_pieces(&self, kinds: &[Kind], gc: &GroupConcat, keys: &[usize], rows: &mut Vec<Row>) {
+        let mut all: Vec<SortKey> = ascending(keys);
+        all.extend(gc.order.iter().cloned());
+        all.extend(ascending(&gc.values));
+        self.sort_rows(kinds, rows, &all);
         if !gc.distinct {
             return;
         }
@@ -465,7 +570,7 @@ impl SelectMerge {
             // then each x counts 1 (unless NULL) and is summed once.
             let mut cols = keys.clone();
             cols.push(cd.value);
-            rows.sort_by(|a, b| self.cmp_cols(kinds, a, b, &cols));
+            self.sort_rows(kinds, &mut rows, &ascending(&cols));
             let mut distinct: Vec<Row> = Vec::with_capacity(rows.len());
             for row in rows {
                 match distinct.last_mut() {
@@ -493,7 +598,7 @@ impl SelectMerge {
         }
         if let Some(keys) = &self.group_by {
             // Stable sort by group key, then fold equal neighbours.
-            rows.sort_by(|a, b| self.cmp_cols(kinds, a, b, keys));
+            self.sort_rows(kinds, &mut rows, &ascending(keys));
             let mut grouped: Vec<Row> = Vec::new();
             for row in rows {
                 match grouped.last_mut() {
@@ -519,44 +624,12 @@ impl SelectMerge {
                 grouped.push(row);
             }
             for row in &mut grouped {
-                self.finish_avg(kinds, row);
-                if let Some(gc) = &self.group_concat {
-                    let max = row
-                        .get(gc.max_len)
-                        .and_then(|v| v.as_deref())
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .unwrap_or(1 << 20);
-                    let mut cut = false;
-                    for (c, _) in &gc.columns {
-                        let text = kinds.get(*c) == Some(&Kind::Text);
-                        if let Some(Some(v)) = row.get_mut(*c) {
-                            cut |= truncate_to(v, max, text);
-                        }
-                    }
-                    if cut {
-                        // A marker past the shards' columns, read when the rows are output.
-                        row.resize(kinds.len(), None);
-                        row.push(Some(Vec::new()));
-                    }
-                }
+                self.finish_group(kinds, row);
             }
             rows = grouped;
         }
         if !self.computed.is_empty() || self.having.is_some() {
-            // Computed columns take the kind of what the shards sent for them (the same
-            // expression over their partial rows), so later comparisons read them right.
-            for row in &mut rows {
-                for (col, e) in &self.computed {
-                    let v = e.eval(kinds, row).to_cell();
-                    if let Some(cell) = row.get_mut(*col) {
-                        *cell = v;
-                    }
-                }
-            }
-            if let Some(h) = &self.having {
-                rows.retain(|r| h.eval(kinds, r).truthy());
-            }
+            rows.retain_mut(|row| self.compute_and_filter(kinds, row));
         }
         if self.distinct {
             let cols = self.output.clone();
@@ -576,7 +649,7 @@ impl SelectMerge {
             rows = out;
         }
         if !self.order_by.is_empty() {
-            rows.sort_by(|a, b| self.cmp_keys(kinds, a, b, &self.order_by));
+            self.sort_rows(kinds, &mut rows, &self.order_by);
         }
         let offset = usize::try_from(self.offset).unwrap_or(usize::MAX);
         let limit = self

@@ -259,6 +259,77 @@ pub fn cmp_values(kind: Kind, a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
+/// One sort-key cell decoded once, so that comparing it again and again (sorting, the k-way
+/// merge) does not parse text each time. Compares as [`cmp_cells`] does for its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    /// NULL: before every value.
+    Null,
+    /// An integer.
+    Int(i128),
+    /// A FLOAT/DOUBLE, or a TIME in seconds.
+    Float(f64),
+    /// Compare the bytes of this column of the row (dates, binary strings, collation
+    /// weights), as decimals when the kind is [`Kind::Decimal`].
+    Raw(usize),
+}
+
+impl SortValue {
+    /// Decodes column `col` of `row` (`raw` is the column whose bytes order it: the
+    /// collation weight of text, else `col` itself).
+    pub fn decode(kind: Kind, row: &[Cell], col: usize, raw: usize) -> SortValue {
+        let Some(Some(v)) = row.get(col) else {
+            return SortValue::Null;
+        };
+        let text = || std::str::from_utf8(v).ok().map(str::trim);
+        match kind {
+            Kind::Int | Kind::Unsigned => match text().and_then(|t| t.parse::<i128>().ok()) {
+                Some(n) => SortValue::Int(n),
+                None => SortValue::Raw(col),
+            },
+            Kind::Float => SortValue::Float(text().and_then(|t| t.parse().ok()).unwrap_or(0.0)),
+            Kind::Time => SortValue::Float(parse_time(v)),
+            Kind::Text => SortValue::Raw(raw),
+            Kind::Decimal | Kind::Temporal | Kind::Binary => SortValue::Raw(col),
+        }
+    }
+
+    /// Compares two decoded cells of the same column of rows `ra` and `rb`.
+    pub fn cmp_in(&self, ra: &[Cell], other: &SortValue, rb: &[Cell], kind: Kind) -> Ordering {
+        let bytes = |row: &[Cell], c: usize| -> Vec<u8> {
+            row.get(c).cloned().flatten().unwrap_or_default()
+        };
+        match (self, other) {
+            (SortValue::Null, SortValue::Null) => Ordering::Equal,
+            (SortValue::Null, _) => Ordering::Less,
+            (_, SortValue::Null) => Ordering::Greater,
+            (SortValue::Int(x), SortValue::Int(y)) => x.cmp(y),
+            (SortValue::Float(x), SortValue::Float(y)) => {
+                x.partial_cmp(y).unwrap_or(Ordering::Equal)
+            }
+            (SortValue::Raw(c), SortValue::Raw(d)) => {
+                let (a, b) = (
+                    ra.get(*c).and_then(|v| v.as_deref()).unwrap_or_default(),
+                    rb.get(*d).and_then(|v| v.as_deref()).unwrap_or_default(),
+                );
+                if matches!(kind, Kind::Decimal | Kind::Int | Kind::Unsigned) {
+                    cmp_decimal(a, b)
+                } else {
+                    a.cmp(b)
+                }
+            }
+            // An integer beside one that did not parse: compare both texts exactly.
+            (SortValue::Int(n), SortValue::Raw(d)) => {
+                cmp_decimal(n.to_string().as_bytes(), &bytes(rb, *d))
+            }
+            (SortValue::Raw(c), SortValue::Int(n)) => {
+                cmp_decimal(&bytes(ra, *c), n.to_string().as_bytes())
+            }
+            _ => Ordering::Equal,
+        }
+    }
+}
+
 /// MySQL's ordering of cells: NULL before every value.
 pub fn cmp_cells(kind: Kind, a: &Cell, b: &Cell) -> Ordering {
     match (a, b) {

@@ -1,6 +1,7 @@
 //! Properties of the merge operators, for random rows and keys including NULLs and collation
 //! ties (`'a'` and `'A'` share a weight, as under a `_ci` collation).
 
+use myshard_merger::value::SortValue;
 use myshard_merger::{
     AggFunc, Aggregate, Cell, CountDistinct, GroupConcat, Kind, Row, SelectMerge, SortKey,
 };
@@ -80,11 +81,16 @@ proptest! {
         let expected: Vec<Row> = expected.into_iter().map(|r| vec![r[0].clone(), r[2].clone()]).collect();
         prop_assert_eq!(&merged, &expected);
         // The streaming k-way merge gives the same rows, and the same window of them.
-        let streamed = myshard_merger::kway::merge_sorted(&spec, &KINDS, per_shard.clone());
+        let presorted = SelectMerge { presorted: true, ..spec.clone() };
+        let streamed = myshard_merger::kway::merge_sorted(&presorted, &KINDS, per_shard.clone())
+            .expect("streamable")
+            .expect("merge");
         prop_assert_eq!(&streamed, &expected);
         let (offset, limit) = (data.len() as u64 / 3, data.len() as u64 / 4);
-        let windowed = SelectMerge { offset, limit: Some(limit), ..spec.clone() };
-        let streamed = myshard_merger::kway::merge_sorted(&windowed, &KINDS, per_shard);
+        let windowed = SelectMerge { offset, limit: Some(limit), ..presorted };
+        let streamed = myshard_merger::kway::merge_sorted(&windowed, &KINDS, per_shard)
+            .expect("streamable")
+            .expect("merge");
         let window: Vec<Row> = expected.into_iter().skip(offset as usize).take(limit as usize).collect();
         prop_assert_eq!(streamed, window);
     }
@@ -139,7 +145,21 @@ proptest! {
             output: vec![1, 2, 3, 4, 5, 6],
             ..base()
         };
-        let merged = spec.merge(&kinds, partials, usize::MAX).expect("merge");
+        let merged = spec.merge(&kinds, partials.clone(), usize::MAX).expect("merge");
+        // Ordered aggregation: shards that sorted their groups by the key, merged as streams
+        // and folded group by group, give the same rows.
+        let sorted_partials: Vec<Vec<Row>> = partials
+            .into_iter()
+            .map(|mut rows| {
+                rows.sort_by(|a, b| a[1].cmp(&b[1]));
+                rows
+            })
+            .collect();
+        let streaming = SelectMerge { presorted: true, order_by: vec![], ..spec.clone() };
+        let streamed = myshard_merger::kway::merge_sorted(&streaming, &kinds, sorted_partials)
+            .expect("streamable")
+            .expect("merge");
+        prop_assert_eq!(&streamed, &merged);
         let expected: Vec<Row> = aggregate(&all)
             .into_iter()
             .map(|r| {
@@ -276,5 +296,17 @@ proptest! {
             })
             .collect();
         prop_assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn decoded_sort_values_compare_as_cells_do(
+        a in prop::option::of(prop::sample::select(vec!["0", "-1", "12", "007", "1e3", "99999999999999999999999", "-0.50", "3.25", "-12:30:00", "838:59:59", "00:00:01.5", "abc", ""])),
+        b in prop::option::of(prop::sample::select(vec!["0", "-1", "12", "7", "2.5", "-99999999999999999999999", "-0.5", "3.250", "-01:00:00", "12:00:00", "abd", "ABC"])),
+        kind in prop::sample::select(vec![Kind::Int, Kind::Unsigned, Kind::Decimal, Kind::Float, Kind::Time, Kind::Temporal, Kind::Binary]),
+    ) {
+        let ra: Row = vec![a.map(|s| s.as_bytes().to_vec())];
+        let rb: Row = vec![b.map(|s| s.as_bytes().to_vec())];
+        let (va, vb) = (SortValue::decode(kind, &ra, 0, 0), SortValue::decode(kind, &rb, 0, 0));
+        prop_assert_eq!(va.cmp_in(&ra, &vb, &rb, kind), myshard_merger::value::cmp_cells(kind, &ra[0], &rb[0]));
     }
 }

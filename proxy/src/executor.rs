@@ -12,7 +12,7 @@ use crate::protocol::stream::PacketError;
 use crate::protocol::PacketStream;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use mysql_common::constants::StatusFlags;
+use mysql_common::constants::{ColumnFlags, StatusFlags};
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
@@ -444,16 +444,29 @@ pub async fn concat_end(
         .await
 }
 
-/// A sorted read over several targets, streamed: every target runs its (sorted) statement at
-/// once, and a k-way merge of their row streams sends rows to the client as they win, holding
-/// one row per target and stopping after OFFSET + LIMIT rows. Returns the rows sent; an error
-/// names the failing target's shard.
+/// Reads off started results before failing with `e`, so their connections stay usable.
+async fn abandon<T>(
+    results: Vec<mysql_async::QueryResult<'_, 'static, mysql_async::TextProtocol>>,
+    e: ForwardError,
+) -> Result<T, ForwardError> {
+    for r in results {
+        let _ = r.drop_result().await;
+    }
+    Err(e)
+}
+
+/// A sorted or grouped read over several targets, streamed: every target runs its (sorted)
+/// statement at once, and a k-way merge of their row streams sends rows to the client as
+/// they win — for grouped reads, each group as soon as the next begins — holding one row per
+/// target and stopping after OFFSET + LIMIT rows. Returns the rows sent; an error names the
+/// failing target's shard.
 pub async fn merge_sorted_streams(
     stream: &mut PacketStream,
     conns: Vec<&mut Conn>,
     queries: &[myshard_sql_rewrite::ShardQuery],
     spec: &myshard_merger::SelectMerge,
     framing: Framing,
+    memory_limit: usize,
 ) -> Result<u64, ForwardError> {
     use futures_util::future::join_all;
     let driver = |shard: &str, e| ForwardError::Statement(ProxyError::from_driver(shard, e));
@@ -476,10 +489,7 @@ pub async fn merge_sorted_streams(
         }
     }
     if let Some(e) = first_error {
-        for r in results {
-            let _ = r.drop_result().await;
-        }
-        return Err(e);
+        return abandon(results, e).await;
     }
     let columns: Vec<Column> = match results.first().and_then(|r| r.columns()) {
         Some(c) => c.to_vec(),
@@ -488,10 +498,7 @@ pub async fn merge_sorted_streams(
     for (r, q) in results.iter().zip(queries).skip(1) {
         let theirs = r.columns().unwrap_or_else(|| Vec::new().into());
         if let Err(e) = crate::merge::check_same_shape(&columns, &theirs, &q.shard) {
-            for r in results {
-                let _ = r.drop_result().await;
-            }
-            return Err(ForwardError::Statement(e));
+            return abandon(results, ForwardError::Statement(e)).await;
         }
     }
     let resolved = myshard_sql_rewrite::merge::resolve(
@@ -499,14 +506,42 @@ pub async fn merge_sorted_streams(
         columns.len(),
         myshard_sql_rewrite::merge::hidden_count(spec),
     );
+    if let Err(e) = crate::merge::check_sortable(&resolved, &columns) {
+        return abandon(results, ForwardError::Statement(e)).await;
+    }
     let kinds: Vec<myshard_merger::Kind> = columns.iter().map(crate::merge::kind_of).collect();
-    let out_columns: Vec<Column> = resolved
-        .output
-        .iter()
-        .filter_map(|c| columns.get(*c).cloned())
-        .collect();
+    let order = resolved.stream_order().unwrap_or_default();
+    if order.iter().any(|k| {
+        columns.get(k.col).is_some_and(|c| {
+            c.flags()
+                .intersects(ColumnFlags::ENUM_FLAG | ColumnFlags::SET_FLAG)
+        })
+    }) {
+        // The shards sorted ENUM/SET group keys by definition position, which the merge cannot
+        // compare: collect the groups and merge them by value instead.
+        let mut per_shard = Vec::with_capacity(results.len());
+        for (r, q) in results.iter_mut().zip(queries) {
+            let mut rows = Vec::new();
+            while let Some(row) = r.next().await.map_err(|e| driver(&q.shard, e))? {
+                rows.push(crate::merge::cells(row_values(row)));
+            }
+            per_shard.push(rows);
+        }
+        for (r, q) in results.into_iter().zip(queries) {
+            r.drop_result().await.map_err(|e| driver(&q.shard, e))?;
+        }
+        let (cols, rows, _) = crate::merge::merge_select(spec, &columns, per_shard, memory_limit)
+            .map_err(ForwardError::Statement)?;
+        write_result(stream, &cols, &rows, framing).await?;
+        return Ok(rows.len() as u64);
+    }
+    let out_columns = crate::merge::client_columns(&resolved, &columns, &kinds);
     write_columns(stream, &out_columns, framing).await?;
-    let mut merge = myshard_merger::kway::KWayMerge::new(&resolved, &kinds);
+    let mut merge = myshard_merger::kway::KWayMerge::new(&resolved, &kinds, order);
+    let mut stage = myshard_merger::kway::Streamed::new(&resolved, &kinds);
+    let merge_error = |e: myshard_merger::MergeError| {
+        ForwardError::Statement(ProxyError::not_supported(e.to_string()))
+    };
     let firsts = join_all(results.iter_mut().map(|r| r.next())).await;
     for (i, (row, q)) in firsts.into_iter().zip(queries).enumerate() {
         match row {
@@ -518,14 +553,23 @@ pub async fn merge_sorted_streams(
     let mut window = myshard_merger::OffsetLimit::new(resolved.offset, resolved.limit);
     let mut sent = 0u64;
     while !window.is_done() {
-        let Some((i, row)) = merge.pop() else { break };
-        if let (Some(r), Some(q)) = (results.get_mut(i), queries.get(i)) {
-            match r.next().await {
-                Ok(Some(next)) => merge.push(i, crate::merge::cells(row_values(next))),
-                Ok(None) => {}
-                Err(e) => return Err(driver(&q.shard, e)),
+        let done = match merge.pop() {
+            Some((i, row)) => {
+                if let (Some(r), Some(q)) = (results.get_mut(i), queries.get(i)) {
+                    match r.next().await {
+                        Ok(Some(next)) => merge.push(i, crate::merge::cells(row_values(next))),
+                        Ok(None) => {}
+                        Err(e) => return Err(driver(&q.shard, e)),
+                    }
+                }
+                stage.push(row).map_err(merge_error)?
             }
-        }
+            None => match stage.finish() {
+                Some(last) => Some(last),
+                None => break,
+            },
+        };
+        let Some(row) = done else { continue };
         if window.admit() {
             let values: Vec<Value> = resolved
                 .project(row)

@@ -258,28 +258,16 @@ pub fn check_same_shape(
 /// GROUP_CONCAT was cut.
 pub type Merged = (Vec<Column>, Vec<Vec<Value>>, Vec<u64>);
 
-/// Merges the shards' rows and returns the client's column definitions and rows.
-pub fn merge_select(
-    spec: &SelectMerge,
-    columns: &[Column],
-    per_shard: Vec<Vec<Vec<Cell>>>,
-    memory_limit: usize,
-) -> Result<Merged, ProxyError> {
-    let resolved = resolve(spec, columns.len(), hidden_count(spec));
-    let kinds: Vec<Kind> = columns.iter().map(kind_of).collect();
-    let (rows, cuts) = resolved
-        .merge_noting_cuts(&kinds, per_shard, memory_limit)
-        .map_err(|e| match e {
-            MergeError::TooLarge(_) => ProxyError::sql(1038, "HY001", e.to_string()),
-            MergeError::Unsupported(m) => ProxyError::not_supported(m),
-        })?;
+/// The client's column definitions of a merged result (`resolved` has its helper columns
+/// resolved): the shards' definitions of the output columns, except for aggregates the shards
+/// answered with something else — COUNT/SUM/AVG(DISTINCT x) came back as x, AVG(x) as
+/// SUM(x) — which get the definitions MySQL would announce.
+pub fn client_columns(resolved: &SelectMerge, columns: &[Column], kinds: &[Kind]) -> Vec<Column> {
     let mut out_columns: Vec<Column> = resolved
         .output
         .iter()
         .filter_map(|c| columns.get(*c).cloned())
         .collect();
-    // Aggregate columns the shards answered with something else: COUNT/SUM/AVG(DISTINCT x)
-    // came back as x, AVG(x) as SUM(x). The client gets the columns MySQL would announce.
     let distinct_counts = resolved
         .count_distinct
         .as_ref()
@@ -313,6 +301,47 @@ pub fn merge_select(
             *col = sum_column(col);
         }
     }
+    out_columns
+}
+
+/// Refuses a merge whose ORDER BY is on an ENUM or SET column: MySQL orders those by their
+/// position in the definition, which their values (and collation weights) do not carry.
+pub fn check_sortable(spec: &SelectMerge, columns: &[Column]) -> Result<(), ProxyError> {
+    for k in &spec.order_by {
+        if let Some(col) = columns.get(k.col) {
+            if col
+                .flags()
+                .intersects(ColumnFlags::ENUM_FLAG | ColumnFlags::SET_FLAG)
+            {
+                return Err(ProxyError::not_supported(format!(
+                    "ORDER BY the ENUM/SET column '{}' across several shards is not supported yet (MySQL orders it by definition position); ORDER BY {}+0 or CAST({} AS CHAR) says which order you mean",
+                    col.name_str(),
+                    col.name_str(),
+                    col.name_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Merges the shards' rows and returns the client's column definitions and rows.
+pub fn merge_select(
+    spec: &SelectMerge,
+    columns: &[Column],
+    per_shard: Vec<Vec<Vec<Cell>>>,
+    memory_limit: usize,
+) -> Result<Merged, ProxyError> {
+    let resolved = resolve(spec, columns.len(), hidden_count(spec));
+    check_sortable(&resolved, columns)?;
+    let kinds: Vec<Kind> = columns.iter().map(kind_of).collect();
+    let (rows, cuts) = resolved
+        .merge_noting_cuts(&kinds, per_shard, memory_limit)
+        .map_err(|e| match e {
+            MergeError::TooLarge(_) => ProxyError::sql(1038, "HY001", e.to_string()),
+            MergeError::Unsupported(m) => ProxyError::not_supported(m),
+        })?;
+    let out_columns = client_columns(&resolved, columns, &kinds);
     let rows = rows
         .into_iter()
         .map(|r| {
@@ -322,4 +351,79 @@ pub fn merge_select(
         })
         .collect();
     Ok((out_columns, rows, cuts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(name: &str, flags: ColumnFlags) -> Column {
+        Column::new(ColumnType::MYSQL_TYPE_STRING)
+            .with_name(name.as_bytes())
+            .with_character_set(45)
+            .with_column_length(24)
+            .with_flags(flags)
+    }
+
+    #[test]
+    fn order_by_an_enum_is_refused_and_text_is_not() {
+        let spec = SelectMerge {
+            order_by: vec![myshard_merger::SortKey {
+                col: 1,
+                desc: false,
+            }],
+            output: vec![0, 1],
+            group_by: None,
+            aggregates: vec![],
+            distinct: false,
+            offset: 0,
+            limit: None,
+            weights: vec![],
+            computed: vec![],
+            having: None,
+            count_distinct: None,
+            group_concat: None,
+            presorted: true,
+        };
+        let enum_col = [
+            text("id", ColumnFlags::empty()),
+            text("size", ColumnFlags::ENUM_FLAG),
+        ];
+        let e = check_sortable(&spec, &enum_col).expect_err("refused");
+        assert!(e.to_err().2.contains("ENUM/SET column 'size'"), "{e:?}");
+        let plain = [
+            text("id", ColumnFlags::empty()),
+            text("name", ColumnFlags::empty()),
+        ];
+        assert!(check_sortable(&spec, &plain).is_ok());
+    }
+
+    #[test]
+    fn avg_and_sum_are_typed_as_mysql_types_them() {
+        let int = Column::new(ColumnType::MYSQL_TYPE_LONG)
+            .with_name(b"points")
+            .with_column_length(11);
+        assert_eq!(
+            (
+                sum_column(&int).column_length(),
+                sum_column(&int).decimals()
+            ),
+            (33, 0)
+        );
+        assert_eq!(
+            (
+                avg_column(&int).column_length(),
+                avg_column(&int).decimals()
+            ),
+            (16, 4)
+        );
+        let dec = Column::new(ColumnType::MYSQL_TYPE_NEWDECIMAL)
+            .with_name(b"bonus")
+            .with_column_length(10)
+            .with_decimals(2);
+        let sum = sum_column(&dec);
+        assert_eq!((sum.column_length(), sum.decimals()), (32, 2));
+        let avg = avg_column_from_sum(&sum);
+        assert_eq!((avg.column_length(), avg.decimals()), (14, 6));
+    }
 }

@@ -1114,7 +1114,7 @@ impl Session {
             names.sort_unstable();
             names.windows(2).all(|w| w[0] != w[1])
         };
-        if spec.is_streamable() && distinct_shards && queries.len() > 1 {
+        if spec.stream_order().is_some() && distinct_shards && queries.len() > 1 {
             return self.sorted_streams(stream, queries, spec, more).await;
         }
         let (out_columns, rows) = self
@@ -1128,7 +1128,8 @@ impl Session {
         Ok(())
     }
 
-    /// A sorted read over several targets (one connection each), merged as streams.
+    /// A sorted or grouped read over several targets (one connection each), merged as
+    /// streams.
     async fn sorted_streams(
         &mut self,
         stream: &mut PacketStream,
@@ -1157,7 +1158,10 @@ impl Session {
             .map(|c| c.conn())
             .collect::<Result<Vec<_>, _>>()
         {
-            Ok(raw) => executor::merge_sorted_streams(stream, raw, queries, spec, framing).await,
+            Ok(raw) => {
+                let limit = self.shared.config().server.merge_memory_limit;
+                executor::merge_sorted_streams(stream, raw, queries, spec, framing, limit).await
+            }
             Err(e) => Err(ForwardError::Statement(e)),
         };
         match &res {

@@ -872,10 +872,37 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         select.having = None;
     }
     let hidden_count = hidden.len();
+    // Groups can be merged as they stream in when every shard sends them sorted by the group
+    // key, and the result is wanted in that order (no ORDER BY, or ORDER BY the group keys).
+    let stream_groups = grouped
+        && !group_exprs.is_empty()
+        && distinct_arg.is_none()
+        && gc_call.is_none()
+        && (order_keys.is_empty()
+            || (order_keys.len() == group_cols.len()
+                && order_keys
+                    .iter()
+                    .zip(&group_cols)
+                    .all(|(k, g)| !k.desc && k.col == *g)));
     // Grouped queries need every group from every shard; plain sorted reads keep their
     // ORDER BY and fetch at most OFFSET+LIMIT rows per shard.
     if grouped {
-        q.order_by = None;
+        q.order_by = stream_groups.then(|| sqlparser::ast::OrderBy {
+            kind: OrderByKind::Expressions(
+                group_exprs
+                    .iter()
+                    .map(|g| sqlparser::ast::OrderByExpr {
+                        expr: g.clone(),
+                        options: sqlparser::ast::OrderByOptions {
+                            sort: None,
+                            nulls_first: None,
+                        },
+                        with_fill: None,
+                    })
+                    .collect(),
+            ),
+            interpolate: None,
+        });
         q.limit_clause = None;
     } else {
         q.limit_clause = limit.map(|l| LimitClause::LimitOffset {
@@ -898,8 +925,9 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     Ok(SelectMerge {
         count_distinct,
         group_concat,
-        // Reads without grouping keep their ORDER BY on the shards.
-        presorted: !grouped,
+        // Reads without grouping keep their ORDER BY on the shards; groups that stream are
+        // sorted by their key there.
+        presorted: !grouped || stream_groups,
         computed,
         having,
         group_by: grouped.then_some(group_cols),

@@ -891,7 +891,7 @@ async fn rows_of(c: &mut mysql_async::Conn, q: &str) -> (Vec<String>, Vec<Vec<Op
 }
 
 #[tokio::test]
-async fn sorted_reads_stream_within_a_tiny_merge_budget_and_buffering_ones_are_refused() {
+async fn sorted_and_grouped_reads_stream_within_a_tiny_merge_budget_and_buffering_ones_are_refused() {
     let (_, mut reference) = scores_pair().await;
     let e = env();
     for shard in 0..e.cluster.shards() {
@@ -912,6 +912,11 @@ async fn sorted_reads_stream_within_a_tiny_merge_budget_and_buffering_ones_are_r
         "SELECT id, name, points FROM scores ORDER BY name, id",
         "SELECT id, bonus FROM scores ORDER BY bonus DESC, id LIMIT 250",
         "SELECT id FROM scores ORDER BY played, id LIMIT 40, 200",
+        // Groups stream too when the shards sort them by the group key: 300 groups, each
+        // folded and sent as soon as the next begins.
+        "SELECT id, COUNT(*), SUM(points), AVG(bonus) FROM scores GROUP BY id",
+        "SELECT played, COUNT(*), MAX(name) FROM scores GROUP BY played ORDER BY played LIMIT 5, 100",
+        "SELECT id % 150 AS m, COUNT(*), MIN(points) FROM scores GROUP BY m HAVING COUNT(*) > 1 AND MIN(points) > -40",
     ] {
         let (mine, theirs) = (rows_of(&mut c, q).await, rows_of(&mut reference, q).await);
         assert_eq!(mine, theirs, "{q}");
@@ -921,13 +926,16 @@ async fn sorted_reads_stream_within_a_tiny_merge_budget_and_buffering_ones_are_r
     let mine: Vec<(i64, Option<String>)> = c.exec(q, (10,)).await.expect("exec");
     let theirs: Vec<(i64, Option<String>)> = reference.exec(q, (10,)).await.expect("exec");
     assert_eq!(mine, theirs);
-    // DISTINCT must hold every row to de-duplicate: past the budget it is ERR 1038.
-    match c
-        .query_drop("SELECT DISTINCT id, name FROM scores ORDER BY id")
-        .await
-    {
-        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1038, "{se:?}"),
-        other => panic!("expected ERR 1038, got {other:?}"),
+    // DISTINCT must hold every row to de-duplicate, and groups ordered by something else than
+    // their key must all be there before the first is sent: past the budget it is ERR 1038.
+    for q in [
+        "SELECT DISTINCT id, name FROM scores ORDER BY id",
+        "SELECT id, COUNT(*) FROM scores GROUP BY id ORDER BY COUNT(*), id DESC",
+    ] {
+        match c.query_drop(q).await {
+            Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1038, "{q}: {se:?}"),
+            other => panic!("{q}: expected ERR 1038, got {other:?}"),
+        }
     }
     let n: Option<i64> = c
         .query_first("SELECT COUNT(*) FROM scores")
