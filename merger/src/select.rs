@@ -287,12 +287,18 @@ impl SelectMerge {
         }
     }
 
-    /// The client's columns of a shard row.
-    pub fn project(&self, row: Row) -> Row {
-        self.output
-            .iter()
-            .map(|c| row.get(*c).cloned().unwrap_or(None))
-            .collect()
+    /// The client's columns of a shard row (cells are moved, not copied, unless the output
+    /// names a column twice).
+    pub fn project(&self, mut row: Row) -> Row {
+        let mut out: Row = Vec::with_capacity(self.output.len());
+        for (i, c) in self.output.iter().enumerate() {
+            let cell = match self.output[..i].iter().position(|p| p == c) {
+                Some(earlier) => out[earlier].clone(),
+                None => row.get_mut(*c).and_then(Option::take),
+            };
+            out.push(cell);
+        }
+        out
     }
 
     /// The sort values of `row` for `keys`, decoded once.
