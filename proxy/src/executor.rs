@@ -381,8 +381,22 @@ pub async fn concat_part(
     state: &mut ConcatState,
     framing: Framing,
 ) -> Result<(), ForwardError> {
+    let result = conn
+        .query_iter(sql)
+        .await
+        .map_err(|e| ForwardError::Statement(ProxyError::from_driver(shard, e)))?;
+    concat_result(stream, result, shard, state, framing).await
+}
+
+/// Streams one started target's rows of a concatenation.
+async fn concat_result(
+    stream: &mut PacketStream,
+    mut result: mysql_async::QueryResult<'_, 'static, mysql_async::TextProtocol>,
+    shard: &str,
+    state: &mut ConcatState,
+    framing: Framing,
+) -> Result<(), ForwardError> {
     let driver = |e| ForwardError::Statement(ProxyError::from_driver(shard, e));
-    let mut result = conn.query_iter(sql).await.map_err(driver)?;
     let columns = result.columns().unwrap_or_else(|| Vec::new().into());
     let mut encode_error = None;
     let announced = match &state.columns {
@@ -423,6 +437,56 @@ pub async fn concat_part(
     match encode_error {
         Some(e) => Err(ForwardError::Statement(e)),
         None => Ok(()),
+    }
+}
+
+/// A concatenation whose targets (each on its own connection) all start at once; their rows
+/// are then sent target after target.
+pub async fn concat_streams(
+    stream: &mut PacketStream,
+    conns: Vec<&mut Conn>,
+    queries: &[myshard_sql_rewrite::ShardQuery],
+    state: &mut ConcatState,
+    framing: Framing,
+) -> Result<(), ForwardError> {
+    let results = start_all(conns, queries).await?;
+    let mut rest = results.into_iter().zip(queries);
+    while let Some((result, query)) = rest.next() {
+        if let Err(e) = concat_result(stream, result, &query.shard, state, framing).await {
+            return abandon(rest.map(|(r, _)| r).collect(), e).await;
+        }
+    }
+    Ok(())
+}
+
+/// Sends every target its statement at once, so the shards work in parallel, and waits for
+/// each one's result header; if one fails, the others are read off and its error returned.
+async fn start_all<'c>(
+    conns: Vec<&'c mut Conn>,
+    queries: &'c [myshard_sql_rewrite::ShardQuery],
+) -> Result<Vec<mysql_async::QueryResult<'c, 'static, mysql_async::TextProtocol>>, ForwardError> {
+    let started = futures_util::future::join_all(
+        conns
+            .into_iter()
+            .zip(queries)
+            .map(|(c, q)| async move { c.query_iter(q.sql.as_str()).await }),
+    )
+    .await;
+    let mut results = Vec::with_capacity(started.len());
+    let mut first_error = None;
+    for (r, q) in started.into_iter().zip(queries) {
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                first_error.get_or_insert_with(|| {
+                    ForwardError::Statement(ProxyError::from_driver(&q.shard, e))
+                });
+            }
+        }
+    }
+    match first_error {
+        Some(e) => abandon(results, e).await,
+        None => Ok(results),
     }
 }
 
@@ -470,27 +534,7 @@ pub async fn merge_sorted_streams(
 ) -> Result<u64, ForwardError> {
     use futures_util::future::join_all;
     let driver = |shard: &str, e| ForwardError::Statement(ProxyError::from_driver(shard, e));
-    // Start every target before reading any, so the shards work in parallel.
-    let started = join_all(
-        conns
-            .into_iter()
-            .zip(queries)
-            .map(|(c, q)| async move { c.query_iter(q.sql.as_str()).await }),
-    )
-    .await;
-    let mut results = Vec::with_capacity(started.len());
-    let mut first_error = None;
-    for (r, q) in started.into_iter().zip(queries) {
-        match r {
-            Ok(r) => results.push(r),
-            Err(e) => {
-                first_error.get_or_insert_with(|| driver(&q.shard, e));
-            }
-        }
-    }
-    if let Some(e) = first_error {
-        return abandon(results, e).await;
-    }
+    let mut results = start_all(conns, queries).await?;
     let columns: Vec<Column> = match results.first().and_then(|r| r.columns()) {
         Some(c) => c.to_vec(),
         None => Vec::new(),

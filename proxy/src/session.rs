@@ -1069,6 +1069,28 @@ impl Session {
         more: bool,
     ) -> Result<(), ForwardError> {
         let framing = self.framing(more);
+        if queries.len() > 1 && distinct_shards(queries) {
+            let mut conns = self
+                .acquire_all(queries)
+                .await
+                .map_err(ForwardError::Statement)?;
+            let res = match conns
+                .iter_mut()
+                .map(|c| c.conn())
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(raw) => {
+                    executor::concat_streams(stream, raw, queries, &mut state, framing).await
+                }
+                Err(e) => Err(ForwardError::Statement(e)),
+            };
+            self.give_back_all(conns, res.as_ref().err());
+            res?;
+            executor::concat_end(stream, &state, framing).await?;
+            self.rows = state.sent;
+            self.unpin_if_free();
+            return Ok(());
+        }
         for query in queries {
             let mut conn = self
                 .acquire(&query.shard, query.database.as_deref())
@@ -1109,12 +1131,7 @@ impl Session {
         union: bool,
         more: bool,
     ) -> Result<(), ForwardError> {
-        let distinct_shards = {
-            let mut names: Vec<&str> = queries.iter().map(|q| q.shard.as_str()).collect();
-            names.sort_unstable();
-            names.windows(2).all(|w| w[0] != w[1])
-        };
-        if spec.stream_order().is_some() && distinct_shards && queries.len() > 1 {
+        if spec.stream_order().is_some() && distinct_shards(queries) && queries.len() > 1 {
             return self.sorted_streams(stream, queries, spec, more).await;
         }
         let (out_columns, rows) = self
@@ -1128,16 +1145,28 @@ impl Session {
         Ok(())
     }
 
-    /// A sorted or grouped read over several targets (one connection each), merged as
-    /// streams.
-    async fn sorted_streams(
-        &mut self,
-        stream: &mut PacketStream,
-        queries: &[ShardQuery],
-        spec: &myshard_merger::SelectMerge,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        let framing = self.framing(more);
+    /// Gives back the connections of a statement that ran on several at once: after a client
+    /// failure they are closed; after a shard's failure only that shard's is suspect.
+    fn give_back_all(&mut self, conns: Vec<PooledConn>, failed: Option<&ForwardError>) {
+        match failed {
+            Some(ForwardError::Client(_)) => drop(conns),
+            Some(ForwardError::Statement(e)) => {
+                for conn in conns {
+                    let theirs = matches!(e, ProxyError::ShardUnavailable { shard, .. } if shard == conn.shard());
+                    self.give_back(conn, theirs.then_some(e));
+                }
+            }
+            None => {
+                for conn in conns {
+                    self.give_back(conn, None);
+                }
+            }
+        }
+    }
+
+    /// One connection per target (each target on its own shard), counted as running a
+    /// statement; on failure the ones already taken go back.
+    async fn acquire_all(&mut self, queries: &[ShardQuery]) -> Result<Vec<PooledConn>, ProxyError> {
         let mut conns = Vec::with_capacity(queries.len());
         for query in queries {
             match self.acquire(&query.shard, query.database.as_deref()).await {
@@ -1149,10 +1178,71 @@ impl Session {
                     for conn in conns {
                         self.give_back(conn, None);
                     }
-                    return Err(ForwardError::Statement(e));
+                    return Err(e);
                 }
             }
         }
+        Ok(conns)
+    }
+
+    /// Every target's first result set: all at once when each target is on its own shard,
+    /// else one after the other (a transaction has one connection per shard).
+    async fn collect_all(
+        &mut self,
+        queries: &[ShardQuery],
+    ) -> Result<Vec<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>)>, ProxyError> {
+        if !distinct_shards(queries) {
+            let mut out = Vec::with_capacity(queries.len());
+            for query in queries {
+                let mut conn = self
+                    .acquire(&query.shard, query.database.as_deref())
+                    .await?;
+                conn.count_statement();
+                let res = collect_timed(&self.shared, &mut conn, query).await;
+                self.give_back(conn, res.as_ref().err());
+                out.push(res?);
+            }
+            return Ok(out);
+        }
+        let mut conns = self.acquire_all(queries).await?;
+        let shared = self.shared.clone();
+        let results =
+            futures_util::future::join_all(conns.iter_mut().zip(queries).map(|(conn, query)| {
+                let shared = &shared;
+                async move { collect_timed(shared, conn, query).await }
+            }))
+            .await;
+        let mut out = Vec::with_capacity(queries.len());
+        let mut first_error = None;
+        for (conn, res) in conns.into_iter().zip(results) {
+            self.give_back(conn, res.as_ref().err());
+            match res {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// A sorted or grouped read over several targets (one connection each), merged as
+    /// streams.
+    async fn sorted_streams(
+        &mut self,
+        stream: &mut PacketStream,
+        queries: &[ShardQuery],
+        spec: &myshard_merger::SelectMerge,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let framing = self.framing(more);
+        let mut conns = self
+            .acquire_all(queries)
+            .await
+            .map_err(ForwardError::Statement)?;
         let res = match conns
             .iter_mut()
             .map(|c| c.conn())
@@ -1164,21 +1254,7 @@ impl Session {
             }
             Err(e) => Err(ForwardError::Statement(e)),
         };
-        match &res {
-            Err(ForwardError::Client(_)) => drop(conns),
-            Err(ForwardError::Statement(e)) => {
-                for conn in conns {
-                    // Only the connection of the shard that failed is suspect.
-                    let failed = matches!(e, ProxyError::ShardUnavailable { shard, .. } if shard == conn.shard());
-                    self.give_back(conn, failed.then_some(e));
-                }
-            }
-            Ok(_) => {
-                for conn in conns {
-                    self.give_back(conn, None);
-                }
-            }
-        }
+        self.give_back_all(conns, res.as_ref().err());
         let sent = res?;
         self.shared.metrics.merge_rows.inc_by(sent);
         self.rows = sent;
@@ -1196,24 +1272,8 @@ impl Session {
         let mut columns: Option<Vec<mysql_common::packets::Column>> = None;
         let mut union_branches: Vec<Vec<mysql_common::packets::Column>> = Vec::new();
         let mut per_shard = Vec::with_capacity(queries.len());
-        for query in queries {
-            let mut conn = self
-                .acquire(&query.shard, query.database.as_deref())
-                .await?;
-            conn.count_statement();
-            let shard_timer = self
-                .shared
-                .metrics
-                .shard_latency
-                .with_label_values(&[&query.shard])
-                .start_timer();
-            let res = match conn.conn() {
-                Ok(c) => executor::collect(c, &query.shard, &query.sql).await,
-                Err(e) => Err(e),
-            };
-            shard_timer.observe_duration();
-            self.give_back(conn, res.as_ref().err());
-            let (cols, rows) = res?;
+        let answers = self.collect_all(queries).await?;
+        for (query, (cols, rows)) in queries.iter().zip(answers) {
             let bytes: usize = rows
                 .iter()
                 .map(|r| {
@@ -1505,4 +1565,30 @@ impl Drop for RunningGuard {
             .running
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Whether every target is on its own shard (so each can have its own connection at once).
+fn distinct_shards(queries: &[ShardQuery]) -> bool {
+    let mut names: Vec<&str> = queries.iter().map(|q| q.shard.as_str()).collect();
+    names.sort_unstable();
+    names.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Runs a target's statement and collects its rows, timing it per shard.
+async fn collect_timed(
+    shared: &Shared,
+    conn: &mut PooledConn,
+    query: &ShardQuery,
+) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ProxyError> {
+    let timer = shared
+        .metrics
+        .shard_latency
+        .with_label_values(&[&query.shard])
+        .start_timer();
+    let res = match conn.conn() {
+        Ok(c) => executor::collect(c, &query.shard, &query.sql).await,
+        Err(e) => Err(e),
+    };
+    timer.observe_duration();
+    res
 }

@@ -891,7 +891,7 @@ async fn rows_of(c: &mut mysql_async::Conn, q: &str) -> (Vec<String>, Vec<Vec<Op
 }
 
 #[tokio::test]
-async fn sorted_and_grouped_reads_stream_within_a_tiny_merge_budget_and_buffering_ones_are_refused() {
+async fn streamed_merges_fit_a_tiny_budget_and_buffering_ones_get_1038() {
     let (_, mut reference) = scores_pair().await;
     let e = env();
     for shard in 0..e.cluster.shards() {
