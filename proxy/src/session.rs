@@ -825,21 +825,10 @@ impl Session {
         if let Some(reason) = pins_connection(sql) {
             self.pin_reason = Some(reason);
         }
-        let (plan, exec) = match self.plan(sql) {
-            Err(e)
-                if e.to_err().0 == codes::NOT_SUPPORTED_YET
-                    && crate::subquery::may_have_subquery(sql) =>
-            {
-                // Uncorrelated subqueries run first; their results replace them.
-                match self.materialize(sql).await {
-                    Ok(Some(rewritten)) => self.plan(&rewritten),
-                    Ok(None) => Err(e),
-                    Err(m) => Err(m),
-                }
-            }
-            other => other,
-        }
-        .map_err(ForwardError::Statement)?;
+        let (plan, exec) = self
+            .plan_materialized(sql)
+            .await
+            .map_err(ForwardError::Statement)?;
         self.role = exec.role;
         let route = if exec.queries.len() > 1 {
             "scatter"
@@ -1408,18 +1397,7 @@ impl Session {
         if myshard_router::route::first_kind(&head) != StatementKind::Read {
             return Ok(Vec::new());
         }
-        let (plan, exec) = match self.plan(sql) {
-            Err(e)
-                if e.to_err().0 == codes::NOT_SUPPORTED_YET
-                    && crate::subquery::may_have_subquery(sql) =>
-            {
-                match self.materialize(sql).await? {
-                    Some(rewritten) => self.plan(&rewritten)?,
-                    None => return Err(e),
-                }
-            }
-            other => other?,
-        };
+        let (plan, exec) = self.plan_materialized(sql).await?;
         let empty = Vec::new;
         // Preparing a read on its shard runs nothing, locking reads included.
         if plan.kind != StatementKind::Read {

@@ -5,12 +5,17 @@
 //! run by itself — the shard reports an unknown column — and the statement is refused.
 
 use crate::backend::state::quote_literal;
+use crate::error::codes;
 use crate::error::ProxyError;
 use crate::executor;
 use crate::session::Session;
 use myshard_merger::MergeSpec;
+use myshard_router::RoutePlan;
 use myshard_router::StatementKind;
-use myshard_sql_rewrite::subquery::{outer_subqueries, substitute, Answer, Subquery};
+use myshard_sql_rewrite::subquery::{
+    derive_table, outer_subqueries, substitute, Answer, DerivedColumn, Subquery,
+};
+use myshard_sql_rewrite::ExecPlan;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
@@ -42,6 +47,61 @@ fn literal(col: Option<&Column>, v: &Value) -> String {
         },
         other => other.as_sql(false),
     }
+}
+
+/// How literal rows get a result column's type back (`{}` is the column): without it a NULL
+/// or a date literal would make the column a string, and text would take the connection's
+/// collation instead of the column's.
+fn cast_of(c: &Column) -> Option<String> {
+    use myshard_merger::Kind;
+    use mysql_common::constants::{ColumnFlags, ColumnType::*};
+    if c.flags()
+        .intersects(ColumnFlags::ENUM_FLAG | ColumnFlags::SET_FLAG)
+    {
+        return None;
+    }
+    let fraction = c.decimals().min(6);
+    Some(match crate::merge::kind_of(c) {
+        Kind::Int => "CAST({} AS SIGNED)".into(),
+        Kind::Unsigned => "CAST({} AS UNSIGNED)".into(),
+        Kind::Decimal => {
+            let scale = c.decimals().min(38);
+            let sign = u32::from(!c.flags().contains(ColumnFlags::UNSIGNED_FLAG));
+            let point = u32::from(scale > 0);
+            let digits = c
+                .column_length()
+                .saturating_sub(sign + point)
+                .clamp(u32::from(scale).max(1), 65);
+            format!("CAST({{}} AS DECIMAL({digits},{scale}))")
+        }
+        Kind::Float => "CAST({} AS DOUBLE)".into(),
+        Kind::Temporal if matches!(c.column_type(), MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE) => {
+            "CAST({} AS DATE)".into()
+        }
+        Kind::Temporal => format!("CAST({{}} AS DATETIME({fraction}))"),
+        Kind::Time => format!("CAST({{}} AS TIME({fraction}))"),
+        Kind::Binary if matches!(c.column_type(), MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY) => {
+            return None
+        }
+        Kind::Binary => "CAST({} AS BINARY)".into(),
+        Kind::Text => {
+            // Ids MySQL and MariaDB do not share: the literals' own collation.
+            if c.character_set() == 0 || c.character_set() >= 255 {
+                return None;
+            }
+            let collation = mysql_common::collations::Collation::from(
+                mysql_common::collations::CollationId::from(c.character_set()),
+            );
+            let (charset, name) = (collation.charset(), collation.collation());
+            let plain = |s: &str| {
+                !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            };
+            if !plain(charset) || !plain(name) {
+                return None;
+            }
+            format!("CONVERT({{}} USING {charset}) COLLATE {name}")
+        }
+    })
 }
 
 fn one_column(cols: &[Column]) -> Result<(), ProxyError> {
@@ -80,7 +140,12 @@ fn answer(kind: &Subquery, (cols, rows): Rows) -> Result<Answer, ProxyError> {
         }
         Subquery::Exists(_) => Answer::Exists(!rows.is_empty()),
         Subquery::Derived(_) => Answer::Derived(
-            cols.iter().map(|c| c.name_str().into_owned()).collect(),
+            cols.iter()
+                .map(|c| DerivedColumn {
+                    name: c.name_str().into_owned(),
+                    cast: cast_of(c),
+                })
+                .collect(),
             rows.iter()
                 .map(|r| {
                     r.iter()
@@ -93,17 +158,55 @@ fn answer(kind: &Subquery, (cols, rows): Rows) -> Result<Answer, ProxyError> {
     })
 }
 
+/// How many tables of one statement may be fetched by themselves to join them elsewhere.
+const MAX_DERIVED_JOINS: usize = 4;
+
 impl Session {
+    /// Plans a statement. A read that cannot run as written is first rewritten: its
+    /// uncorrelated subqueries run by themselves and their results replace them as literals,
+    /// and a table joined off the sharding key is fetched by itself the same way (as a derived
+    /// table of its rows), so the rest of the join runs on the other tables' shards.
+    pub(crate) async fn plan_materialized(
+        &mut self,
+        sql: &str,
+    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        let mut err = match self.plan(sql) {
+            Ok(p) => return Ok(p),
+            Err(e) => e,
+        };
+        if err.to_err().0 != codes::NOT_SUPPORTED_YET {
+            return Err(err);
+        }
+        let mut current = sql.to_string();
+        for _ in 0..=MAX_DERIVED_JOINS {
+            let message = err.to_err().2;
+            match myshard_router::route::join_refusal_table(&message) {
+                Some(table) => {
+                    current = derive_table(&current, table)
+                        .map_err(|e| ProxyError::not_supported(e.to_string()))?
+                }
+                None if may_have_subquery(&current) => {}
+                None => return Err(err),
+            }
+            let Some(rewritten) = Box::pin(self.materialize(&current)).await? else {
+                return Err(err);
+            };
+            match self.plan(&rewritten) {
+                Ok(p) => return Ok(p),
+                // Another table joined off its key: fetch it too.
+                Err(e) if myshard_router::route::join_refusal_table(&e.to_err().2).is_some() => {
+                    err = e;
+                    current = rewritten;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(err)
+    }
+
     /// Runs a read across its shards and returns its rows instead of sending them.
     pub(crate) async fn collect_read(&mut self, sql: &str) -> Result<Rows, ProxyError> {
-        let (plan, exec) = match self.plan(sql) {
-            Ok(p) => p,
-            Err(e) if may_have_subquery(sql) => match Box::pin(self.materialize(sql)).await? {
-                Some(rewritten) => self.plan(&rewritten)?,
-                None => return Err(e),
-            },
-            Err(e) => return Err(e),
-        };
+        let (plan, exec) = self.plan_materialized(sql).await?;
         if plan.kind != StatementKind::Read {
             return Err(ProxyError::not_supported("a subquery must be a read"));
         }

@@ -35,6 +35,18 @@ pub enum RouteError {
     Unsupported(String),
 }
 
+/// How the refusal of a join that is not on the sharding key begins; the table (or alias)
+/// follows, then `' is not on the sharding key`.
+const JOIN_REFUSAL_HEAD: &str = "the join of '";
+
+/// The table (or alias) a join refusal names, so the caller can fetch that table's rows by
+/// themselves instead (see `myshard_sql_rewrite::subquery::derive_table`).
+pub fn join_refusal_table(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix(JOIN_REFUSAL_HEAD)?;
+    rest.split_once("' is not on the sharding key")
+        .map(|(t, _)| t)
+}
+
 fn unsupported<T>(msg: impl Into<String>) -> Result<T, RouteError> {
     Err(RouteError::Unsupported(msg.into()))
 }
@@ -880,7 +892,7 @@ impl<'c> Ctx<'c> {
         }
         if let Some(i) = linked.iter().position(|l| !l) {
             return unsupported(format!(
-                "the join of '{}' is not on the sharding key '{}'; rows could be on different shards. Join co-located tables on their sharding key",
+                "{JOIN_REFUSAL_HEAD}{}' is not on the sharding key '{}'; rows could be on different shards. Join co-located tables on their sharding key",
                 keys[i].0, keys[i].1
             ));
         }

@@ -38,8 +38,28 @@ pub enum Answer {
     Scalar(String),
     /// Whether an `EXISTS (subquery)` found rows.
     Exists(bool),
-    /// A derived table: its column names and rows.
-    Derived(Vec<String>, Vec<Vec<String>>),
+    /// A derived table: its columns and rows.
+    Derived(Vec<DerivedColumn>, Vec<Vec<String>>),
+}
+
+/// A column of a materialized derived table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedColumn {
+    /// Its name.
+    pub name: String,
+    /// How to give the literal rows the column's type back (`{}` stands for the column), as
+    /// in `CAST({} AS DATE)`; literals alone would type a NULL or a date as a string.
+    pub cast: Option<String>,
+}
+
+impl DerivedColumn {
+    /// A column typed by its literals.
+    pub fn untyped(name: &str) -> Self {
+        DerivedColumn {
+            name: name.to_string(),
+            cast: None,
+        }
+    }
 }
 
 /// Finds the outermost subqueries (those of the top-level query).
@@ -269,6 +289,121 @@ pub fn inline_ctes(sql: &str) -> Option<Result<String, RewriteError>> {
     Some(Ok(Statement::Query(q.clone()).to_string()))
 }
 
+/// Whether a join operator keeps only matching rows (so which shard a row pair is found on
+/// follows from the scattered side alone).
+fn inner_join(op: &sqlparser::ast::JoinOperator) -> bool {
+    use sqlparser::ast::JoinOperator as J;
+    matches!(
+        op,
+        J::Join(_) | J::Inner(_) | J::CrossJoin(_) | J::StraightJoin(_)
+    )
+}
+
+fn names_table(
+    t: &TableFactor,
+    qualifier: &str,
+) -> Option<(
+    sqlparser::ast::ObjectName,
+    Option<sqlparser::ast::TableAlias>,
+)> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = t
+    else {
+        return None;
+    };
+    let own = match alias {
+        Some(a) => a.name.value.clone(),
+        None => name.0.last()?.as_ident()?.value.clone(),
+    };
+    own.eq_ignore_ascii_case(qualifier)
+        .then(|| (name.clone(), alias.clone()))
+}
+
+/// A join of tables on different shards made runnable: the table named `qualifier` (its
+/// alias, or its name) becomes a derived table of all its rows, which then runs by itself and
+/// is put back as literal rows, so the rest of the join runs on the shards of the other
+/// tables. Refused where that table's rows would be kept without a partner from the other
+/// tables (the preserved side of an outer join): every shard would return them.
+pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> {
+    let unsupported = |why: &str| {
+        Err(RewriteError::Unsupported(format!(
+            "the join of '{qualifier}' is not on the sharding key and {why}; join co-located tables on their sharding key"
+        )))
+    };
+    let mut statements =
+        myshard_router::parse::parse(sql).map_err(|e| RewriteError::Unsupported(e.to_string()))?;
+    let [Statement::Query(q)] = statements.as_mut_slice() else {
+        return unsupported("the statement is not a SELECT");
+    };
+    let sqlparser::ast::SetExpr::Select(select) = q.body.as_mut() else {
+        return unsupported("the statement is not a plain SELECT");
+    };
+    let mut found = false;
+    for twj in &mut select.from {
+        let at_relation = names_table(&twj.relation, qualifier).is_some();
+        let position = twj
+            .joins
+            .iter()
+            .position(|j| names_table(&j.relation, qualifier).is_some());
+        if !at_relation && position.is_none() {
+            continue;
+        }
+        if twj.joins.iter().any(|j| {
+            !inner_join(&j.join_operator)
+                && !matches!(
+                    j.join_operator,
+                    sqlparser::ast::JoinOperator::Left(_)
+                        | sqlparser::ast::JoinOperator::LeftOuter(_)
+                )
+        }) {
+            return unsupported(
+                "the join has a RIGHT, FULL or other outer form myshard cannot split",
+            );
+        }
+        let preserved = match position {
+            // `t LEFT JOIN …`: t's unmatched rows are kept.
+            None => twj.joins.iter().any(|j| !inner_join(&j.join_operator)),
+            // `… LEFT JOIN t`: t is only ever a partner; `… JOIN t` likewise.
+            Some(_) => false,
+        };
+        if preserved {
+            return unsupported(
+                "its rows are kept without a partner (the left side of a LEFT JOIN)",
+            );
+        }
+        let factor = match position {
+            None => &mut twj.relation,
+            Some(i) => &mut twj.joins[i].relation,
+        };
+        let Some((name, alias)) = names_table(factor, qualifier) else {
+            continue;
+        };
+        let body = parse_query(&format!("SELECT * FROM {name}"))?;
+        let alias = alias.unwrap_or_else(|| sqlparser::ast::TableAlias {
+            explicit: true,
+            name: sqlparser::ast::Ident::new(qualifier),
+            columns: vec![],
+            at: None,
+        });
+        *factor = TableFactor::Derived {
+            lateral: false,
+            subquery: body,
+            alias: Some(alias),
+            sample: None,
+        };
+        found = true;
+        break;
+    }
+    if !found {
+        return unsupported("it is not a table of the statement's FROM");
+    }
+    Ok(statements.pop().map(|s| s.to_string()).unwrap_or_default())
+}
+
 /// The outermost subqueries of a SELECT, or `None` when it has none (or is no SELECT).
 pub fn outer_subqueries(sql: &str) -> Option<Vec<Subquery>> {
     let statements = myshard_router::parse::parse(sql).ok()?;
@@ -304,8 +439,8 @@ pub fn substitute(sql: &str, answers: Vec<Answer>) -> Result<String, RewriteErro
             ),
             Answer::Scalar(v) => Replacement::Expr(Box::new(parse_expr(&v)?)),
             Answer::Exists(found) => Replacement::Exists(found),
-            Answer::Derived(names, rows) => {
-                Replacement::Derived(parse_query(&derived_sql(&names, &rows))?)
+            Answer::Derived(columns, rows) => {
+                Replacement::Derived(parse_query(&derived_sql(&columns, &rows))?)
             }
         });
     }
@@ -321,31 +456,73 @@ pub fn substitute(sql: &str, answers: Vec<Answer>) -> Result<String, RewriteErro
     Ok(stmt.to_string())
 }
 
-/// A derived table's rows as `SELECT … UNION ALL SELECT …` (names on the first row).
-fn derived_sql(names: &[String], rows: &[Vec<String>]) -> String {
-    let names: Vec<String> = names
+/// A derived table's rows as `SELECT … UNION ALL SELECT …` (each row naming its columns),
+/// parenthesized as a balanced tree: a flat chain of n UNIONs nests n deep in the syntax
+/// tree, and walking that many levels overflows the stack; balanced, it nests log2(n) deep.
+fn derived_sql(columns: &[DerivedColumn], rows: &[Vec<String>]) -> String {
+    let names: Vec<String> = columns
         .iter()
-        .map(|n| format!("`{}`", n.replace('`', "``")))
+        .map(|c| format!("`{}`", c.name.replace('`', "``")))
         .collect();
+    let rows_sql = literal_rows(&names, rows);
+    if columns.iter().all(|c| c.cast.is_none()) {
+        return rows_sql;
+    }
+    // Typed as the columns were: `SELECT CAST(`a` AS DATE) AS `a`, … FROM (rows) AS r`.
+    let typed: Vec<String> = columns
+        .iter()
+        .zip(&names)
+        .map(|(c, n)| match &c.cast {
+            Some(cast) => format!("{} AS {n}", cast.replacen("{}", n, 1)),
+            None => n.clone(),
+        })
+        .collect();
+    format!(
+        "SELECT {} FROM ({rows_sql}) AS `__myshard_rows`",
+        typed.join(", ")
+    )
+}
+
+/// The rows as a balanced tree of `SELECT … UNION ALL SELECT …`.
+fn literal_rows(names: &[String], rows: &[Vec<String>]) -> String {
     if rows.is_empty() {
         let nulls: Vec<String> = names.iter().map(|n| format!("NULL AS {n}")).collect();
         return format!("SELECT {} FROM DUAL WHERE FALSE", nulls.join(", "));
     }
-    rows.iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let items: Vec<String> = r
-                .iter()
-                .enumerate()
-                .map(|(j, lit)| match (i, names.get(j)) {
-                    (0, Some(n)) => format!("{lit} AS {n}"),
-                    _ => lit.clone(),
-                })
-                .collect();
-            format!("SELECT {}", items.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ")
+    // Every row names its columns: MariaDB checks each parenthesized part's names too.
+    let row_sql = |i: usize| -> String {
+        let items: Vec<String> = rows[i]
+            .iter()
+            .enumerate()
+            .map(|(j, lit)| match names.get(j) {
+                Some(n) => format!("{lit} AS {n}"),
+                None => lit.clone(),
+            })
+            .collect();
+        format!("SELECT {}", items.join(", "))
+    };
+    fn tree(lo: usize, hi: usize, leaf: &dyn Fn(usize) -> String, out: &mut String) {
+        if hi - lo == 1 {
+            out.push_str(&leaf(lo));
+            return;
+        }
+        let mid = lo + (hi - lo) / 2;
+        for (i, (a, b)) in [(lo, mid), (mid, hi)].into_iter().enumerate() {
+            if i == 1 {
+                out.push_str(" UNION ALL ");
+            }
+            if b - a > 1 {
+                out.push('(');
+                tree(a, b, leaf, out);
+                out.push(')');
+            } else {
+                tree(a, b, leaf, out);
+            }
+        }
+    }
+    let mut out = String::new();
+    tree(0, rows.len(), &row_sql, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -399,22 +576,95 @@ mod tests {
     }
 
     #[test]
+    fn many_derived_rows_nest_shallowly() {
+        // 50,000 rows must survive parsing, rewriting and printing on a small stack.
+        let rows: Vec<Vec<String>> = (0..50_000).map(|i| vec![i.to_string()]).collect();
+        let handle = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                substitute(
+                    "SELECT COUNT(*) FROM (SELECT id FROM t) AS x",
+                    vec![Answer::Derived(vec![DerivedColumn::untyped("id")], rows)],
+                )
+            })
+            .expect("thread");
+        let out = handle
+            .join()
+            .expect("no stack overflow")
+            .expect("substituted");
+        assert!(
+            out.starts_with("SELECT COUNT(*) FROM (((("),
+            "{}",
+            &out[..80]
+        );
+        assert!(
+            out.contains(
+                "SELECT 0 AS `id` UNION ALL (SELECT 1 AS `id` UNION ALL SELECT 2 AS `id`)"
+            ),
+            "{}",
+            &out[..200]
+        );
+    }
+
+    #[test]
+    fn joined_tables_become_derived_tables_unless_preserved() {
+        let out = derive_table(
+            "SELECT a.x, b.y FROM t1 AS a JOIN t2 AS b ON a.k = b.j LEFT JOIN t3 ON t3.id = a.id",
+            "b",
+        )
+        .expect("derived");
+        assert_eq!(
+            out,
+            "SELECT a.x, b.y FROM t1 AS a JOIN (SELECT * FROM t2) AS b ON a.k = b.j LEFT JOIN t3 ON t3.id = a.id"
+        );
+        let out =
+            derive_table("SELECT * FROM t1 LEFT JOIN t2 ON t1.a = t2.b", "t2").expect("derived");
+        assert_eq!(
+            out,
+            "SELECT * FROM t1 LEFT JOIN (SELECT * FROM t2) AS t2 ON t1.a = t2.b"
+        );
+        // t2's unmatched rows would come back from every shard.
+        assert!(derive_table("SELECT * FROM t2 LEFT JOIN t1 ON t1.a = t2.b", "t2").is_err());
+        assert!(derive_table("SELECT * FROM t1 RIGHT JOIN t2 ON t1.a = t2.b", "t2").is_err());
+        assert!(derive_table("UPDATE t1 JOIN t2 ON t1.a = t2.b SET t1.c = 1", "t2").is_err());
+    }
+
+    #[test]
     fn derived_tables_become_literal_rows() {
         let sql = "SELECT COUNT(*) FROM (SELECT id FROM t LIMIT 2) AS x";
         assert_eq!(outer_subqueries(sql).map(|f| f.len()), Some(1));
         let out = substitute(
             sql,
             vec![Answer::Derived(
-                vec!["id".into()],
+                vec![DerivedColumn::untyped("id")],
                 vec![vec!["1".into()], vec!["2".into()]],
             )],
         )
         .expect("substituted");
         assert_eq!(
             out,
-            "SELECT COUNT(*) FROM (SELECT 1 AS `id` UNION ALL SELECT 2) AS x"
+            "SELECT COUNT(*) FROM (SELECT 1 AS `id` UNION ALL SELECT 2 AS `id`) AS x"
         );
-        let none = substitute(sql, vec![Answer::Derived(vec!["id".into()], vec![])]).expect("ok");
+        let none = substitute(
+            sql,
+            vec![Answer::Derived(vec![DerivedColumn::untyped("id")], vec![])],
+        )
+        .expect("ok");
+        let typed = substitute(
+            sql,
+            vec![Answer::Derived(
+                vec![DerivedColumn {
+                    name: "id".into(),
+                    cast: Some("CAST({} AS SIGNED)".into()),
+                }],
+                vec![vec!["NULL".into()], vec!["7".into()]],
+            )],
+        )
+        .expect("ok");
+        assert_eq!(
+            typed,
+            "SELECT COUNT(*) FROM (SELECT CAST(`id` AS SIGNED) AS `id` FROM (SELECT NULL AS `id` UNION ALL SELECT 7 AS `id`) AS `__myshard_rows`) AS x"
+        );
         assert!(
             none.contains("SELECT NULL AS `id` FROM DUAL WHERE false"),
             "{none}"

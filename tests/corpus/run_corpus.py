@@ -15,6 +15,9 @@ corpus = sys.argv[1]
 sys.path.insert(0, corpus)
 import run_diff  # noqa: E402  (the corpus's reference runner)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "differential"))
+from run import outer_order_by  # noqa: E402  (our suite's runner: the same ORDER BY rule)
+
 
 class Args:
     user = sys.argv[4]
@@ -35,7 +38,7 @@ def verdict(sql, tags, ok_r, res_r, nc_r, ok_t, res_t, nc_t):
         return "match" if len(res_r) == len(res_t) else "mismatch"
     r = [tuple(run_diff.norm(x, ci) for x in row) for row in res_r]
     t = [tuple(run_diff.norm(x, ci) for x in row) for row in res_t]
-    ordered = re.search(r"\border\s+by\b", sql, re.I) and "partial" not in tags.get("order", [])
+    ordered = outer_order_by(sql) and "partial" not in tags.get("order", [])
     return "match" if (r == t if ordered else sorted(r) == sorted(t)) else "mismatch"
 
 

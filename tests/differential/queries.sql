@@ -1168,6 +1168,37 @@ SELECT flag, GROUP_CONCAT(DISTINCT kind ORDER BY kind), COUNT(*) FROM events GRO
 -- class: group_concat
 SELECT GROUP_CONCAT(ordered_at ORDER BY ordered_at DESC, id) FROM orders WHERE customer_id BETWEEN 100 AND 110;
 
+-- class: join_off_key
+SELECT t.label, e.kind FROM tags t JOIN events e ON e.id = t.id + 1;
+
+-- class: join_off_key
+SELECT c.name FROM customers c JOIN tags t ON t.id = c.id;
+
+-- class: join_off_key
+-- tag: collation-ci
+SELECT e.id, e.kind, t.label FROM events e JOIN tags t ON t.label = e.payload WHERE e.id < 400 ORDER BY e.id, t.id;
+
+-- class: join_off_key
+-- tag: collation-ci
+SELECT t.label, COUNT(*), SUM(e.amount), MAX(e.happened) FROM events e JOIN tags t ON t.weight = e.flag GROUP BY t.label ORDER BY t.label;
+
+-- class: join_off_key
+SELECT c.id, c.name, o.id FROM customers c LEFT JOIN orders o ON o.qty = c.tier AND o.id < 60 WHERE c.id < 30 ORDER BY c.id, o.id;
+
+-- class: join_off_key
+SELECT a.id, b.id, b.credit FROM customers a JOIN customers b ON b.tier = a.tier AND b.region = a.region WHERE a.id < 6 AND b.id < 60 ORDER BY a.id, b.id;
+
+-- class: join_off_key
+SELECT COUNT(*), SUM(o.price), AVG(e.amount) FROM orders o JOIN events e ON e.amount = o.qty;
+
+-- class: join_off_key
+-- tag: collation-ci
+SELECT o.status, COUNT(DISTINCT t.label) FROM orders o JOIN tags t ON t.weight = o.qty GROUP BY o.status ORDER BY o.status;
+
+-- class: unsupported
+-- tag: unsupported
+SELECT t.id, e.id FROM events e RIGHT JOIN tags t ON e.amount = t.weight WHERE t.id < 5;
+
 -- class: unsupported
 -- tag: unsupported
 SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers;
@@ -1183,14 +1214,6 @@ SELECT STD(amount) FROM events;
 -- class: unsupported
 -- tag: unsupported
 SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP;
-
--- class: unsupported
--- tag: unsupported
-SELECT t.label, e.kind FROM tags t JOIN events e ON e.id = t.id + 1;
-
--- class: unsupported
--- tag: unsupported
-SELECT c.name FROM customers c JOIN tags t ON t.id = c.id;
 
 -- class: unsupported
 -- tag: unsupported

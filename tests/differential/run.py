@@ -56,6 +56,28 @@ def fold(s):
     return "".join(c for c in s if not unicodedata.combining(c)).casefold()
 
 
+def outer_order_by(sql):
+    """Whether the outermost query has ORDER BY (one inside a subquery or a parenthesized
+    UNION branch does not order the result)."""
+    depth, quote, outer = 0, None, []
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0:
+            outer.append(ch)
+            continue
+        outer.append(" ")
+    return re.search(r"\border\s+by\b", "".join(outer), re.I) is not None
+
+
 def norm(v, tags):
     if v is None:
         return None
@@ -105,7 +127,7 @@ def main():
         else:
             r = [tuple(norm(x, tags) for x in row) for row in rows_r]
             t = [tuple(norm(x, tags) for x in row) for row in rows_t]
-            ordered = re.search(r"\border\s+by\b", sql, re.I) and "partial" not in tags
+            ordered = outer_order_by(sql) and "partial" not in tags
             if not ordered:
                 r, t = sorted(r, key=repr), sorted(t, key=repr)
             v = "match" if r == t else "mismatch"
@@ -126,4 +148,5 @@ def main():
     print("SUMMARY " + json.dumps({"load_failed": False, **totals}))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -86,5 +86,11 @@ pub fn run(dir: &Path, db: &str, runner: &Path) -> serde_json::Value {
         .unwrap_or_else(|| panic!("the runner printed no summary:\n{text}\n{}", proxy.log()));
     let summary: serde_json::Value = serde_json::from_str(summary).expect("summary JSON");
     assert_eq!(summary["load_failed"], false, "loading failed:\n{text}");
+    // A statement may be refused, never take myshard down.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", proxy.port)).is_ok(),
+        "myshard stopped during the run:\n{}",
+        proxy.log()
+    );
     summary
 }
