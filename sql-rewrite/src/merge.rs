@@ -76,7 +76,8 @@ fn as_aggregate(e: &Expr) -> Result<Option<(AggFunc, Option<Expr>)>, RewriteErro
     let FunctionArguments::List(list) = &f.args else {
         return unsupported(format!("{name}() without arguments"));
     };
-    if list.duplicate_treatment.is_some() {
+    // MIN/MAX(DISTINCT x) is MIN/MAX(x).
+    if list.duplicate_treatment.is_some() && !matches!(func, AggFunc::Min | AggFunc::Max) {
         return unsupported(format!(
             "{name}(DISTINCT …) across several shards is not supported yet"
         ));

@@ -62,6 +62,16 @@ fn flatten<'a>(
             out.push(e);
             Ok(())
         }
+        // `(SELECT …) UNION …`: parentheses without LIMIT change nothing, and MySQL ignores an
+        // ORDER BY there (it orders nothing the union keeps).
+        SetExpr::Query(inner)
+            if inner.with.is_none()
+                && inner.limit_clause.is_none()
+                && inner.fetch.is_none()
+                && inner.locks.is_empty() =>
+        {
+            flatten(&inner.body, all, out)
+        }
         _ => unsupported(
             "a UNION branch that is not a plain SELECT across several shards is not supported yet",
         ),

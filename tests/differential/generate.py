@@ -300,6 +300,9 @@ add("join_off_key", "SELECT a.id, b.id, b.credit FROM customers a JOIN customers
 add("join_off_key", "SELECT COUNT(*), SUM(o.price), AVG(e.amount) FROM orders o JOIN events e ON e.amount = o.qty")
 add("join_off_key", "SELECT o.status, COUNT(DISTINCT t.label) FROM orders o JOIN tags t ON t.weight = o.qty GROUP BY o.status ORDER BY o.status", "collation-ci")
 add("unsupported", "SELECT t.id, e.id FROM events e RIGHT JOIN tags t ON e.amount = t.weight WHERE t.id < 5", "unsupported")
+add("agg", "SELECT kind, MIN(DISTINCT amount), MAX(DISTINCT happened), COUNT(*) FROM events GROUP BY kind ORDER BY kind", "collation-ci")
+add("union", "(SELECT id, name FROM customers WHERE id < 5) UNION ALL (SELECT id, label FROM tags WHERE id < 5 ORDER BY id) ORDER BY id, name")
+add("union", "(SELECT region FROM customers) UNION (SELECT kind FROM events)", "collation-ci")
 
 # unsupported over several shards: refused with ERR 1235 (README's matrix lists each)
 unsupported = [

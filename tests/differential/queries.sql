@@ -1199,6 +1199,17 @@ SELECT o.status, COUNT(DISTINCT t.label) FROM orders o JOIN tags t ON t.weight =
 -- tag: unsupported
 SELECT t.id, e.id FROM events e RIGHT JOIN tags t ON e.amount = t.weight WHERE t.id < 5;
 
+-- class: agg
+-- tag: collation-ci
+SELECT kind, MIN(DISTINCT amount), MAX(DISTINCT happened), COUNT(*) FROM events GROUP BY kind ORDER BY kind;
+
+-- class: union
+(SELECT id, name FROM customers WHERE id < 5) UNION ALL (SELECT id, label FROM tags WHERE id < 5 ORDER BY id) ORDER BY id, name;
+
+-- class: union
+-- tag: collation-ci
+(SELECT region FROM customers) UNION (SELECT kind FROM events);
+
 -- class: unsupported
 -- tag: unsupported
 SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers;
