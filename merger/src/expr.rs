@@ -97,6 +97,35 @@ pub enum Func {
     If,
     /// `NULLIF(a, b)`.
     NullIf,
+    /// `CONCAT(…)`: NULL when any argument is.
+    Concat,
+    /// `CONCAT_WS(separator, …)`: NULL arguments are skipped.
+    ConcatWs,
+    /// `UPPER(s)` / `UCASE(s)`.
+    Upper,
+    /// `LOWER(s)` / `LCASE(s)`.
+    Lower,
+    /// `LENGTH(s)` / `OCTET_LENGTH(s)`: bytes.
+    Length,
+    /// `CHAR_LENGTH(s)` / `CHARACTER_LENGTH(s)`: characters.
+    CharLength,
+    /// `SUBSTRING(s, pos [, len])` / `SUBSTR` / `MID`: characters, `pos` from 1 (negative:
+    /// from the end).
+    Substring,
+    /// `LEFT(s, n)`.
+    Left,
+    /// `RIGHT(s, n)`.
+    Right,
+    /// `TRIM(s)`: spaces on both ends.
+    Trim,
+    /// `YEAR(d)`.
+    Year,
+    /// `MONTH(d)`.
+    Month,
+    /// `DAY(d)` / `DAYOFMONTH(d)`.
+    Day,
+    /// `DATE(d)`: the date part.
+    Date,
 }
 
 impl Func {
@@ -111,6 +140,20 @@ impl Func {
             ("COALESCE", 1..) | ("IFNULL", 2) => Func::Coalesce,
             ("IF", 3) => Func::If,
             ("NULLIF", 2) => Func::NullIf,
+            ("CONCAT", 1..) => Func::Concat,
+            ("CONCAT_WS", 2..) => Func::ConcatWs,
+            ("UPPER" | "UCASE", 1) => Func::Upper,
+            ("LOWER" | "LCASE", 1) => Func::Lower,
+            ("LENGTH" | "OCTET_LENGTH", 1) => Func::Length,
+            ("CHAR_LENGTH" | "CHARACTER_LENGTH", 1) => Func::CharLength,
+            ("SUBSTRING" | "SUBSTR" | "MID", 2 | 3) => Func::Substring,
+            ("LEFT", 2) => Func::Left,
+            ("RIGHT", 2) => Func::Right,
+            ("TRIM", 1) => Func::Trim,
+            ("YEAR", 1) => Func::Year,
+            ("MONTH", 1) => Func::Month,
+            ("DAY" | "DAYOFMONTH", 1) => Func::Day,
+            ("DATE", 1) => Func::Date,
             _ => return None,
         })
     }
@@ -217,7 +260,97 @@ fn eval_func(f: Func, args: Vec<V>) -> V {
                 a
             }
         }
+        Func::Concat => {
+            let mut out = Vec::new();
+            for a in &args {
+                match a.to_cell() {
+                    Some(b) => out.extend_from_slice(&b),
+                    None => return V::Null,
+                }
+            }
+            V::Str(out)
+        }
+        Func::ConcatWs => {
+            let Some(sep) = arg(0).to_cell() else {
+                return V::Null;
+            };
+            let parts: Vec<Vec<u8>> = args.iter().skip(1).filter_map(V::to_cell).collect();
+            V::Str(parts.join(sep.as_slice()))
+        }
+        Func::Upper | Func::Lower | Func::Trim => text_arg(&arg(0)).map_or(V::Null, |t| {
+            V::Str(
+                match f {
+                    Func::Upper => t.to_uppercase(),
+                    Func::Lower => t.to_lowercase(),
+                    _ => t.trim_matches(' ').to_string(),
+                }
+                .into_bytes(),
+            )
+        }),
+        Func::Length => arg(0)
+            .to_cell()
+            .map_or(V::Null, |b| V::Int(b.len() as i128)),
+        Func::CharLength => {
+            text_arg(&arg(0)).map_or(V::Null, |t| V::Int(t.chars().count() as i128))
+        }
+        Func::Substring | Func::Left | Func::Right => {
+            let (Some(t), Some(n)) = (text_arg(&arg(0)), int_arg(1)) else {
+                return V::Null;
+            };
+            let chars: Vec<char> = t.chars().collect();
+            let len = chars.len() as i64;
+            let (start, take) = match f {
+                Func::Left => (0, n.max(0)),
+                Func::Right => ((len - n.max(0)).max(0), n.max(0)),
+                _ => {
+                    // MySQL: position 0 (or beyond either end) gives ''.
+                    let start = if n > 0 { n - 1 } else { len + n };
+                    if n == 0 || start < 0 || start >= len {
+                        return V::Str(Vec::new());
+                    }
+                    let take = if args.len() > 2 {
+                        match int_arg(2) {
+                            Some(l) => l.max(0),
+                            None => return V::Null,
+                        }
+                    } else {
+                        len
+                    };
+                    (start, take)
+                }
+            };
+            V::Str(
+                chars
+                    .iter()
+                    .skip(start as usize)
+                    .take(take as usize)
+                    .collect::<String>()
+                    .into_bytes(),
+            )
+        }
+        Func::Year | Func::Month | Func::Day | Func::Date => {
+            let Some(t) = text_arg(&arg(0)) else {
+                return V::Null;
+            };
+            let d = t.trim();
+            let part =
+                |range: std::ops::Range<usize>| d.get(range).and_then(|p| p.parse::<i128>().ok());
+            let shaped = d.len() >= 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-';
+            match (f, shaped) {
+                (_, false) => V::Null,
+                (Func::Year, _) => part(0..4).map_or(V::Null, V::Int),
+                (Func::Month, _) => part(5..7).map_or(V::Null, V::Int),
+                (Func::Day, _) => part(8..10).map_or(V::Null, V::Int),
+                _ => V::Str(d.as_bytes()[..10].to_vec()),
+            }
+        }
     }
+}
+
+/// A value as text (NULL stays None).
+fn text_arg(v: &V) -> Option<String> {
+    v.to_cell()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// A value during evaluation.
@@ -593,6 +726,51 @@ mod tests {
 
     fn b(e: PExpr) -> Box<PExpr> {
         Box::new(e)
+    }
+
+    #[test]
+    fn string_and_date_functions_follow_mysql() {
+        let st = |x: &str| PExpr::Str(x.into());
+        let f = |func, args| eval(PExpr::Func(func, args));
+        let text = |v: V| String::from_utf8(v.to_cell().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(
+            text(f(Func::Substring, vec![st("Quadratic"), PExpr::Int(5)])),
+            "ratic"
+        );
+        assert_eq!(
+            text(f(Func::Substring, vec![st("Sakila"), PExpr::Int(-3)])),
+            "ila"
+        );
+        assert_eq!(
+            text(f(
+                Func::Substring,
+                vec![st("Quadratic"), PExpr::Int(5), PExpr::Int(3)]
+            )),
+            "rat"
+        );
+        assert_eq!(text(f(Func::Substring, vec![st("abc"), PExpr::Int(0)])), "");
+        assert_eq!(text(f(Func::Left, vec![st("zoë!"), PExpr::Int(3)])), "zoë");
+        assert_eq!(
+            text(f(Func::Right, vec![st("zoë!"), PExpr::Int(9)])),
+            "zoë!"
+        );
+        assert_eq!(f(Func::Concat, vec![st("a"), PExpr::Null]), V::Null);
+        assert_eq!(
+            text(f(
+                Func::ConcatWs,
+                vec![st(","), st("a"), PExpr::Null, PExpr::Int(3)]
+            )),
+            "a,3"
+        );
+        assert_eq!(f(Func::Length, vec![st("zoë")]), V::Int(4));
+        assert_eq!(f(Func::CharLength, vec![st("zoë")]), V::Int(3));
+        assert_eq!(f(Func::Year, vec![st("2024-06-01 10:00:00")]), V::Int(2024));
+        assert_eq!(f(Func::Month, vec![st("2024-06-01")]), V::Int(6));
+        assert_eq!(
+            text(f(Func::Date, vec![st("2024-06-01 10:00:00.5")])),
+            "2024-06-01"
+        );
+        assert_eq!(f(Func::Day, vec![st("not a date")]), V::Null);
     }
 
     #[test]

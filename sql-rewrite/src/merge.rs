@@ -498,6 +498,26 @@ impl Builder<'_> {
                     any
                 }
             }
+            Expr::Substring {
+                expr,
+                substring_from: Some(from),
+                substring_for,
+                ..
+            } if contains_aggregate(e) => {
+                let mut args = vec![self.pexpr(expr)?, self.pexpr(from)?];
+                if let Some(n) = substring_for {
+                    args.push(self.pexpr(n)?);
+                }
+                PExpr::Func(myshard_merger::expr::Func::Substring, args)
+            }
+            Expr::Trim {
+                expr,
+                trim_where: None,
+                trim_what: None,
+                trim_characters: None,
+            } if contains_aggregate(e) => {
+                PExpr::Func(myshard_merger::expr::Func::Trim, vec![self.pexpr(expr)?])
+            }
             Expr::IsNull(x) => PExpr::IsNull(bx(self.pexpr(x)?), false),
             Expr::IsNotNull(x) => PExpr::IsNull(bx(self.pexpr(x)?), true),
             other if !contains_aggregate(other) => PExpr::Col(self.column(other)?),

@@ -301,6 +301,12 @@ add("join_off_key", "SELECT COUNT(*), SUM(o.price), AVG(e.amount) FROM orders o 
 add("join_off_key", "SELECT o.status, COUNT(DISTINCT t.label) FROM orders o JOIN tags t ON t.weight = o.qty GROUP BY o.status ORDER BY o.status", "collation-ci")
 add("unsupported", "SELECT t.id, e.id FROM events e RIGHT JOIN tags t ON e.amount = t.weight WHERE t.id < 5", "unsupported")
 add("agg", "SELECT kind, MIN(DISTINCT amount), MAX(DISTINCT happened), COUNT(*) FROM events GROUP BY kind ORDER BY kind", "collation-ci")
+# string and date functions over merged aggregates, evaluated by myshard
+add("post", "SELECT region, CONCAT(region, ': ', COUNT(*)) AS label, UPPER(MIN(name)), LOWER(MAX(name)) FROM customers GROUP BY region ORDER BY region", "collation-ci")
+add("post", "SELECT kind, CONCAT_WS('/', kind, MAX(flag), NULL, MIN(id)), LENGTH(MAX(payload)), CHAR_LENGTH(MIN(payload)) FROM events GROUP BY kind ORDER BY kind", "collation-ci")
+add("post", "SELECT status, SUBSTRING(MAX(note), 2), SUBSTRING(MIN(status), 1, 3), LEFT(MAX(status), 2), RIGHT(MIN(note), 3), TRIM(CONCAT('  ', COUNT(*), ' ')) FROM orders GROUP BY status ORDER BY status", "collation-ci")
+add("post", "SELECT YEAR(MAX(ordered_at)), MONTH(MIN(ordered_at)), DAY(MAX(ordered_at)), DATE(MIN(ordered_at)), COUNT(*) FROM orders")
+add("post", "SELECT YEAR(joined) AS y, COUNT(*) FROM customers GROUP BY YEAR(joined) HAVING YEAR(MAX(joined)) > 2020 ORDER BY y")
 add("union", "(SELECT id, name FROM customers WHERE id < 5) UNION ALL (SELECT id, label FROM tags WHERE id < 5 ORDER BY id) ORDER BY id, name")
 add("union", "(SELECT region FROM customers) UNION (SELECT kind FROM events)", "collation-ci")
 

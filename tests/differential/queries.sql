@@ -1203,6 +1203,24 @@ SELECT t.id, e.id FROM events e RIGHT JOIN tags t ON e.amount = t.weight WHERE t
 -- tag: collation-ci
 SELECT kind, MIN(DISTINCT amount), MAX(DISTINCT happened), COUNT(*) FROM events GROUP BY kind ORDER BY kind;
 
+-- class: post
+-- tag: collation-ci
+SELECT region, CONCAT(region, ': ', COUNT(*)) AS label, UPPER(MIN(name)), LOWER(MAX(name)) FROM customers GROUP BY region ORDER BY region;
+
+-- class: post
+-- tag: collation-ci
+SELECT kind, CONCAT_WS('/', kind, MAX(flag), NULL, MIN(id)), LENGTH(MAX(payload)), CHAR_LENGTH(MIN(payload)) FROM events GROUP BY kind ORDER BY kind;
+
+-- class: post
+-- tag: collation-ci
+SELECT status, SUBSTRING(MAX(note), 2), SUBSTRING(MIN(status), 1, 3), LEFT(MAX(status), 2), RIGHT(MIN(note), 3), TRIM(CONCAT('  ', COUNT(*), ' ')) FROM orders GROUP BY status ORDER BY status;
+
+-- class: post
+SELECT YEAR(MAX(ordered_at)), MONTH(MIN(ordered_at)), DAY(MAX(ordered_at)), DATE(MIN(ordered_at)), COUNT(*) FROM orders;
+
+-- class: post
+SELECT YEAR(joined) AS y, COUNT(*) FROM customers GROUP BY YEAR(joined) HAVING YEAR(MAX(joined)) > 2020 ORDER BY y;
+
 -- class: union
 (SELECT id, name FROM customers WHERE id < 5) UNION ALL (SELECT id, label FROM tags WHERE id < 5 ORDER BY id) ORDER BY id, name;
 
