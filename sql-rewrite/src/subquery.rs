@@ -323,6 +323,60 @@ fn names_table(
         .then(|| (name.clone(), alias.clone()))
 }
 
+/// The AND-ed parts of a condition.
+fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                **inner,
+                Expr::BinaryOp {
+                    op: sqlparser::ast::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(inner, out)
+        }
+        other => out.push(other),
+    }
+}
+
+/// Whether a condition reads columns of `qualifier` only (each written `qualifier.column`),
+/// at least one, and nothing that needs the rest of the statement.
+fn only_refers_to(e: &Expr, qualifier: &str) -> bool {
+    let mut columns = 0;
+    let verdict = sqlparser::ast::visit_expressions(e, |x| match x {
+        Expr::CompoundIdentifier(parts)
+            if parts.len() == 2 && parts[0].value.eq_ignore_ascii_case(qualifier) =>
+        {
+            columns += 1;
+            ControlFlow::Continue(())
+        }
+        Expr::Identifier(_)
+        | Expr::CompoundIdentifier(_)
+        | Expr::Subquery(_)
+        | Expr::Exists { .. }
+        | Expr::InSubquery { .. } => ControlFlow::Break(()),
+        Expr::Function(f)
+            if f.over.is_some()
+                || myshard_router::route::AGGREGATES
+                    .contains(&f.name.to_string().to_ascii_uppercase().as_str()) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    verdict.is_continue() && columns > 0
+}
+
 /// A join of tables on different shards made runnable: the table named `qualifier` (its
 /// alias, or its name) becomes a derived table of all its rows, which then runs by itself and
 /// is put back as literal rows, so the rest of the join runs on the shards of the other
@@ -342,6 +396,20 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
     let sqlparser::ast::SetExpr::Select(select) = q.body.as_mut() else {
         return unsupported("the statement is not a plain SELECT");
     };
+    // WHERE conjuncts about this table alone, to fetch only the rows that can match (for an
+    // inner join: filtering it first or after joining is the same).
+    let filters: Vec<String> = select
+        .selection
+        .as_ref()
+        .map(|w| {
+            let mut all = Vec::new();
+            conjuncts(w, &mut all);
+            all.into_iter()
+                .filter(|c| only_refers_to(c, qualifier))
+                .map(|c| c.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     let mut found = false;
     for twj in &mut select.from {
         let at_relation = names_table(&twj.relation, qualifier).is_some();
@@ -375,6 +443,7 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
                 "its rows are kept without a partner (the left side of a LEFT JOIN)",
             );
         }
+        let inner = position.is_none_or(|i| inner_join(&twj.joins[i].join_operator));
         let factor = match position {
             None => &mut twj.relation,
             Some(i) => &mut twj.joins[i].relation,
@@ -382,7 +451,15 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
         let Some((name, alias)) = names_table(factor, qualifier) else {
             continue;
         };
-        let body = parse_query(&format!("SELECT * FROM {name}"))?;
+        let body = if inner && !filters.is_empty() {
+            parse_query(&format!(
+                "SELECT * FROM {name} AS `{}` WHERE {}",
+                qualifier.replace('`', "``"),
+                filters.join(" AND ")
+            ))?
+        } else {
+            parse_query(&format!("SELECT * FROM {name}"))?
+        };
         let alias = alias.unwrap_or_else(|| sqlparser::ast::TableAlias {
             explicit: true,
             name: sqlparser::ast::Ident::new(qualifier),
@@ -623,6 +700,24 @@ mod tests {
             out,
             "SELECT * FROM t1 LEFT JOIN (SELECT * FROM t2) AS t2 ON t1.a = t2.b"
         );
+        // Conditions on the fetched table alone narrow what is fetched (inner joins only).
+        let out = derive_table(
+            "SELECT * FROM t1 JOIN t2 AS b ON t1.a = b.b WHERE b.x = 5 AND (b.y < 3 OR b.y IS NULL) AND t1.z = 1 AND x = 2",
+            "b",
+        )
+        .expect("derived");
+        assert!(
+            out.contains(
+                "JOIN (SELECT * FROM t2 AS `b` WHERE b.x = 5 AND (b.y < 3 OR b.y IS NULL)) AS b"
+            ),
+            "{out}"
+        );
+        let out = derive_table(
+            "SELECT * FROM t1 LEFT JOIN t2 ON t1.a = t2.b WHERE t2.x = 5",
+            "t2",
+        )
+        .expect("derived");
+        assert!(out.contains("LEFT JOIN (SELECT * FROM t2) AS t2"), "{out}");
         // t2's unmatched rows would come back from every shard.
         assert!(derive_table("SELECT * FROM t2 LEFT JOIN t1 ON t1.a = t2.b", "t2").is_err());
         assert!(derive_table("SELECT * FROM t1 RIGHT JOIN t2 ON t1.a = t2.b", "t2").is_err());
