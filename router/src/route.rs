@@ -162,7 +162,7 @@ impl KeyColumn for TableKey<'_> {
 }
 
 /// The conjuncts of an expression (`a AND b AND c` → [a, b, c]).
-fn conjuncts(e: &Expr) -> Vec<&Expr> {
+pub fn conjuncts(e: &Expr) -> Vec<&Expr> {
     match e {
         Expr::BinaryOp {
             left,

@@ -323,32 +323,6 @@ fn names_table(
         .then(|| (name.clone(), alias.clone()))
 }
 
-/// The AND-ed parts of a condition.
-fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
-    match e {
-        Expr::BinaryOp {
-            left,
-            op: sqlparser::ast::BinaryOperator::And,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
-        }
-        Expr::Nested(inner)
-            if matches!(
-                **inner,
-                Expr::BinaryOp {
-                    op: sqlparser::ast::BinaryOperator::And,
-                    ..
-                }
-            ) =>
-        {
-            conjuncts(inner, out)
-        }
-        other => out.push(other),
-    }
-}
-
 /// Whether a condition reads columns of `qualifier` only (each written `qualifier.column`),
 /// at least one, and nothing that needs the rest of the statement.
 fn only_refers_to(e: &Expr, qualifier: &str) -> bool {
@@ -402,11 +376,11 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
         .selection
         .as_ref()
         .map(|w| {
-            let mut all = Vec::new();
-            conjuncts(w, &mut all);
-            all.into_iter()
+            myshard_router::route::conjuncts(w)
+                .into_iter()
                 .filter(|c| only_refers_to(c, qualifier))
-                .map(|c| c.to_string())
+                // Parenthesized: a conjunct may be an OR whose parentheses were dropped.
+                .map(|c| format!("({c})"))
                 .collect()
         })
         .unwrap_or_default();
@@ -708,7 +682,7 @@ mod tests {
         .expect("derived");
         assert!(
             out.contains(
-                "JOIN (SELECT * FROM t2 AS `b` WHERE b.x = 5 AND (b.y < 3 OR b.y IS NULL)) AS b"
+                "JOIN (SELECT * FROM t2 AS `b` WHERE (b.x = 5) AND (b.y < 3 OR b.y IS NULL)) AS b"
             ),
             "{out}"
         );

@@ -298,6 +298,8 @@ add("join_off_key", "SELECT t.label, COUNT(*), SUM(e.amount), MAX(e.happened) FR
 add("join_off_key", "SELECT c.id, c.name, o.id FROM customers c LEFT JOIN orders o ON o.qty = c.tier AND o.id < 60 WHERE c.id < 30 ORDER BY c.id, o.id")
 add("join_off_key", "SELECT a.id, b.id, b.credit FROM customers a JOIN customers b ON b.tier = a.tier AND b.region = a.region WHERE a.id < 6 AND b.id < 60 ORDER BY a.id, b.id")
 add("join_off_key", "SELECT COUNT(*), SUM(o.price), AVG(e.amount) FROM orders o JOIN events e ON e.amount = o.qty")
+add("join_off_key", "SELECT e.id, t.id, t.label FROM events e JOIN tags t ON t.label = e.payload WHERE (t.weight > 3 OR t.weight IS NULL) AND t.id < 300 AND e.id < 900 ORDER BY e.id, t.id", "collation-ci")
+add("join_off_key", "SELECT c.id, o.id FROM customers c LEFT JOIN orders o ON o.qty = c.tier WHERE c.id < 12 AND (o.price > 500 OR o.id IS NULL) ORDER BY c.id, o.id")
 add("join_off_key", "SELECT o.status, COUNT(DISTINCT t.label) FROM orders o JOIN tags t ON t.weight = o.qty GROUP BY o.status ORDER BY o.status", "collation-ci")
 add("unsupported", "SELECT t.id, e.id FROM events e RIGHT JOIN tags t ON e.amount = t.weight WHERE t.id < 5", "unsupported")
 add("agg", "SELECT kind, MIN(DISTINCT amount), MAX(DISTINCT happened), COUNT(*) FROM events GROUP BY kind ORDER BY kind", "collation-ci")

@@ -1193,6 +1193,13 @@ SELECT COUNT(*), SUM(o.price), AVG(e.amount) FROM orders o JOIN events e ON e.am
 
 -- class: join_off_key
 -- tag: collation-ci
+SELECT e.id, t.id, t.label FROM events e JOIN tags t ON t.label = e.payload WHERE (t.weight > 3 OR t.weight IS NULL) AND t.id < 300 AND e.id < 900 ORDER BY e.id, t.id;
+
+-- class: join_off_key
+SELECT c.id, o.id FROM customers c LEFT JOIN orders o ON o.qty = c.tier WHERE c.id < 12 AND (o.price > 500 OR o.id IS NULL) ORDER BY c.id, o.id;
+
+-- class: join_off_key
+-- tag: collation-ci
 SELECT o.status, COUNT(DISTINCT t.label) FROM orders o JOIN tags t ON t.weight = o.qty GROUP BY o.status ORDER BY o.status;
 
 -- class: unsupported
