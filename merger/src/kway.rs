@@ -198,6 +198,60 @@ impl<'a> Streamed<'a> {
     }
 }
 
+/// A streamed merge, driven by the caller: [`StreamMerge::push`] each shard's first row, then
+/// loop on [`StreamMerge::pop`] (refill the shard it names, then hand the row to
+/// [`StreamMerge::take`]), and end with [`StreamMerge::finish`]. It applies grouping,
+/// OFFSET/LIMIT (popping nothing once LIMIT is reached) and the output projection.
+#[derive(Debug)]
+pub struct StreamMerge<'a> {
+    spec: &'a SelectMerge,
+    merge: KWayMerge<'a>,
+    stage: Streamed<'a>,
+    window: crate::OffsetLimit,
+}
+
+impl<'a> StreamMerge<'a> {
+    /// `None` when `spec` cannot be merged as streams ([`SelectMerge::stream_order`]).
+    pub fn new(spec: &'a SelectMerge, kinds: &'a [Kind]) -> Option<Self> {
+        Some(StreamMerge {
+            spec,
+            merge: KWayMerge::new(spec, kinds, spec.stream_order()?),
+            stage: Streamed::new(spec, kinds),
+            window: crate::OffsetLimit::new(spec.offset, spec.limit),
+        })
+    }
+
+    /// Adds a shard's next row.
+    pub fn push(&mut self, shard: usize, row: Row) {
+        self.merge.push(shard, row);
+    }
+
+    /// The next merged row and its shard (whose next row should be pushed before it is
+    /// taken); `None` when the shards are exhausted or LIMIT is reached.
+    pub fn pop(&mut self) -> Option<(usize, Row)> {
+        if self.window.is_done() {
+            return None;
+        }
+        self.merge.pop()
+    }
+
+    /// Takes a popped row; returns a result row (projected) when one is complete and inside
+    /// OFFSET/LIMIT.
+    pub fn take(&mut self, row: Row) -> Result<Option<Row>, MergeError> {
+        Ok(self.stage.push(row)?.and_then(|done| self.admit(done)))
+    }
+
+    /// The result row still held once the shards are exhausted.
+    pub fn finish(&mut self) -> Option<Row> {
+        let last = self.stage.finish()?;
+        self.admit(last)
+    }
+
+    fn admit(&mut self, row: Row) -> Option<Row> {
+        self.window.admit().then(|| self.spec.project(row))
+    }
+}
+
 /// Merges shard streams that arrive in [`SelectMerge::stream_order`] (a sorted read, or
 /// groups sorted by their key), applying grouping, OFFSET/LIMIT and the output projection;
 /// `None` when `spec` cannot be merged as streams.
@@ -209,34 +263,24 @@ pub fn merge_sorted<I>(
 where
     I: IntoIterator<Item = Row>,
 {
-    let order = spec.stream_order()?;
+    let mut merge = StreamMerge::new(spec, kinds)?;
     let mut sources: Vec<I::IntoIter> = shards.into_iter().map(|s| s.into_iter()).collect();
-    let mut merge = KWayMerge::new(spec, kinds, order);
     for (i, s) in sources.iter_mut().enumerate() {
         if let Some(row) = s.next() {
             merge.push(i, row);
         }
     }
-    let mut stage = Streamed::new(spec, kinds);
-    let mut window = crate::OffsetLimit::new(spec.offset, spec.limit);
     let mut out = Vec::new();
-    while !window.is_done() {
-        let Some((shard, row)) = merge.pop() else {
-            if let Some(last) = stage.finish() {
-                if window.admit() {
-                    out.push(spec.project(last));
-                }
-            }
-            break;
-        };
+    while let Some((shard, row)) = merge.pop() {
         if let Some(next) = sources.get_mut(shard).and_then(|s| s.next()) {
             merge.push(shard, next);
         }
-        match stage.push(row) {
-            Ok(Some(done)) if window.admit() => out.push(spec.project(done)),
-            Ok(_) => {}
+        match merge.take(row) {
+            Ok(Some(done)) => out.push(done),
+            Ok(None) => {}
             Err(e) => return Some(Err(e)),
         }
     }
+    out.extend(merge.finish());
     Some(Ok(out))
 }

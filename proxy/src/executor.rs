@@ -580,12 +580,16 @@ pub async fn merge_sorted_streams(
         return Ok(rows.len() as u64);
     }
     let out_columns = crate::merge::client_columns(&resolved, &columns, &kinds);
-    write_columns(stream, &out_columns, framing).await?;
-    let mut merge = myshard_merger::kway::KWayMerge::new(&resolved, &kinds, order);
-    let mut stage = myshard_merger::kway::Streamed::new(&resolved, &kinds);
-    let merge_error = |e: myshard_merger::MergeError| {
-        ForwardError::Statement(ProxyError::not_supported(e.to_string()))
+    let Some(mut merge) = myshard_merger::kway::StreamMerge::new(&resolved, &kinds) else {
+        return abandon(
+            results,
+            ForwardError::Statement(ProxyError::not_supported(
+                "this read cannot be merged as streams",
+            )),
+        )
+        .await;
     };
+    write_columns(stream, &out_columns, framing).await?;
     let firsts = join_all(results.iter_mut().map(|r| r.next())).await;
     for (i, (row, q)) in firsts.into_iter().zip(queries).enumerate() {
         match row {
@@ -594,9 +598,8 @@ pub async fn merge_sorted_streams(
             Err(e) => return Err(driver(&q.shard, e)),
         }
     }
-    let mut window = myshard_merger::OffsetLimit::new(resolved.offset, resolved.limit);
     let mut sent = 0u64;
-    while !window.is_done() {
+    loop {
         let done = match merge.pop() {
             Some((i, row)) => {
                 if let (Some(r), Some(q)) = (results.get_mut(i), queries.get(i)) {
@@ -606,25 +609,23 @@ pub async fn merge_sorted_streams(
                         Err(e) => return Err(driver(&q.shard, e)),
                     }
                 }
-                stage.push(row).map_err(merge_error)?
+                merge.take(row).map_err(|e| {
+                    ForwardError::Statement(ProxyError::not_supported(e.to_string()))
+                })?
             }
-            None => match stage.finish() {
+            None => match merge.finish() {
                 Some(last) => Some(last),
                 None => break,
             },
         };
         let Some(row) = done else { continue };
-        if window.admit() {
-            let values: Vec<Value> = resolved
-                .project(row)
-                .into_iter()
-                .map(|c| c.map_or(Value::NULL, Value::Bytes))
-                .collect();
-            let packet =
-                row_packet(framing, &out_columns, &values).map_err(ForwardError::Statement)?;
-            stream.write_packet(&packet).await?;
-            sent += 1;
-        }
+        let values: Vec<Value> = row
+            .into_iter()
+            .map(|c| c.map_or(Value::NULL, Value::Bytes))
+            .collect();
+        let packet = row_packet(framing, &out_columns, &values).map_err(ForwardError::Statement)?;
+        stream.write_packet(&packet).await?;
+        sent += 1;
     }
     // The rest (at most OFFSET + LIMIT rows per target) is read off so the connections are
     // clean for their next statement.

@@ -904,12 +904,6 @@ impl Session {
         exec: &ExecPlan,
         more: bool,
     ) -> Result<(), ForwardError> {
-        if matches!(plan.kind, StatementKind::Write | StatementKind::Ddl) {
-            let now = std::time::Instant::now();
-            for q in &exec.queries {
-                self.last_write.insert(q.shard.clone(), now);
-            }
-        }
         // DDL commits the open transaction first, as in MySQL.
         if plan.kind == StatementKind::Ddl && self.in_transaction {
             self.end_transaction(stream, "COMMIT", None).await?;
@@ -1063,15 +1057,11 @@ impl Session {
                 .acquire_all(queries)
                 .await
                 .map_err(ForwardError::Statement)?;
-            let res = match conns
-                .iter_mut()
-                .map(|c| c.conn())
-                .collect::<Result<Vec<_>, _>>()
-            {
+            let res = match raw_conns(&mut conns) {
                 Ok(raw) => {
                     executor::concat_streams(stream, raw, queries, &mut state, framing).await
                 }
-                Err(e) => Err(ForwardError::Statement(e)),
+                Err(e) => Err(e),
             };
             self.give_back_all(conns, res.as_ref().err());
             res?;
@@ -1232,16 +1222,12 @@ impl Session {
             .acquire_all(queries)
             .await
             .map_err(ForwardError::Statement)?;
-        let res = match conns
-            .iter_mut()
-            .map(|c| c.conn())
-            .collect::<Result<Vec<_>, _>>()
-        {
+        let limit = self.shared.config().server.merge_memory_limit;
+        let res = match raw_conns(&mut conns) {
             Ok(raw) => {
-                let limit = self.shared.config().server.merge_memory_limit;
                 executor::merge_sorted_streams(stream, raw, queries, spec, framing, limit).await
             }
-            Err(e) => Err(ForwardError::Statement(e)),
+            Err(e) => Err(e),
         };
         self.give_back_all(conns, res.as_ref().err());
         let sent = res?;
@@ -1543,6 +1529,14 @@ impl Drop for RunningGuard {
             .running
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The driver connections of pooled ones, to run statements on all of them at once.
+fn raw_conns(conns: &mut [PooledConn]) -> Result<Vec<&mut mysql_async::Conn>, ForwardError> {
+    conns
+        .iter_mut()
+        .map(|c| c.conn().map_err(ForwardError::Statement))
+        .collect()
 }
 
 /// Whether every target is on its own shard (so each can have its own connection at once).

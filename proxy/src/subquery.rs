@@ -178,30 +178,43 @@ impl Session {
             return Err(err);
         }
         let mut current = sql.to_string();
+        // Why a table the router named cannot be fetched by itself, if so.
+        let mut why: Option<ProxyError> = None;
         for _ in 0..=MAX_DERIVED_JOINS {
             let message = err.to_err().2;
-            match myshard_router::route::join_refusal_table(&message) {
-                Some(table) => {
-                    current = derive_table(&current, table)
-                        .map_err(|e| ProxyError::not_supported(e.to_string()))?
+            match myshard_router::route::join_refusal_table(&message)
+                .map(|table| derive_table(&current, table))
+            {
+                Some(Ok(derived)) => current = derived,
+                Some(Err(e)) => {
+                    let e = ProxyError::not_supported(e.to_string());
+                    // The join may be inside a subquery, which fetches its own tables when
+                    // it runs.
+                    if !may_have_subquery(&current) {
+                        return Err(e);
+                    }
+                    why = Some(e);
                 }
                 None if may_have_subquery(&current) => {}
                 None => return Err(err),
             }
             let Some(rewritten) = Box::pin(self.materialize(&current)).await? else {
-                return Err(err);
+                return Err(why.unwrap_or(err));
             };
             match self.plan(&rewritten) {
                 Ok(p) => return Ok(p),
                 // Another table joined off its key: fetch it too.
-                Err(e) if myshard_router::route::join_refusal_table(&e.to_err().2).is_some() => {
+                Err(e)
+                    if why.is_none()
+                        && myshard_router::route::join_refusal_table(&e.to_err().2).is_some() =>
+                {
                     err = e;
                     current = rewritten;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(why.unwrap_or(e)),
             }
         }
-        Err(err)
+        Err(why.unwrap_or(err))
     }
 
     /// Runs a read across its shards and returns its rows instead of sending them.
