@@ -61,6 +61,13 @@ pub struct TransactionsConfig {
     /// How often in-doubt XA branches are looked for and resolved, in milliseconds.
     #[serde(default = "default_recovery_interval_ms")]
     pub recovery_interval_ms: u64,
+    /// Longest lock wait, in seconds, of a statement inside a transaction that spans several
+    /// shards (0: the shards' own `innodb_lock_wait_timeout`). A lock cycle across shards
+    /// (a distributed deadlock) is invisible to every single InnoDB; when a wait exceeds this
+    /// bound the whole transaction is rolled back on every shard and the client gets 1213, as
+    /// for a deadlock one server detects.
+    #[serde(default = "default_lock_wait_timeout_s")]
+    pub lock_wait_timeout_s: u64,
 }
 
 fn default_decision_log() -> PathBuf {
@@ -71,12 +78,17 @@ fn default_recovery_interval_ms() -> u64 {
     5_000
 }
 
+fn default_lock_wait_timeout_s() -> u64 {
+    5
+}
+
 impl Default for TransactionsConfig {
     fn default() -> Self {
         TransactionsConfig {
             mode: TransactionMode::Xa,
             decision_log: default_decision_log(),
             recovery_interval_ms: default_recovery_interval_ms(),
+            lock_wait_timeout_s: default_lock_wait_timeout_s(),
         }
     }
 }

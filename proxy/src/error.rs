@@ -84,6 +84,10 @@ pub mod codes {
     pub const XA_RBROLLBACK: u16 = 1402;
     /// ER_XAER_NOTA: unknown XID.
     pub const XAER_NOTA: u16 = 1397;
+    /// ER_LOCK_WAIT_TIMEOUT.
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    /// ER_LOCK_DEADLOCK.
+    pub const LOCK_DEADLOCK: u16 = 1213;
     /// ER_SP_DOES_NOT_EXIST (also "SAVEPOINT … does not exist").
     pub const SP_DOES_NOT_EXIST: u16 = 1305;
     /// ER_CANT_CHANGE_TX_CHARACTERISTICS.

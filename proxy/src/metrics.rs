@@ -29,6 +29,9 @@ pub struct Metrics {
     pub throttled: IntCounter,
     /// Non-core statements shed.
     pub shed: IntCounter,
+    /// Transactions over several shards rolled back because a lock wait exceeded
+    /// `transactions.lock_wait_timeout_s` (suspected distributed deadlocks).
+    pub lock_wait_aborts: IntCounter,
     clients: IntGauge,
     pool: IntGaugeVec,
     up: IntGaugeVec,
@@ -109,6 +112,13 @@ impl Metrics {
             IntCounter::new("throttled_total", "Statements refused by a rate limit"),
             "throttled_total",
         );
+        let lock_wait_aborts = must(
+            IntCounter::new(
+                "distributed_lock_wait_aborts_total",
+                "Transactions over several shards rolled back after a lock wait exceeded transactions.lock_wait_timeout_s (suspected distributed deadlocks)",
+            ),
+            "distributed_lock_wait_aborts_total",
+        );
         let clients = must(
             IntGauge::new("client_connections", "Client connections being served"),
             "client_connections",
@@ -153,6 +163,7 @@ impl Metrics {
             Box::new(merge_rows.clone()),
             Box::new(throttled.clone()),
             Box::new(shed.clone()),
+            Box::new(lock_wait_aborts.clone()),
             Box::new(clients.clone()),
             Box::new(pool.clone()),
             Box::new(up.clone()),
@@ -171,6 +182,7 @@ impl Metrics {
             merge_rows,
             throttled,
             shed,
+            lock_wait_aborts,
             clients,
             pool,
             up,

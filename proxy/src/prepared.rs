@@ -272,8 +272,8 @@ impl Session {
             Ok(()) => Ok(()),
             Err(ForwardError::Client(e)) => Err(e),
             Err(ForwardError::Statement(e)) => {
+                let e = self.after_error(e).await;
                 self.remember_error(&e);
-                self.after_error(&e).await;
                 executor::write_error(stream, &e).await
             }
         }

@@ -205,7 +205,11 @@ impl Session {
                 Ok(()) if join => self.join_transaction(&mut conn, shard).await,
                 other => other,
             };
-            if let Err(e) = joined {
+            let bounded = match joined {
+                Ok(()) if join => self.bound_lock_waits(&mut conn, shard).await,
+                other => other,
+            };
+            if let Err(e) = bounded {
                 self.give_back(conn, Some(&e));
                 return Err(e);
             }
@@ -305,8 +309,8 @@ impl Session {
                 Ok(()) => {}
                 Err(ForwardError::Client(e)) => return Err(e),
                 Err(ForwardError::Statement(e)) => {
+                    let e = self.after_error(e).await;
                     self.remember_error(&e);
-                    self.after_error(&e).await;
                     return executor::write_error(stream, &e).await;
                 }
             }
@@ -1159,6 +1163,17 @@ impl Session {
                     }
                     return Err(e);
                 }
+            }
+        }
+        // Shards joined by this statement make the transaction span several: bound the
+        // lock waits of the branches that began before them, as this statement runs on all.
+        for i in 0..conns.len() {
+            let shard = queries[i].shard.as_str();
+            if let Err(e) = self.bound_lock_waits(&mut conns[i], shard).await {
+                for conn in conns {
+                    self.give_back(conn, None);
+                }
+                return Err(e);
             }
         }
         Ok(conns)

@@ -17,6 +17,9 @@ pub struct Branch {
     pub xa: bool,
     /// A statement that may write ran in it.
     pub wrote: bool,
+    /// Its connection's lock waits are bounded by `transactions.lock_wait_timeout_s`
+    /// (restored when the transaction ends).
+    pub bounded: bool,
 }
 
 /// A savepoint and the shards whose branches existed when it was set.
@@ -69,12 +72,21 @@ impl Session {
         if let Some(settings) = &self.next_tx_settings {
             executor::run(c, shard, settings).await?;
         }
-        let sql = match (xa, self.shared.xa.as_ref()) {
+        let mut sql = match (xa, self.shared.xa.as_ref()) {
             (true, Some(x)) => {
                 let gtrid = self.xid.get_or_insert_with(|| x.ids.next()).clone();
                 format!("XA START {}", xid_sql(&gtrid, shard))
             }
             _ => self.begin_sql.clone(),
+        };
+        // A second shard: from here on a lock cycle through this transaction can span
+        // shards, so its waits are bounded (the other branches at their next statement).
+        let bound = match self.lock_wait_bound() {
+            Some(secs) if !self.branches.is_empty() => {
+                sql.push_str(&format!("; SET SESSION innodb_lock_wait_timeout = {secs}"));
+                true
+            }
+            _ => false,
         };
         executor::run(c, shard, &sql).await?;
         self.branches.insert(
@@ -82,10 +94,89 @@ impl Session {
             Branch {
                 xa: xa && self.shared.xa.is_some(),
                 wrote: false,
+                bounded: bound,
             },
         );
         self.in_transaction = true;
         Ok(())
+    }
+
+    /// The lock-wait bound for a transaction over several shards, unless it is off or the
+    /// client's own `innodb_lock_wait_timeout` is already as short.
+    fn lock_wait_bound(&self) -> Option<u64> {
+        let secs = self.shared.config().transactions.lock_wait_timeout_s;
+        let own = self
+            .state
+            .system_literal("innodb_lock_wait_timeout")
+            .and_then(|l| l.trim_matches('\'').parse::<u64>().ok());
+        (secs > 0 && own.is_none_or(|own| own > secs)).then_some(secs)
+    }
+
+    /// Bounds the lock waits of `conn`'s branch once the transaction spans several shards.
+    pub(crate) async fn bound_lock_waits(
+        &mut self,
+        conn: &mut PooledConn,
+        shard: &str,
+    ) -> Result<(), ProxyError> {
+        if self.branches.len() < 2 || self.branches.get(shard).is_none_or(|b| b.bounded) {
+            return Ok(());
+        }
+        let Some(secs) = self.lock_wait_bound() else {
+            return Ok(());
+        };
+        let sql = format!("SET SESSION innodb_lock_wait_timeout = {secs}");
+        executor::run(conn.conn()?, shard, &sql).await?;
+        if let Some(b) = self.branches.get_mut(shard) {
+            b.bounded = true;
+        }
+        Ok(())
+    }
+
+    /// What puts a bounded branch's connection back to the session's own lock-wait timeout.
+    fn unbound_sql(&self) -> String {
+        let own = self
+            .state
+            .system_literal("innodb_lock_wait_timeout")
+            .unwrap_or("DEFAULT");
+        format!("SET SESSION innodb_lock_wait_timeout = {own}")
+    }
+
+    /// A transaction's last statement on a branch, followed by undoing the lock-wait bound;
+    /// when it fails the connection's session state is unknown and is reset before reuse.
+    async fn end_branch(&mut self, shard: &str, b: Branch, sql: &str) -> Result<(), ProxyError> {
+        if !b.bounded {
+            return self.on_branch(shard, sql).await;
+        }
+        let res = self
+            .on_branch(shard, &format!("{sql}; {}", self.unbound_sql()))
+            .await;
+        if res.is_err() {
+            if let Some(conn) = self.pinned.get_mut(shard) {
+                conn.set_fingerprint(crate::backend::UNKNOWN_STATE);
+            }
+        }
+        res
+    }
+
+    /// Turns a lock-wait timeout inside a bounded transaction over several shards into the
+    /// deadlock it most likely is (see `transactions.lock_wait_timeout_s`).
+    fn suspected_deadlock(&self, e: ProxyError) -> ProxyError {
+        if !self.in_transaction
+            || e.to_err().0 != codes::LOCK_WAIT_TIMEOUT
+            || !self.branches.values().any(|b| b.bounded)
+        {
+            return e;
+        }
+        self.shared.metrics.lock_wait_aborts.inc();
+        let secs = self.shared.config().transactions.lock_wait_timeout_s;
+        ProxyError::sql(
+            codes::LOCK_DEADLOCK,
+            "40001",
+            format!(
+                "Deadlock found when trying to get lock; try restarting transaction (a lock wait in this transaction over {} shards exceeded transactions.lock_wait_timeout_s = {secs} s, a possible deadlock across shards; the transaction was rolled back on every shard)",
+                self.branches.len()
+            ),
+        )
     }
 
     /// Notes that a statement that may write ran on these shards.
@@ -185,7 +276,7 @@ impl Session {
                 (true, false) => format!("XA END {x}; XA COMMIT {x} ONE PHASE"),
                 (false, _) => "COMMIT".to_string(),
             };
-            match self.on_branch(shard, &sql).await {
+            match self.end_branch(shard, *b, &sql).await {
                 Ok(()) => {}
                 Err(e) if two_phase && b.wrote => {
                     // Decided: recovery commits this branch once its shard answers again.
@@ -221,7 +312,7 @@ impl Session {
             if b.xa {
                 let x = xid_sql(gtrid, shard);
                 if self
-                    .on_branch(shard, &format!("XA END {x}; XA ROLLBACK {x}"))
+                    .end_branch(shard, *b, &format!("XA END {x}; XA ROLLBACK {x}"))
                     .await
                     .is_err()
                 {
@@ -229,7 +320,7 @@ impl Session {
                     let _ = self.on_branch(shard, &format!("XA ROLLBACK {x}")).await;
                 }
             } else {
-                let _ = self.on_branch(shard, "ROLLBACK").await;
+                let _ = self.end_branch(shard, *b, "ROLLBACK").await;
             }
         }
     }
@@ -244,11 +335,14 @@ impl Session {
 
     /// After a failed statement: errors that end the transaction in MySQL (deadlock, a lost
     /// shard) roll back every branch, as one MySQL would roll back the whole transaction.
-    pub(crate) async fn after_error(&mut self, e: &ProxyError) {
-        if self.in_transaction && ends_transaction(e) {
+    /// Returns the error the client gets (a bounded lock wait becomes a deadlock).
+    pub(crate) async fn after_error(&mut self, e: ProxyError) -> ProxyError {
+        let e = self.suspected_deadlock(e);
+        if self.in_transaction && ends_transaction(&e) {
             self.rollback_branches().await;
             self.unpin_if_free();
         }
+        e
     }
 
     /// `SAVEPOINT`, `ROLLBACK TO SAVEPOINT`, `RELEASE SAVEPOINT` across the branches.

@@ -167,16 +167,34 @@ impl Server {
         Ok(())
     }
 
+    /// Waits until this server answers on its port. Another test's server may have taken
+    /// the port between `free_port` and our bind, so the answer must come from our own
+    /// datadir, and a server that could not bind is restarted on a new port.
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
+        let ours = self.datadir.join("data");
+        let ours = ours.canonicalize().unwrap_or(ours);
+        let mut rebinds = 0;
         loop {
-            if sql(self.port, "SELECT 1").is_ok() {
-                return Ok(());
+            if let Ok(answer) = sql(self.port, "SELECT @@datadir") {
+                let theirs = PathBuf::from(answer.trim().trim_end_matches('/'));
+                if theirs.canonicalize().unwrap_or(theirs) == ours {
+                    return Ok(());
+                }
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     let log =
                         std::fs::read_to_string(self.datadir.join("error.log")).unwrap_or_default();
+                    let port_taken = log.contains("Address already in use")
+                        || log.contains("Do you already have another server running on port");
+                    if port_taken && rebinds < 3 {
+                        rebinds += 1;
+                        self.child = None;
+                        self.port = free_port()?;
+                        self.start()?;
+                        continue;
+                    }
                     return Err(format!(
                         "mariadbd on port {} exited ({status}):\n{log}",
                         self.port
@@ -185,8 +203,9 @@ impl Server {
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "mariadbd on port {} did not answer in {timeout:?}",
-                    self.port
+                    "mariadbd on port {} did not answer from {} in {timeout:?}",
+                    self.port,
+                    ours.display()
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -384,16 +403,25 @@ impl Cluster {
     }
 }
 
+/// Waits until a replica's IO and SQL threads run; restarts them once if they have not
+/// started after 15 s (a loaded machine), and on failure says why from SHOW SLAVE STATUS.
 fn wait_replicating(port: u16) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let start = Instant::now();
+    let mut restarted = false;
     loop {
         let status = sql(port, "SHOW STATUS LIKE 'Slave_running'")?;
         if status.split_whitespace().nth(1) == Some("ON") {
             return Ok(());
         }
-        if Instant::now() > deadline {
+        let waited = start.elapsed();
+        if waited > Duration::from_secs(15) && !restarted {
+            restarted = true;
+            let _ = sql(port, "STOP SLAVE; START SLAVE;");
+        }
+        if waited > Duration::from_secs(60) {
+            let detail = sql(port, "SHOW SLAVE STATUS\\G").unwrap_or_else(|e| e);
             return Err(format!(
-                "replica on port {port} is not replicating:\n{status}"
+                "replica on port {port} is not replicating after {waited:?}:\n{status}\n{detail}"
             ));
         }
         std::thread::sleep(Duration::from_millis(100));

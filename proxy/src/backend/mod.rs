@@ -8,5 +8,5 @@ pub mod health;
 pub mod pool;
 pub mod state;
 
-pub use pool::{BackendPool, Backends, PooledConn};
+pub use pool::{BackendPool, Backends, PooledConn, UNKNOWN_STATE};
 pub use state::SessionState;

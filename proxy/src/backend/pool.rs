@@ -14,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// A session-state fingerprint no client state has: the connection's state is unknown, and
+/// the next checkout resets it.
+pub const UNKNOWN_STATE: u64 = u64::MAX;
+
 /// Timing settings for a pool.
 #[derive(Debug, Clone)]
 struct PoolSettings {

@@ -53,7 +53,7 @@ impl SessionState {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.system.hash(&mut h);
         self.user.hash(&mut h);
-        self.fingerprint = h.finish().max(1);
+        self.fingerprint = h.finish().clamp(1, super::UNKNOWN_STATE - 1);
     }
 
     /// One `SET` statement that establishes this state on a fresh connection, if any.

@@ -8,7 +8,8 @@ use mysql_async::prelude::*;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-fn scrape(port: u16) -> String {
+/// The exposition text served on `port`.
+pub(crate) fn scrape(port: u16) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("request");

@@ -100,12 +100,17 @@ async fn open_accounts(port: u16, schema: &str) {
 
 /// The total balance, summed on each shard directly.
 fn total_on_shards(schema: &str) -> i64 {
+    balance_on_shards(schema, "TRUE")
+}
+
+/// The balance of the accounts matching `filter`, summed on each shard directly.
+fn balance_on_shards(schema: &str, filter: &str) -> i64 {
     let e = env();
     (0..4)
         .map(|shard| {
             let out = sql(
                 e.cluster.primary_port(shard),
-                &format!("SELECT COALESCE(SUM(balance), 0) FROM {schema}.accounts"),
+                &format!("SELECT COALESCE(SUM(balance), 0) FROM {schema}.accounts WHERE {filter}"),
             )
             .expect("sum on the shard");
             out.trim().parse::<i64>().expect("a number")
@@ -430,23 +435,17 @@ async fn savepoints_and_rollback_span_shards() {
     assert_eq!(in_doubt(), Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn single_shard_mode_refuses_a_second_shard() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let schema = "bank_single";
-    let proxy = start(schema, "single_shard", &dir.path().join("xa.log"));
-    open_accounts(proxy.port, schema).await;
-    let mut c = connect(proxy.port, schema).await;
-    // Find two accounts on different shards through EXPLAIN ROUTE.
+/// An account on another shard than `id`, found through EXPLAIN ROUTE.
+async fn on_another_shard(c: &mut mysql_async::Conn, id: i64) -> i64 {
     let shard_of =
         |id: i64| format!("EXPLAIN ROUTE UPDATE accounts SET balance = 0 WHERE id = {id}");
     type Route = (String, Option<String>, String, String);
     let first: Route = c
-        .query_first(shard_of(1))
+        .query_first(shard_of(id))
         .await
         .expect("route")
         .expect("row");
-    let mut other = 2;
+    let mut other = id + 1;
     loop {
         let s: Route = c
             .query_first(shard_of(other))
@@ -454,10 +453,107 @@ async fn single_shard_mode_refuses_a_second_shard() {
             .expect("route")
             .expect("row");
         if s.0 != first.0 {
-            break;
+            return other;
         }
         other += 1;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_across_shards_rolls_back_a_transaction_with_1213() {
+    let e = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = "bank_deadlock";
+    let metrics_port = myshard_tests::cluster::free_port().expect("port");
+    let config = bank_config(schema, "xa", &dir.path().join("xa.log")).replace(
+        "recovery_interval_ms = 300",
+        "recovery_interval_ms = 300\nlock_wait_timeout_s = 1",
+    );
+    let proxy = Proxy::start(
+        &e.cluster,
+        &format!("metrics_listen = \"127.0.0.1:{metrics_port}\"\n"),
+        &config,
+    )
+    .unwrap_or_else(|err| panic!("myshard starts: {err}"));
+    open_accounts(proxy.port, schema).await;
+    let mut t1 = connect(proxy.port, schema).await;
+    let mut t2 = connect(proxy.port, schema).await;
+    let a = 1;
+    let b = on_another_shard(&mut t1, a).await;
+    let update = |id: i64, delta: i64| {
+        format!("UPDATE accounts SET balance = balance + {delta} WHERE id = {id}")
+    };
+    t1.query_drop("BEGIN").await.expect("begin 1");
+    t1.query_drop(update(a, -1)).await.expect("t1 locks a");
+    t2.query_drop("BEGIN").await.expect("begin 2");
+    t2.query_drop(update(b, -1)).await.expect("t2 locks b");
+    // Each now waits for the other's row on the other shard: a cycle no single InnoDB sees.
+    let (u1, u2) = (update(b, 1), update(a, 1));
+    let h1 = tokio::spawn(async move {
+        let r = t1.query_drop(u1).await;
+        (t1, r)
+    });
+    let h2 = tokio::spawn(async move {
+        let r = t2.query_drop(u2).await;
+        (t2, r)
+    });
+    let (mut t1, r1) = h1.await.expect("t1 runs");
+    let (mut t2, r2) = h2.await.expect("t2 runs");
+    let mut aborted = 0;
+    for r in [&r1, &r2] {
+        match r {
+            Ok(()) => {}
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!((e.code, e.state.as_str()), (1213, "40001"), "{e:?}");
+                assert!(e.message.contains("lock_wait_timeout_s"), "{}", e.message);
+                aborted += 1;
+            }
+            Err(other) => panic!("a deadlock error or success, got {other:?}"),
+        }
+    }
+    assert!(aborted >= 1, "the cycle must be broken: {r1:?} {r2:?}");
+    t1.query_drop("COMMIT").await.expect("commit 1");
+    t2.query_drop("COMMIT").await.expect("commit 2");
+    // A 1213 rolled its whole transaction back on both shards; the survivor committed.
+    let mut want_a = OPENING;
+    let mut want_b = OPENING;
+    if r1.is_ok() {
+        want_a -= 1;
+        want_b += 1;
+    }
+    if r2.is_ok() {
+        want_a += 1;
+        want_b -= 1;
+    }
+    let balance = |id: i64| balance_on_shards(schema, &format!("id = {id}"));
+    assert_eq!((balance(a), balance(b)), (want_a, want_b));
+    assert_eq!(total_on_shards(schema), ACCOUNTS * OPENING);
+    assert_eq!(in_doubt(), Vec::<String>::new());
+    let metrics = crate::metrics::scrape(metrics_port);
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("myshard_distributed_lock_wait_aborts_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert_eq!(counted, Some(aborted), "{metrics}");
+    // The aborted session goes on: the next transaction over both shards commits.
+    for c in [&mut t1, &mut t2] {
+        c.query_drop("BEGIN").await.expect("begin again");
+        c.query_drop(update(a, -7)).await.expect("a again");
+        c.query_drop(update(b, 7)).await.expect("b again");
+        c.query_drop("COMMIT").await.expect("commit again");
+    }
+    assert_eq!(balance(a), want_a - 14);
+    assert_eq!(total_on_shards(schema), ACCOUNTS * OPENING);
+}
+
+#[tokio::test]
+async fn single_shard_mode_refuses_a_second_shard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = "bank_single";
+    let proxy = start(schema, "single_shard", &dir.path().join("xa.log"));
+    open_accounts(proxy.port, schema).await;
+    let mut c = connect(proxy.port, schema).await;
+    let other = on_another_shard(&mut c, 1).await;
     c.query_drop("BEGIN").await.expect("begin");
     c.query_drop("UPDATE accounts SET balance = balance - 5 WHERE id = 1")
         .await
