@@ -68,6 +68,16 @@ pub struct TransactionsConfig {
     /// for a deadlock one server detects.
     #[serde(default = "default_lock_wait_timeout_s")]
     pub lock_wait_timeout_s: u64,
+    /// In `xa` mode, a statement outside a transaction that writes on several shards (a
+    /// scatter `UPDATE`, a write to a broadcast table) runs as one XA transaction, so it
+    /// takes effect on every shard or on none, as one server's statement would. `false`
+    /// commits each shard's part on its own (faster, not atomic).
+    #[serde(default = "default_true")]
+    pub atomic_autocommit_writes: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_decision_log() -> PathBuf {
@@ -89,6 +99,7 @@ impl Default for TransactionsConfig {
             decision_log: default_decision_log(),
             recovery_interval_ms: default_recovery_interval_ms(),
             lock_wait_timeout_s: default_lock_wait_timeout_s(),
+            atomic_autocommit_writes: true,
         }
     }
 }

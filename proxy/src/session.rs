@@ -912,7 +912,7 @@ impl Session {
         if plan.kind == StatementKind::Ddl && self.in_transaction {
             self.end_transaction(stream, "COMMIT", None).await?;
         }
-        let res = self.dispatch(stream, exec, more).await;
+        let res = self.dispatch(stream, exec, plan.kind, more).await;
         if matches!(plan.kind, StatementKind::Write | StatementKind::Ddl) {
             // The read-your-writes window runs from the acknowledgement: replicas start
             // applying the write only once it committed, however long it took.
@@ -941,6 +941,7 @@ impl Session {
         &mut self,
         stream: &mut PacketStream,
         exec: &ExecPlan,
+        kind: StatementKind,
         more: bool,
     ) -> Result<(), ForwardError> {
         match (&exec.merge, exec.queries.as_slice(), exec.last_insert_id) {
@@ -957,8 +958,16 @@ impl Session {
             }
             (merge, queries, last_insert_id) => {
                 let first_only = matches!(merge, MergeSpec::First);
-                self.write_all(stream, queries, first_only, last_insert_id, more)
-                    .await
+                let atomic = kind == StatementKind::Write && self.begin_atomic_write(queries);
+                let res = self
+                    .write_all(stream, queries, first_only, last_insert_id, atomic, more)
+                    .await;
+                if atomic && self.in_transaction {
+                    // Failed before its end (the client went away): undo every shard.
+                    self.rollback_branches().await;
+                    self.unpin_if_free();
+                }
+                res
             }
         }
     }
@@ -1314,31 +1323,36 @@ impl Session {
 
     /// Writes and DDL on several targets (or with generated ids): every target must succeed;
     /// one OK with the summed affected rows (the first target's, for broadcast tables).
+    /// `atomic`: the targets' parts form one XA transaction begun by
+    /// [`Session::begin_atomic_write`], committed before the OK and rolled back on any error.
     async fn write_all(
         &mut self,
         stream: &mut PacketStream,
         queries: &[ShardQuery],
         first_only: bool,
         last_insert_id: Option<u64>,
+        atomic: bool,
         more: bool,
     ) -> Result<(), ForwardError> {
         let mut total = executor::OkInfo::default();
         for (i, query) in queries.iter().enumerate() {
-            let mut conn = self
-                .acquire(&query.shard, query.database.as_deref())
-                .await
-                .map_err(ForwardError::Statement)?;
-            conn.count_statement();
-            let res = match conn.conn() {
-                Ok(c) => executor::run_for_ok(c, &query.shard, &query.sql).await,
+            let res = match self.acquire(&query.shard, query.database.as_deref()).await {
+                Ok(mut conn) => {
+                    conn.count_statement();
+                    let res = match conn.conn() {
+                        Ok(c) => executor::run_for_ok(c, &query.shard, &query.sql).await,
+                        Err(e) => Err(e),
+                    };
+                    if matches!(&res, Ok(ok) if ok.warnings > 0) {
+                        self.fetch_warnings(&mut conn, &query.shard).await;
+                    }
+                    self.give_back(conn, res.as_ref().err());
+                    res
+                }
                 Err(e) => Err(e),
             };
             match res {
                 Ok(ok) => {
-                    if ok.warnings > 0 {
-                        self.fetch_warnings(&mut conn, &query.shard).await;
-                    }
-                    self.give_back(conn, None);
                     if i == 0 || !first_only {
                         total.affected_rows += ok.affected_rows;
                         total.warnings = total.warnings.saturating_add(ok.warnings);
@@ -1350,11 +1364,15 @@ impl Session {
                         }
                     }
                 }
+                Err(e) if atomic => {
+                    let e = self.suspected_deadlock(e);
+                    self.rollback_branches().await;
+                    self.unpin_if_free();
+                    return Err(ForwardError::Statement(e));
+                }
                 Err(e) => {
-                    self.give_back(conn, Some(&e));
                     let e = if i > 0 && !self.in_transaction {
-                        let (code, state, message) = e.to_err();
-                        let _ = state;
+                        let (code, _, message) = e.to_err();
                         ProxyError::sql(
                             code,
                             "HY000",
@@ -1366,6 +1384,12 @@ impl Session {
                     return Err(ForwardError::Statement(e));
                 }
             }
+        }
+        if atomic {
+            self.mark_written(queries.iter().map(|q| q.shard.as_str()));
+            let committed = self.commit_branches().await;
+            self.unpin_if_free();
+            committed.map_err(ForwardError::Statement)?;
         }
         if let Some(id) = last_insert_id {
             total.last_insert_id = id;

@@ -9,6 +9,7 @@ use crate::protocol::PacketStream;
 use crate::session::Session;
 use crate::xa::xid_sql;
 use myshard_config::TransactionMode;
+use myshard_sql_rewrite::ShardQuery;
 
 /// The part of a transaction that runs on one shard.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,6 +43,27 @@ impl Session {
     /// autocommit=0).
     pub(crate) fn tx_active(&self) -> bool {
         self.in_transaction || !self.autocommit
+    }
+
+    /// Whether a write on `queries` outside a transaction runs as one XA transaction (see
+    /// `transactions.atomic_autocommit_writes`); if so, that transaction is begun here and
+    /// its branches begin as the targets are reached.
+    pub(crate) fn begin_atomic_write(&mut self, queries: &[ShardQuery]) -> bool {
+        let config = self.shared.config();
+        let t = &config.transactions;
+        let several = queries.len() > 1;
+        if self.tx_active()
+            || !several
+            || t.mode != TransactionMode::Xa
+            || !t.atomic_autocommit_writes
+            || self.shared.xa.is_none()
+        {
+            return false;
+        }
+        self.begin_sql = "BEGIN".to_string();
+        self.tx_read_only = false;
+        self.in_transaction = true;
+        true
     }
 
     /// Makes `conn` part of the transaction on `shard`, beginning its branch when this is the
@@ -160,7 +182,7 @@ impl Session {
 
     /// Turns a lock-wait timeout inside a bounded transaction over several shards into the
     /// deadlock it most likely is (see `transactions.lock_wait_timeout_s`).
-    fn suspected_deadlock(&self, e: ProxyError) -> ProxyError {
+    pub(crate) fn suspected_deadlock(&self, e: ProxyError) -> ProxyError {
         if !self.in_transaction
             || e.to_err().0 != codes::LOCK_WAIT_TIMEOUT
             || !self.branches.values().any(|b| b.bounded)

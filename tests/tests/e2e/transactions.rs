@@ -547,6 +547,78 @@ async fn a_deadlock_across_shards_rolls_back_a_transaction_with_1213() {
 }
 
 #[tokio::test]
+async fn a_write_on_several_shards_outside_a_transaction_is_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = "bank_atomic";
+    let proxy = start(schema, "xa", &dir.path().join("xa.log"));
+    open_accounts(proxy.port, schema).await;
+    let mut c = connect(proxy.port, schema).await;
+    c.query_drop("ALTER TABLE accounts ADD CONSTRAINT nonneg CHECK (balance >= 0)")
+        .await
+        .expect("check constraint on every shard");
+    // An empty account on the shard the scatter reaches last: every other shard's part has
+    // run when this one fails.
+    type Route = (String, Option<String>, String, String);
+    let routes: Vec<Route> = c
+        .query("EXPLAIN ROUTE UPDATE accounts SET balance = balance - 1")
+        .await
+        .expect("route");
+    assert_eq!(routes.len(), 4, "{routes:?}");
+    let last = routes[3].0.clone();
+    let mut empty = 1;
+    loop {
+        let r: Route = c
+            .query_first(format!(
+                "EXPLAIN ROUTE UPDATE accounts SET balance = 0 WHERE id = {empty}"
+            ))
+            .await
+            .expect("route")
+            .expect("row");
+        if r.0 == last {
+            break;
+        }
+        empty += 1;
+    }
+    c.query_drop(format!(
+        "UPDATE accounts SET balance = balance + {OPENING} WHERE id = 1 + ({empty} % {ACCOUNTS})"
+    ))
+    .await
+    .expect("move the money");
+    c.query_drop(format!(
+        "UPDATE accounts SET balance = 0 WHERE id = {empty}"
+    ))
+    .await
+    .expect("empty one account");
+    let before = total_on_shards(schema);
+    let failed = c
+        .query_drop("UPDATE accounts SET balance = balance - 1")
+        .await;
+    match &failed {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 4025, "the shard's CHECK failure: {e:?}");
+        }
+        other => panic!("the update must fail on the empty account: {other:?}"),
+    }
+    assert_eq!(
+        total_on_shards(schema),
+        before,
+        "no shard kept its part of the failed statement"
+    );
+    assert_eq!(in_doubt(), Vec::<String>::new());
+    // A statement that succeeds everywhere commits everywhere, with the rows summed.
+    let done = c
+        .query_iter(format!(
+            "UPDATE accounts SET balance = balance - 1 WHERE id <> {empty}"
+        ))
+        .await
+        .expect("scatter update")
+        .affected_rows();
+    assert_eq!(done, ACCOUNTS as u64 - 1);
+    assert_eq!(total_on_shards(schema), before - (ACCOUNTS - 1));
+    assert_eq!(in_doubt(), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn single_shard_mode_refuses_a_second_shard() {
     let dir = tempfile::tempdir().expect("tempdir");
     let schema = "bank_single";
