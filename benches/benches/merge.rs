@@ -21,7 +21,7 @@ fn spec() -> SelectMerge {
         weights: vec![(1, 2)],
         computed: vec![],
         having: None,
-        count_distinct: None,
+        count_distinct: vec![],
         group_concat: None,
         presorted: false,
     }

@@ -79,10 +79,11 @@ pub struct SelectMerge {
     /// HAVING, evaluated on each merged group.
     #[serde(default)]
     pub having: Option<PExpr>,
-    /// COUNT(DISTINCT x): the shards return each group's distinct `x` values (in `value`);
-    /// they are de-duplicated across shards, then counted into the `counts` columns.
+    /// Aggregates over DISTINCT values, one entry per distinct argument list: the shards
+    /// return each group's distinct values of every list; they are de-duplicated across
+    /// shards, then counted or summed.
     #[serde(default)]
-    pub count_distinct: Option<CountDistinct>,
+    pub count_distinct: Vec<CountDistinct>,
     /// GROUP_CONCAT across shards.
     #[serde(default)]
     pub group_concat: Option<GroupConcat>,
@@ -138,13 +139,14 @@ fn truncate_to(v: &mut Vec<u8>, max: usize, text: bool) -> bool {
     true
 }
 
-/// COUNT/SUM/AVG(DISTINCT x) across shards: the shards group by `x` as well, so their rows
-/// are per (group, x); rows of equal (group, x) from several shards are folded into one, and
-/// then each distinct `x` contributes once to its group.
+/// COUNT/SUM/AVG(DISTINCT x…) across shards: the shards group by `x…` (of every such
+/// list in the statement) as well, so their rows are per (group, x…, other lists); rows
+/// equal in all of them from several shards are folded into one, and then each distinct
+/// `x…` of this list contributes once to its group.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountDistinct {
-    /// The column holding `x`.
-    pub value: usize,
+    /// The columns holding `x…` (COUNT(DISTINCT a, b) has two; NULL in any is no value).
+    pub values: Vec<usize>,
     /// The COUNT(DISTINCT x) columns (each starts as `x` and ends as the count).
     pub counts: Vec<usize>,
     /// SUM(DISTINCT x) and AVG(DISTINCT x) columns: they hold `x` and are summed.
@@ -267,7 +269,7 @@ impl SelectMerge {
     pub fn stream_order(&self) -> Option<Vec<SortKey>> {
         if !self.presorted
             || self.distinct
-            || self.count_distinct.is_some()
+            || !self.count_distinct.is_empty()
             || self.group_concat.is_some()
         {
             return None;
@@ -359,8 +361,66 @@ impl SelectMerge {
         Ordering::Equal
     }
 
+    /// One row per distinct (group, every DISTINCT list's values) across shards, the other
+    /// aggregates folded; then, list by list, the first row of each (group, x…) contributes
+    /// `x` (1 to a count) and the others nothing, so the group fold counts each once.
+    fn distinct_values(
+        &self,
+        kinds: &[Kind],
+        keys: &[usize],
+        mut rows: Vec<Row>,
+    ) -> Result<Vec<Row>, MergeError> {
+        let mut cols = keys.to_vec();
+        for c in self.count_distinct.iter().flat_map(|cd| &cd.values) {
+            if !cols.contains(c) {
+                cols.push(*c);
+            }
+        }
+        self.sort_rows(kinds, &mut rows, &ascending(&cols));
+        let mut distinct: Vec<Row> = Vec::with_capacity(rows.len());
+        for row in rows {
+            match distinct.last_mut() {
+                Some(last) if self.cmp_cols(kinds, last, &row, &cols) == Ordering::Equal => {
+                    self.fold_except(kinds, last, row, &self.count_distinct)?;
+                }
+                _ => distinct.push(row),
+            }
+        }
+        let mut rows = distinct;
+        for cd in &self.count_distinct {
+            let mut cols = keys.to_vec();
+            cols.extend(&cd.values);
+            if self.count_distinct.len() > 1 {
+                self.sort_rows(kinds, &mut rows, &ascending(&cols));
+            }
+            let counted: Vec<bool> = (0..rows.len())
+                .map(|i| {
+                    let first = i == 0
+                        || self.cmp_cols(kinds, &rows[i - 1], &rows[i], &cols) != Ordering::Equal;
+                    first && cd.values.iter().all(|c| rows[i][*c].is_some())
+                })
+                .collect();
+            for (row, counted) in rows.iter_mut().zip(counted) {
+                let one = Some(if counted {
+                    b"1".to_vec()
+                } else {
+                    b"0".to_vec()
+                });
+                for c in cd.counts.iter().chain(&cd.avg_counts) {
+                    row[*c] = one.clone();
+                }
+                if !counted {
+                    for c in &cd.sums {
+                        row[*c] = None;
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     pub(crate) fn fold(&self, kinds: &[Kind], acc: &mut Row, row: Row) -> Result<(), MergeError> {
-        self.fold_except(kinds, acc, row, None)
+        self.fold_except(kinds, acc, row, &[])
     }
 
     /// Folds `row` into `acc`, leaving the DISTINCT aggregates' columns of `skip` alone.
@@ -369,10 +429,10 @@ impl SelectMerge {
         kinds: &[Kind],
         acc: &mut Row,
         row: Row,
-        skip: Option<&CountDistinct>,
+        skip: &[CountDistinct],
     ) -> Result<(), MergeError> {
         for agg in &self.aggregates {
-            if skip.is_some_and(|cd| cd.owns(agg.col)) {
+            if skip.iter().any(|cd| cd.owns(agg.col)) {
                 continue;
             }
             let c = agg.col;
@@ -571,33 +631,8 @@ impl SelectMerge {
                 rows.push(row);
             }
         }
-        if let (Some(cd), Some(keys)) = (&self.count_distinct, &self.group_by) {
-            // One row per distinct (group, x) across shards, the other aggregates folded;
-            // then each x counts 1 (unless NULL) and is summed once.
-            let mut cols = keys.clone();
-            cols.push(cd.value);
-            self.sort_rows(kinds, &mut rows, &ascending(&cols));
-            let mut distinct: Vec<Row> = Vec::with_capacity(rows.len());
-            for row in rows {
-                match distinct.last_mut() {
-                    Some(last) if self.cmp_cols(kinds, last, &row, &cols) == Ordering::Equal => {
-                        self.fold_except(kinds, last, row, Some(cd))?;
-                    }
-                    _ => distinct.push(row),
-                }
-            }
-            rows = distinct;
-            for row in &mut rows {
-                let present = row[cd.value].is_some();
-                let one = Some(if present {
-                    b"1".to_vec()
-                } else {
-                    b"0".to_vec()
-                });
-                for c in cd.counts.iter().chain(&cd.avg_counts) {
-                    row[*c] = one.clone();
-                }
-            }
+        if let (false, Some(keys)) = (self.count_distinct.is_empty(), &self.group_by) {
+            rows = self.distinct_values(kinds, keys, rows)?;
         }
         if let (Some(gc), Some(keys)) = (&self.group_concat, &self.group_by) {
             self.order_pieces(kinds, gc, keys, &mut rows);
@@ -618,7 +653,7 @@ impl SelectMerge {
                 // Aggregates without GROUP BY answer one row even over no rows. Only
                 // aggregates over DISTINCT x and GROUP_CONCAT get here (their shards group by
                 // x): counts are 0, everything else NULL.
-                if self.count_distinct.is_none() && self.group_concat.is_none() {
+                if self.count_distinct.is_empty() && self.group_concat.is_none() {
                     return Ok((vec![], vec![]));
                 }
                 let mut row: Row = vec![None; kinds.len()];
@@ -708,7 +743,7 @@ mod tests {
             weights: vec![],
             computed: vec![],
             having: None,
-            count_distinct: None,
+            count_distinct: vec![],
             group_concat: None,
             presorted: false,
         }
@@ -834,12 +869,12 @@ mod tests {
                 col: 0,
                 count_col: None,
             }],
-            count_distinct: Some(crate::select::CountDistinct {
+            count_distinct: vec![crate::select::CountDistinct {
                 sums: vec![],
                 avg_counts: vec![],
-                value: 0,
+                values: vec![0],
                 counts: vec![0],
-            }),
+            }],
             weights: vec![(0, 1)],
             output: vec![0],
             ..spec()

@@ -20,7 +20,7 @@ fn base() -> SelectMerge {
         weights: vec![],
         computed: vec![],
         having: None,
-        count_distinct: None,
+        count_distinct: vec![],
         group_concat: None,
         presorted: false,
     }
@@ -202,7 +202,7 @@ proptest! {
                 Aggregate { func: AggFunc::Sum, col: 2, count_col: None },
                 Aggregate { func: AggFunc::Count, col: 3, count_col: None },
             ],
-            count_distinct: Some(CountDistinct { value: 1, counts: vec![1], sums: vec![2], avg_counts: vec![] }),
+            count_distinct: vec![CountDistinct { values: vec![1], counts: vec![1], sums: vec![2], avg_counts: vec![] }],
             order_by: vec![SortKey { col: 0, desc: false }],
             output: vec![0, 1, 2, 3],
             ..base()
@@ -222,6 +222,90 @@ proptest! {
             .map(|(k, (set, n))| {
                 let sum = (!set.is_empty()).then(|| set.iter().sum::<i64>());
                 vec![cell(k), cell(Some(set.len() as i64)), cell(sum), cell(Some(n))]
+            })
+            .collect();
+        prop_assert_eq!(merged, expected);
+    }
+
+    #[test]
+    fn distinct_aggregates_over_several_lists_equal_computing_everything(data in rows_strategy(), shards in 1usize..6) {
+        // SELECT k, COUNT(DISTINCT v), COUNT(DISTINCT t), COUNT(DISTINCT v, t),
+        // SUM(DISTINCT v), COUNT(*) … GROUP BY k: each shard groups by (k, v, t by collation)
+        // and returns [k, v, t, v, v, COUNT(*), t, weight(t), weight(t)].
+        type Key = (Option<i64>, Option<i64>, String);
+        type Input<'a> = (Option<i64>, &'a str, Option<i64>);
+        let mut per_shard: Vec<Vec<Input>> = vec![Vec::new(); shards];
+        for (i, (k, t, v)) in data.iter().enumerate() {
+            per_shard[i % shards].push((*k, t.as_str(), *v));
+        }
+        let cell = |x: Option<i64>| x.map(|x| x.to_string().into_bytes());
+        let text = |t: &str| Some(t.as_bytes().to_vec());
+        let partials: Vec<Vec<Row>> = per_shard
+            .iter()
+            .map(|rows| {
+                let mut groups: std::collections::BTreeMap<Key, (String, i64)> = Default::default();
+                for (k, t, v) in rows {
+                    let g = groups.entry((*k, *v, t.to_lowercase())).or_insert((t.to_string(), 0));
+                    g.1 += 1;
+                }
+                groups
+                    .into_iter()
+                    .map(|((k, v, w), (t, n))| {
+                        vec![cell(k), cell(v), text(&t), cell(v), cell(v), cell(Some(n)), text(&t), text(&w), text(&w)]
+                    })
+                    .collect()
+            })
+            .collect();
+        let count = |col| Aggregate { func: AggFunc::Count, col, count_col: None };
+        let spec = SelectMerge {
+            group_by: Some(vec![0]),
+            aggregates: vec![
+                count(1),
+                count(2),
+                count(3),
+                Aggregate { func: AggFunc::Sum, col: 4, count_col: None },
+                count(5),
+            ],
+            count_distinct: vec![
+                CountDistinct { values: vec![1], counts: vec![1], sums: vec![4], avg_counts: vec![] },
+                CountDistinct { values: vec![2], counts: vec![2], sums: vec![], avg_counts: vec![] },
+                CountDistinct { values: vec![3, 6], counts: vec![3], sums: vec![], avg_counts: vec![] },
+            ],
+            weights: vec![(2, 7), (6, 8)],
+            order_by: vec![SortKey { col: 0, desc: false }],
+            output: vec![0, 1, 2, 3, 4, 5],
+            ..base()
+        };
+        let kinds = [Kind::Int, Kind::Int, Kind::Text, Kind::Int, Kind::Int, Kind::Int, Kind::Text, Kind::Binary, Kind::Binary];
+        let merged = spec.merge(&kinds, partials, usize::MAX).expect("merge");
+        type Sets = (
+            std::collections::BTreeSet<i64>,
+            std::collections::BTreeSet<String>,
+            std::collections::BTreeSet<(i64, String)>,
+            i64,
+        );
+        let mut groups: std::collections::BTreeMap<Option<i64>, Sets> = Default::default();
+        for (k, t, v) in &data {
+            let g = groups.entry(*k).or_default();
+            g.3 += 1;
+            g.1.insert(t.to_lowercase());
+            if let Some(v) = v {
+                g.0.insert(*v);
+                g.2.insert((*v, t.to_lowercase()));
+            }
+        }
+        let expected: Vec<Row> = groups
+            .into_iter()
+            .map(|(k, (vs, ts, pairs, n))| {
+                let sum = (!vs.is_empty()).then(|| vs.iter().sum::<i64>());
+                vec![
+                    cell(k),
+                    cell(Some(vs.len() as i64)),
+                    cell(Some(ts.len() as i64)),
+                    cell(Some(pairs.len() as i64)),
+                    cell(sum),
+                    cell(Some(n)),
+                ]
             })
             .collect();
         prop_assert_eq!(merged, expected);

@@ -268,14 +268,16 @@ pub fn client_columns(resolved: &SelectMerge, columns: &[Column], kinds: &[Kind]
         .iter()
         .filter_map(|c| columns.get(*c).cloned())
         .collect();
-    let distinct_counts = resolved
+    let distinct_counts: Vec<usize> = resolved
         .count_distinct
-        .as_ref()
-        .map(|cd| cd.counts.as_slice());
-    let distinct_sums = resolved
+        .iter()
+        .flat_map(|cd| cd.counts.iter().copied())
+        .collect();
+    let distinct_sums: Vec<usize> = resolved
         .count_distinct
-        .as_ref()
-        .map(|cd| cd.sums.as_slice());
+        .iter()
+        .flat_map(|cd| cd.sums.iter().copied())
+        .collect();
     for (pos, c) in resolved.output.iter().enumerate() {
         let Some(col) = out_columns.get_mut(pos) else {
             continue;
@@ -288,8 +290,8 @@ pub fn client_columns(resolved: &SelectMerge, columns: &[Column], kinds: &[Kind]
             .aggregates
             .iter()
             .any(|a| a.col == *c && a.func == AggFunc::Avg);
-        let over_x = distinct_sums.is_some_and(|s| s.contains(c));
-        if distinct_counts.is_some_and(|s| s.contains(c)) {
+        let over_x = distinct_sums.contains(c);
+        if distinct_counts.contains(c) {
             *col = count_column(col.name_ref());
         } else if avg && numeric {
             *col = if over_x {
@@ -381,7 +383,7 @@ mod tests {
             weights: vec![],
             computed: vec![],
             having: None,
-            count_distinct: None,
+            count_distinct: vec![],
             group_concat: None,
             presorted: true,
         };

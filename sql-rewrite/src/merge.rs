@@ -93,8 +93,8 @@ fn as_aggregate(e: &Expr) -> Result<Option<(AggFunc, Option<Expr>)>, RewriteErro
     }
 }
 
-/// `COUNT`, `SUM` or `AVG(DISTINCT x)` (one argument, no window): the function and `x`.
-fn distinct_aggregate(e: &Expr) -> Option<(AggFunc, Expr)> {
+/// `COUNT(DISTINCT x…)`, `SUM` or `AVG(DISTINCT x)` (no window): the function and `x…`.
+fn distinct_aggregate(e: &Expr) -> Option<(AggFunc, Vec<Expr>)> {
     let Expr::Function(f) = e else { return None };
     if f.over.is_some() || f.filter.is_some() {
         return None;
@@ -114,10 +114,26 @@ fn distinct_aggregate(e: &Expr) -> Option<(AggFunc, Expr)> {
     ) {
         return None;
     }
-    match list.args.as_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some((func, arg.clone())),
+    let args: Option<Vec<Expr>> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)) => Some(arg.clone()),
+            _ => None,
+        })
+        .collect();
+    match args {
+        Some(args) if args.len() == 1 || (func == AggFunc::Count && !args.is_empty()) => {
+            Some((func, args))
+        }
         _ => None,
     }
+}
+
+/// The aggregates over DISTINCT values of one argument list.
+struct DistinctList {
+    args: Vec<Expr>,
+    items: Vec<(usize, AggFunc)>,
 }
 
 /// One GROUP_CONCAT call, as the merge needs it.
@@ -267,8 +283,8 @@ struct Builder<'a> {
     known_aggs: Vec<(String, usize)>,
     group_exprs: &'a [Expr],
     group_cols: Vec<usize>,
-    /// The weight helper of a COUNT(DISTINCT x) value column.
-    distinct_weight: Option<(usize, usize)>,
+    /// The weight helpers of the DISTINCT aggregates' value columns.
+    distinct_weights: Vec<(usize, usize)>,
 }
 
 impl Builder<'_> {
@@ -277,12 +293,22 @@ impl Builder<'_> {
         HIDDEN + self.hidden.len() - 1
     }
 
+    /// The column of an aggregate call the statement already computes (a select item, or a
+    /// helper added before), matched by its text.
+    fn known_agg(&self, e: &Expr) -> Option<usize> {
+        let text = e.to_string().to_ascii_lowercase();
+        self.known_aggs
+            .iter()
+            .find(|(t, _)| *t == text)
+            .map(|(_, c)| *c)
+    }
+
     /// The column holding the merged value of an aggregate call, adding it if needed.
     fn agg_col(&mut self, e: &Expr) -> Result<usize, RewriteError> {
-        let text = e.to_string().to_ascii_lowercase();
-        if let Some((_, c)) = self.known_aggs.iter().find(|(t, _)| *t == text) {
-            return Ok(*c);
+        if let Some(c) = self.known_agg(e) {
+            return Ok(c);
         }
+        let text = e.to_string().to_ascii_lowercase();
         let Some((f, arg)) = as_aggregate(e)? else {
             return unsupported(format!("{e} is not an aggregate"));
         };
@@ -367,6 +393,9 @@ impl Builder<'_> {
                     ))
                 }
             },
+            Expr::Function(_) if self.known_agg(e).is_some() => {
+                PExpr::Col(self.known_agg(e).unwrap_or_default())
+            }
             Expr::Function(_) if as_aggregate(e)?.is_some() => PExpr::Col(self.agg_col(e)?),
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => PExpr::Col(self.column(e)?),
             Expr::BinaryOp { left, op, right } => {
@@ -590,9 +619,9 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     };
     let mut aggs: Vec<(usize, AggFunc, Option<Expr>)> = Vec::new();
     let mut computed_items: Vec<usize> = Vec::new();
-    // COUNT/SUM/AVG(DISTINCT x) items (all over the same x): the shards group by x too.
+    // COUNT/SUM/AVG(DISTINCT x…) items by argument list: the shards group by every x too.
+    let mut distinct_lists: Vec<DistinctList> = Vec::new();
     let mut distinct_items: Vec<(usize, AggFunc)> = Vec::new();
-    let mut distinct_arg: Option<Expr> = None;
     // GROUP_CONCAT items (all over the same values and order): the shards group by those too.
     let mut gc_items: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut gc_call: Option<GroupConcatCall> = None;
@@ -608,14 +637,18 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             gc_call = Some(call);
             continue;
         }
-        if let Some((f, arg)) = distinct_aggregate(&it.expr) {
-            if distinct_arg
-                .as_ref()
-                .is_some_and(|d| d.to_string() != arg.to_string())
+        if let Some((f, args)) = distinct_aggregate(&it.expr) {
+            let text = |a: &[Expr]| a.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+            match distinct_lists
+                .iter_mut()
+                .find(|l| text(&l.args) == text(&args))
             {
-                return unsupported("aggregates (DISTINCT …) over different expressions across several shards are not supported yet");
+                Some(l) => l.items.push((i, f)),
+                None => distinct_lists.push(DistinctList {
+                    args,
+                    items: vec![(i, f)],
+                }),
             }
-            distinct_arg = Some(arg);
             distinct_items.push((i, f));
             continue;
         }
@@ -625,7 +658,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             None => {}
         }
     }
-    if distinct_arg.is_some() && gc_call.is_some() {
+    if !distinct_lists.is_empty() && gc_call.is_some() {
         return unsupported("GROUP_CONCAT() beside aggregates over DISTINCT values across several shards is not supported yet");
     }
     let having = select.having.clone();
@@ -659,7 +692,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         known_aggs: Vec::new(),
         group_exprs: &group_exprs,
         group_cols: Vec::new(),
-        distinct_weight: None,
+        distinct_weights: Vec::new(),
     };
     // Partial aggregates: AVG(x) → SUM(x) in place, COUNT(x) as a helper.
     for (i, f, arg) in &aggs {
@@ -673,13 +706,14 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         }
         b.register(*f, *i, count_col);
     }
-    let mut count_distinct = None;
-    if let Some(arg) = &distinct_arg {
+    let mut count_distinct = Vec::new();
+    for list in &distinct_lists {
         let mut cd = myshard_merger::CountDistinct::default();
-        for (i, f) in &distinct_items {
-            // Each item carries x itself; the merge de-duplicates (group, x) and turns it into
-            // 1 (COUNT), keeps it (SUM), or keeps it with a count of 1 beside it (AVG).
-            items[*i].expr = arg.clone();
+        let first = &list.args[0];
+        for (i, f) in &list.items {
+            // Each item carries x itself; the merge de-duplicates (group, x…) and turns it
+            // into 1 (COUNT), keeps it (SUM), or keeps it with a count of 1 beside it (AVG).
+            items[*i].expr = first.clone();
             let mut count_col = None;
             match f {
                 AggFunc::Count => cd.counts.push(*i),
@@ -693,10 +727,15 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             }
             b.register(*f, *i, count_col);
         }
-        cd.value = distinct_items[0].0;
-        let w = b.add_hidden(func("WEIGHT_STRING", arg.clone()));
-        b.distinct_weight = Some((cd.value, w));
-        count_distinct = Some(cd);
+        cd.values.push(list.items[0].0);
+        for arg in &list.args[1..] {
+            cd.values.push(b.add_hidden(arg.clone()));
+        }
+        for (v, arg) in cd.values.clone().into_iter().zip(&list.args) {
+            let w = b.add_hidden(func("WEIGHT_STRING", arg.clone()));
+            b.distinct_weights.push((v, w));
+        }
+        count_distinct.push(cd);
     }
     // GROUP_CONCAT: each shard returns, per (group, values, order keys), its piece of the
     // call with the values and keys beside it (text ones with their collation weights).
@@ -788,7 +827,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     let group_cols = b.group_cols.clone();
     let aggregates = b.aggregates.clone();
     let mut hidden = std::mem::take(&mut b.hidden);
-    let mut weights: Vec<(usize, usize)> = b.distinct_weight.into_iter().collect();
+    let mut weights: Vec<(usize, usize)> = std::mem::take(&mut b.distinct_weights);
     weights.extend(gc_weights);
     let add_hidden = |e: Expr, hidden: &mut Vec<Expr>| -> usize {
         hidden.push(e);
@@ -867,10 +906,14 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         });
     }
     select.projection = projection;
-    // COUNT(DISTINCT x): each shard returns its distinct x per group.
-    if let Some(arg) = &distinct_arg {
-        if let GroupByExpr::Expressions(v, _) = &mut select.group_by {
-            v.push(arg.clone());
+    // COUNT(DISTINCT x…): each shard returns its distinct x… per group (a literal is
+    // constant, and a number would be read as a position).
+    if let GroupByExpr::Expressions(v, _) = &mut select.group_by {
+        for arg in distinct_lists.iter().flat_map(|l| &l.args) {
+            let text = arg.to_string();
+            if !matches!(arg, Expr::Value(_)) && !v.iter().any(|g| g.to_string() == text) {
+                v.push(arg.clone());
+            }
         }
     }
     // GROUP_CONCAT: each shard returns one piece per (group, values, order keys).
@@ -897,7 +940,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     // key, and the result is wanted in that order (no ORDER BY, or ORDER BY the group keys).
     let stream_groups = grouped
         && !group_exprs.is_empty()
-        && distinct_arg.is_none()
+        && distinct_lists.is_empty()
         && gc_call.is_none()
         && (order_keys.is_empty()
             || (order_keys.len() == group_cols.len()
@@ -978,13 +1021,14 @@ pub fn resolve(spec: &SelectMerge, width: usize, hidden: usize) -> SelectMerge {
     SelectMerge {
         count_distinct: spec
             .count_distinct
-            .as_ref()
+            .iter()
             .map(|cd| myshard_merger::CountDistinct {
-                value: fix(cd.value),
+                values: cd.values.iter().map(|c| fix(*c)).collect(),
                 counts: cd.counts.iter().map(|c| fix(*c)).collect(),
                 sums: cd.sums.iter().map(|c| fix(*c)).collect(),
                 avg_counts: cd.avg_counts.iter().map(|c| fix(*c)).collect(),
-            }),
+            })
+            .collect(),
         group_concat: spec
             .group_concat
             .as_ref()

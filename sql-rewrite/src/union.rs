@@ -217,7 +217,7 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
             weights: (0..width).map(|i| (i, width + i)).collect(),
             computed: vec![],
             having: None,
-            count_distinct: None,
+            count_distinct: vec![],
             group_concat: None,
             presorted: false,
         })),

@@ -212,6 +212,12 @@ add("distinct", "SELECT tier, COUNT(DISTINCT region) AS regions, COUNT(*) FROM c
 add("distinct", "SELECT kind, COUNT(DISTINCT flag), SUM(amount), COUNT(*) - COUNT(flag) AS no_flag FROM events GROUP BY kind ORDER BY kind", "collation-ci")
 add("distinct", "SELECT COUNT(DISTINCT customer_id), COUNT(*) FROM orders WHERE qty > 1000")
 add("distinct", "SELECT SUM(DISTINCT credit), AVG(DISTINCT credit) FROM customers WHERE region = 'EU'")
+# several DISTINCT argument lists in one statement, and COUNT(DISTINCT a, b)
+add("distinct", "SELECT COUNT(DISTINCT region), COUNT(DISTINCT tier), SUM(DISTINCT tier), COUNT(*) FROM customers")
+add("distinct", "SELECT COUNT(DISTINCT region, tier), COUNT(DISTINCT region) FROM customers")
+add("distinct", "SELECT kind, COUNT(DISTINCT flag), COUNT(DISTINCT amount), AVG(DISTINCT amount), COUNT(DISTINCT flag, amount) FROM events GROUP BY kind ORDER BY kind", "collation-ci")
+add("distinct", "SELECT status, COUNT(DISTINCT customer_id), COUNT(DISTINCT product_id), SUM(qty) FROM orders GROUP BY status HAVING COUNT(DISTINCT product_id) > 1 ORDER BY status", "collation-ci")
+add("distinct", "SELECT COUNT(DISTINCT customer_id, product_id), COUNT(DISTINCT qty), MAX(price) FROM orders WHERE qty > 1000")
 
 # MIN/MAX of text by collation, BIT_* aggregates
 add("agg", "SELECT MIN(name), MAX(name) FROM customers", "collation-ci")

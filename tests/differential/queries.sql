@@ -901,6 +901,23 @@ SELECT COUNT(DISTINCT customer_id), COUNT(*) FROM orders WHERE qty > 1000;
 -- class: distinct
 SELECT SUM(DISTINCT credit), AVG(DISTINCT credit) FROM customers WHERE region = 'EU';
 
+-- class: distinct
+SELECT COUNT(DISTINCT region), COUNT(DISTINCT tier), SUM(DISTINCT tier), COUNT(*) FROM customers;
+
+-- class: distinct
+SELECT COUNT(DISTINCT region, tier), COUNT(DISTINCT region) FROM customers;
+
+-- class: distinct
+-- tag: collation-ci
+SELECT kind, COUNT(DISTINCT flag), COUNT(DISTINCT amount), AVG(DISTINCT amount), COUNT(DISTINCT flag, amount) FROM events GROUP BY kind ORDER BY kind;
+
+-- class: distinct
+-- tag: collation-ci
+SELECT status, COUNT(DISTINCT customer_id), COUNT(DISTINCT product_id), SUM(qty) FROM orders GROUP BY status HAVING COUNT(DISTINCT product_id) > 1 ORDER BY status;
+
+-- class: distinct
+SELECT COUNT(DISTINCT customer_id, product_id), COUNT(DISTINCT qty), MAX(price) FROM orders WHERE qty > 1000;
+
 -- class: agg
 -- tag: collation-ci
 SELECT MIN(name), MAX(name) FROM customers;
