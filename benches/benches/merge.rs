@@ -24,6 +24,7 @@ fn spec() -> SelectMerge {
         count_distinct: vec![],
         group_concat: None,
         presorted: false,
+        rollup: false,
     }
 }
 
@@ -69,6 +70,7 @@ fn merge_sort(c: &mut Criterion) {
             desc: false,
         }],
         presorted: true,
+        rollup: false,
         ..spec()
     };
     over_shards(c, "merge_sort_streaming", |rows| {
@@ -105,6 +107,7 @@ fn aggregate(c: &mut Criterion) {
     // Ordered aggregation: the shards sorted their groups (by the text key's weight).
     let streaming = SelectMerge {
         presorted: true,
+        rollup: false,
         ..s.clone()
     };
     over_shards_sorted_by(c, "group_by_aggregate_streaming", Some(2), |rows| {

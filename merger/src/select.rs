@@ -91,6 +91,11 @@ pub struct SelectMerge {
     /// SQL), so a plain sorted read can be merged as streams ([`SelectMerge::is_streamable`]).
     #[serde(default)]
     pub presorted: bool,
+    /// GROUP BY … WITH ROLLUP: after each run of groups sharing a prefix of the group key, a
+    /// super-aggregate row over them with the rest of the key NULL, and a grand total last.
+    /// The shards group without it; their groups arrive in key order here.
+    #[serde(default)]
+    pub rollup: bool,
 }
 
 /// GROUP_CONCAT([DISTINCT] e… [ORDER BY k…] [SEPARATOR s]) across shards: the shards group by
@@ -269,6 +274,7 @@ impl SelectMerge {
     pub fn stream_order(&self) -> Option<Vec<SortKey>> {
         if !self.presorted
             || self.distinct
+            || self.rollup
             || !self.count_distinct.is_empty()
             || self.group_concat.is_some()
         {
@@ -417,6 +423,54 @@ impl SelectMerge {
             }
         }
         Ok(rows)
+    }
+
+    /// WITH ROLLUP over merged (unfinished) groups in key order: after the last group of
+    /// each prefix of the key, the fold of that prefix's groups with the rest of the key (and
+    /// its collation weights) NULL; the grand total comes last.
+    fn roll_up(
+        &self,
+        kinds: &[Kind],
+        keys: &[usize],
+        groups: Vec<Row>,
+    ) -> Result<Vec<Row>, MergeError> {
+        let close = |mut acc: Row, level: usize| {
+            for k in &keys[level..] {
+                acc[*k] = None;
+                if let Some(w) = self.weight_of(*k) {
+                    acc[w] = None;
+                }
+            }
+            acc
+        };
+        let mut out = Vec::with_capacity(groups.len() + groups.len() / 2 + 1);
+        // open[level]: the fold of the current run of groups sharing `level` key columns.
+        let mut open: Vec<Option<Row>> = vec![None; keys.len()];
+        for group in groups {
+            for level in (0..keys.len()).rev() {
+                let ended = open[level].as_ref().is_some_and(|acc| {
+                    self.cmp_cols(kinds, acc, &group, &keys[..level]) != Ordering::Equal
+                });
+                if ended {
+                    if let Some(acc) = open[level].take() {
+                        out.push(close(acc, level));
+                    }
+                }
+            }
+            for slot in open.iter_mut() {
+                match slot {
+                    Some(acc) => self.fold(kinds, acc, group.clone())?,
+                    None => *slot = Some(group.clone()),
+                }
+            }
+            out.push(group);
+        }
+        for level in (0..keys.len()).rev() {
+            if let Some(acc) = open[level].take() {
+                out.push(close(acc, level));
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn fold(&self, kinds: &[Kind], acc: &mut Row, row: Row) -> Result<(), MergeError> {
@@ -664,6 +718,9 @@ impl SelectMerge {
                 }
                 grouped.push(row);
             }
+            if self.rollup {
+                grouped = self.roll_up(kinds, keys, grouped)?;
+            }
             for row in &mut grouped {
                 self.finish_group(kinds, row);
             }
@@ -746,6 +803,7 @@ mod tests {
             count_distinct: vec![],
             group_concat: None,
             presorted: false,
+            rollup: false,
         }
     }
 
@@ -858,6 +916,48 @@ mod tests {
             )
             .expect("merge");
         assert_eq!(out, rows(&[&["NULL", "1"], &["1", "0"], &["2", "9"]]));
+    }
+
+    #[test]
+    fn rollup_adds_a_super_aggregate_after_each_key_prefix_and_a_grand_total() {
+        // SELECT a, b, SUM(c), AVG(c) … GROUP BY a, b WITH ROLLUP; AVG as SUM + COUNT helper.
+        let s = SelectMerge {
+            group_by: Some(vec![0, 1]),
+            aggregates: vec![
+                Aggregate {
+                    func: AggFunc::Sum,
+                    col: 2,
+                    count_col: None,
+                },
+                Aggregate {
+                    func: AggFunc::Avg,
+                    col: 3,
+                    count_col: Some(4),
+                },
+            ],
+            output: vec![0, 1, 2, 3],
+            rollup: true,
+            ..spec()
+        };
+        let kinds = [Kind::Int, Kind::Int, Kind::Int, Kind::Decimal, Kind::Int];
+        let shard0 = rows(&[&["1", "1", "5", "5", "1"], &["NULL", "7", "1", "1", "1"]]);
+        let shard1 = rows(&[&["1", "2", "4", "4", "2"], &["2", "1", "3", "3", "1"]]);
+        let out = s
+            .merge(&kinds, vec![shard0, shard1], 1 << 20)
+            .expect("merge");
+        assert_eq!(
+            out,
+            rows(&[
+                &["NULL", "7", "1", "1.0000"],
+                &["NULL", "NULL", "1", "1.0000"],
+                &["1", "1", "5", "5.0000"],
+                &["1", "2", "4", "2.0000"],
+                &["1", "NULL", "9", "3.0000"],
+                &["2", "1", "3", "3.0000"],
+                &["2", "NULL", "3", "3.0000"],
+                &["NULL", "NULL", "13", "2.6000"],
+            ])
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn base() -> SelectMerge {
         count_distinct: vec![],
         group_concat: None,
         presorted: false,
+        rollup: false,
     }
 }
 

@@ -386,6 +386,7 @@ mod tests {
             count_distinct: vec![],
             group_concat: None,
             presorted: true,
+            rollup: false,
         };
         let enum_col = [
             text("id", ColumnFlags::empty()),

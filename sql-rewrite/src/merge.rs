@@ -8,8 +8,9 @@ use crate::RewriteError;
 use myshard_merger::{AggFunc, Aggregate, ArithOp, CmpOp, PExpr, SelectMerge, SortKey};
 use myshard_router::route::AGGREGATES;
 use sqlparser::ast::{
-    visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
-    LimitClause, ObjectName, OrderByKind, Query, SelectItem, SetExpr, Value,
+    visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    GroupByWithModifier, Ident, LimitClause, ObjectName, OrderByKind, Query, SelectItem, SetExpr,
+    Value,
 };
 use std::ops::ControlFlow;
 
@@ -606,12 +607,17 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             _ => wildcard = true,
         }
     }
-    let group_exprs: Vec<Expr> = match &select.group_by {
+    // WITH ROLLUP: the shards group without it; the merger adds the super-aggregate rows.
+    let mut rollup = false;
+    let group_exprs: Vec<Expr> = match &mut select.group_by {
         GroupByExpr::Expressions(v, modifiers) => {
-            if !modifiers.is_empty() {
-                return unsupported(
-                    "GROUP BY … WITH ROLLUP across several shards is not supported yet",
-                );
+            match modifiers.as_slice() {
+                [] => {}
+                [GroupByWithModifier::Rollup] if !v.is_empty() => {
+                    rollup = true;
+                    modifiers.clear();
+                }
+                _ => return unsupported("this GROUP BY modifier is not MySQL syntax"),
             }
             v.clone()
         }
@@ -782,6 +788,27 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         };
         b.group_cols.push(col);
     }
+    if rollup {
+        if !order.is_empty() {
+            return unsupported(
+                "ORDER BY with GROUP BY … WITH ROLLUP is not supported (MariaDB refuses it too)",
+            );
+        }
+        if distinct || !distinct_lists.is_empty() || gc_call.is_some() {
+            return unsupported("WITH ROLLUP beside DISTINCT, aggregates over DISTINCT values or GROUP_CONCAT across several shards is not supported yet");
+        }
+        let plain = (0..items.len()).find(|i| {
+            !b.group_cols.contains(i)
+                && !aggs.iter().any(|(a, _, _)| a == i)
+                && !computed_items.contains(i)
+        });
+        if let Some(i) = plain {
+            return unsupported(format!(
+                "with WITH ROLLUP across several shards every select item must be a GROUP BY column or use aggregates; `{}` is neither",
+                original[i].expr
+            ));
+        }
+    }
     // Select items built from aggregates, and HAVING, are evaluated after the merge.
     let mut computed = Vec::new();
     for i in &computed_items {
@@ -939,6 +966,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
     // Groups can be merged as they stream in when every shard sends them sorted by the group
     // key, and the result is wanted in that order (no ORDER BY, or ORDER BY the group keys).
     let stream_groups = grouped
+        && !rollup
         && !group_exprs.is_empty()
         && distinct_lists.is_empty()
         && gc_call.is_none()
@@ -992,6 +1020,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         // Reads without grouping keep their ORDER BY on the shards; groups that stream are
         // sorted by their key there.
         presorted: !grouped || stream_groups,
+        rollup,
         computed,
         having,
         group_by: grouped.then_some(group_cols),
@@ -1071,6 +1100,7 @@ pub fn resolve(spec: &SelectMerge, width: usize, hidden: usize) -> SelectMerge {
             .collect(),
         distinct: spec.distinct,
         presorted: spec.presorted,
+        rollup: spec.rollup,
         order_by: spec
             .order_by
             .iter()

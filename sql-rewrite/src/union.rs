@@ -220,6 +220,7 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
             count_distinct: vec![],
             group_concat: None,
             presorted: false,
+            rollup: false,
         })),
     })
 }

@@ -1252,6 +1252,32 @@ SELECT YEAR(joined) AS y, COUNT(*) FROM customers GROUP BY YEAR(joined) HAVING Y
 -- tag: collation-ci
 (SELECT region FROM customers) UNION (SELECT kind FROM events);
 
+-- class: rollup
+-- tag: collation-ci
+SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP;
+
+-- class: rollup
+-- tag: collation-ci
+SELECT region, tier, COUNT(*), SUM(credit), AVG(credit), MIN(name), MAX(joined) FROM customers GROUP BY region, tier WITH ROLLUP;
+
+-- class: rollup
+-- tag: collation-ci
+SELECT status, SUM(qty) AS s FROM orders GROUP BY status WITH ROLLUP HAVING s > 100 LIMIT 3;
+
+-- class: rollup
+-- tag: collation-ci
+SELECT kind, flag, COUNT(*), SUM(amount) FROM events GROUP BY kind, flag WITH ROLLUP;
+
+-- class: rollup
+SELECT tier, COUNT(*) * 2 AS twice, MAX(credit) - MIN(credit) AS spread FROM customers GROUP BY tier WITH ROLLUP LIMIT 2, 3;
+
+-- class: rollup
+SELECT customer_id, product_id, SUM(qty) FROM orders WHERE customer_id < 5 GROUP BY customer_id, product_id WITH ROLLUP LIMIT 7;
+
+-- class: unsupported
+-- tag: unsupported
+SELECT tier, region, COUNT(*) FROM customers GROUP BY tier WITH ROLLUP;
+
 -- class: unsupported
 -- tag: unsupported
 SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers;
@@ -1263,10 +1289,6 @@ SELECT region, GROUP_CONCAT(name ORDER BY name), GROUP_CONCAT(id ORDER BY id) FR
 -- class: unsupported
 -- tag: unsupported
 SELECT STD(amount) FROM events;
-
--- class: unsupported
--- tag: unsupported
-SELECT region, COUNT(*) FROM customers GROUP BY region WITH ROLLUP;
 
 -- class: unsupported
 -- tag: unsupported
