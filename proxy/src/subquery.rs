@@ -2,7 +2,9 @@
 //! first as a statement of its own (routed, rewritten and merged like any read) and its
 //! result takes its place as literals (`myshard_sql_rewrite::subquery`) before the outer
 //! statement is planned. A subquery that refers to the outer statement (correlated) cannot
-//! run by itself — the shard reports an unknown column — and the statement is refused.
+//! run by itself — the shard reports an unknown column — so it stays, and its tables are
+//! fetched by themselves and put in as literal rows: every shard of the outer statement then
+//! evaluates it over all of their rows.
 
 use crate::backend::state::quote_literal;
 use crate::error::codes;
@@ -13,7 +15,7 @@ use myshard_merger::MergeSpec;
 use myshard_router::RoutePlan;
 use myshard_router::StatementKind;
 use myshard_sql_rewrite::subquery::{
-    derive_table, outer_subqueries, substitute, Answer, DerivedColumn, Subquery,
+    correlated_tables, derive_table, outer_subqueries, substitute, Answer, DerivedColumn, Subquery,
 };
 use myshard_sql_rewrite::ExecPlan;
 use mysql_common::packets::Column;
@@ -268,18 +270,32 @@ impl Session {
         let Some(found) = outer_subqueries(sql) else {
             return Ok(inlined);
         };
+        let not_supported =
+            |e: myshard_sql_rewrite::RewriteError| ProxyError::not_supported(e.to_string());
         let mut answers = Vec::with_capacity(found.len());
         for f in &found {
-            let rows = self.collect_read(f.sql()).await.map_err(|e| match e {
-                ProxyError::Backend { code: 1054, .. } => ProxyError::not_supported(
-                    "correlated subqueries across several shards are not supported yet",
-                ),
-                other => other,
-            })?;
-            answers.push(answer(f, rows)?);
+            match self.collect_read(f.sql()).await {
+                Ok(rows) => answers.push(answer(f, rows)?),
+                // It names a column of the outer statement: it stays, and runs with the outer
+                // statement on each of its shards over its own tables as literal rows.
+                Err(ProxyError::Backend { code: 1054, .. })
+                    if !matches!(f, Subquery::Derived(_)) =>
+                {
+                    let mut tables = Vec::new();
+                    for t in correlated_tables(f.sql()).map_err(not_supported)? {
+                        let rows = self.collect_read(&t.fetch).await?;
+                        tables.push((t.qualifier, answer(&Subquery::Derived(String::new()), rows)?));
+                    }
+                    answers.push(Answer::Correlated(tables));
+                }
+                Err(ProxyError::Backend { code: 1054, .. }) => {
+                    return Err(ProxyError::not_supported(
+                        "derived tables that refer to the outer statement across several shards are not supported yet",
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
         }
-        substitute(sql, answers)
-            .map(Some)
-            .map_err(|e| ProxyError::not_supported(e.to_string()))
+        substitute(sql, answers).map(Some).map_err(not_supported)
     }
 }

@@ -201,20 +201,70 @@ pub const AGGREGATES: [&str; 18] = [
 ];
 
 fn has_aggregate_or_window(items: &[SelectItem]) -> bool {
-    let mut found = false;
-    for item in items {
-        let _ = visit_expressions(item, |e| {
-            if let Expr::Function(f) = e {
-                let name = f.name.to_string().to_ascii_uppercase();
-                if f.over.is_some() || AGGREGATES.contains(&name.as_str()) {
-                    found = true;
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        });
+    items.iter().any(has_own_aggregate)
+}
+
+/// Whether a call to an aggregate or window function is part of `node` itself (those inside
+/// its subqueries belong to them).
+pub fn has_own_aggregate<T: sqlparser::ast::Visit>(node: &T) -> bool {
+    struct Finder {
+        depth: usize,
     }
-    found
+    impl sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Function(f)
+                    if self.depth == 0
+                        && (f.over.is_some()
+                            || AGGREGATES
+                                .contains(&f.name.to_string().to_ascii_uppercase().as_str())) =>
+                {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    node.visit(&mut Finder { depth: 0 }).is_break()
+}
+
+/// Whether a subquery of `node` reads a table (rather than only literal rows and the outer
+/// statement's columns, as a correlated subquery myshard filled in does).
+fn subquery_reads_tables<T: sqlparser::ast::Visit>(node: &T) -> bool {
+    visit_expressions(node, |e| match e {
+        Expr::Subquery(q)
+        | Expr::InSubquery { subquery: q, .. }
+        | Expr::Exists { subquery: q, .. } => {
+            let reads = |n: &sqlparser::ast::ObjectName| {
+                if is_dual(n) {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            };
+            if sqlparser::ast::visit_relations(q.as_ref(), reads).is_break() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// `DUAL`, the table of no rows' worth of columns: no table at all.
+fn is_dual(name: &sqlparser::ast::ObjectName) -> bool {
+    matches!(name.0.as_slice(), [p] if p.as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("DUAL")))
 }
 
 fn has_subquery<T: sqlparser::ast::Visit>(node: &T) -> bool {
@@ -491,7 +541,9 @@ impl<'c> Ctx<'c> {
     ) -> Result<Vec<TableUse<'c>>, RouteError> {
         let mut names = Vec::new();
         let _ = visit_relations(node, |n| {
-            names.push(n.clone());
+            if !is_dual(n) {
+                names.push(n.clone());
+            }
             ControlFlow::<()>::Continue(())
         });
         if let Some(stmt) = (node as &dyn std::any::Any).downcast_ref::<Statement>() {
@@ -973,7 +1025,7 @@ impl<'c> Ctx<'c> {
                 "UNION, INTERSECT and EXCEPT over sharded tables are not supported yet",
             );
         };
-        if has_subquery(select.as_ref()) {
+        if subquery_reads_tables(select.as_ref()) {
             return unsupported("subqueries over sharded tables are not supported yet");
         }
         let from = self.tables_in_from(&select.from)?;

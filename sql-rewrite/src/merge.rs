@@ -8,11 +8,9 @@ use crate::RewriteError;
 use myshard_merger::{AggFunc, Aggregate, ArithOp, CmpOp, PExpr, SelectMerge, SortKey};
 use myshard_router::route::AGGREGATES;
 use sqlparser::ast::{
-    visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
-    GroupByWithModifier, Ident, LimitClause, ObjectName, OrderByKind, Query, SelectItem, SetExpr,
-    Value,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, GroupByWithModifier, Ident,
+    LimitClause, ObjectName, OrderByKind, Query, SelectItem, SetExpr, Value,
 };
-use std::ops::ControlFlow;
 
 /// Column references before the shard row width is known: helpers are numbered from
 /// [`HIDDEN`] and resolved with [`resolve`] once the first shard answers.
@@ -223,16 +221,7 @@ fn group_concat_call(e: &Expr) -> Result<Option<GroupConcatCall>, RewriteError> 
 }
 
 pub(crate) fn contains_aggregate(e: &Expr) -> bool {
-    visit_expressions(e, |x| match x {
-        Expr::Function(f)
-            if AGGREGATES.contains(&f.name.to_string().to_ascii_uppercase().as_str())
-                || f.over.is_some() =>
-        {
-            ControlFlow::Break(())
-        }
-        _ => ControlFlow::Continue(()),
-    })
-    .is_break()
+    myshard_router::route::has_own_aggregate(e)
 }
 
 /// One visible select item.

@@ -40,6 +40,9 @@ pub enum Answer {
     Exists(bool),
     /// A derived table: its columns and rows.
     Derived(Vec<DerivedColumn>, Vec<Vec<String>>),
+    /// A correlated subquery: it stays, evaluated with the outer statement on each shard,
+    /// with its tables (by qualifier) replaced by their rows (each an [`Answer::Derived`]).
+    Correlated(Vec<(String, Answer)>),
 }
 
 /// A column of a materialized derived table.
@@ -137,6 +140,8 @@ enum Replacement {
     Exists(bool),
     /// A derived table's rows.
     Derived(Box<Query>),
+    /// A correlated subquery's tables, by qualifier, as literal rows.
+    Inline(Vec<(String, Box<Query>)>),
 }
 
 impl VisitorMut for Replacer {
@@ -160,6 +165,15 @@ impl VisitorMut for Replacer {
             )
         {
             let new = match (self.with.next(), &mut *e) {
+                (
+                    Some(Replacement::Inline(tables)),
+                    Expr::InSubquery { subquery: q, .. }
+                    | Expr::Subquery(q)
+                    | Expr::Exists { subquery: q, .. },
+                ) => {
+                    inline_tables(q, &tables);
+                    return ControlFlow::Continue(());
+                }
                 (Some(Replacement::List(list)), Expr::InSubquery { expr, negated, .. }) => {
                     if list.is_empty() {
                         // `x IN (empty)` is false and `x NOT IN (empty)` true, even for NULL x.
@@ -455,6 +469,123 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
     Ok(statements.pop().map(|s| s.to_string()).unwrap_or_default())
 }
 
+/// A table a correlated subquery reads, to be fetched by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelatedTable {
+    /// How the subquery calls it (its alias, or its name).
+    pub qualifier: String,
+    /// The statement that fetches the rows it can use.
+    pub fetch: String,
+}
+
+/// The tables of a correlated subquery (its own text): on the outer statement's shards they
+/// would hold only that shard's rows, so each is fetched whole — less the rows its own WHERE
+/// conjuncts rule out, when it is the subquery's only table — and put in as literal rows.
+/// Refused when the subquery nests further subqueries or reads anything but plain tables.
+pub fn correlated_tables(subquery: &str) -> Result<Vec<CorrelatedTable>, RewriteError> {
+    let unsupported = |why: &str| {
+        Err(RewriteError::Unsupported(format!(
+            "correlated subqueries across several shards are supported over plain tables only; this one {why}"
+        )))
+    };
+    let q = parse_query(subquery)?;
+    let sqlparser::ast::SetExpr::Select(select) = q.body.as_ref() else {
+        return unsupported("is not a plain SELECT");
+    };
+    let mut nested = 0;
+    let _ = select.visit(&mut NestedQueries(&mut nested));
+    if nested > 0 {
+        return unsupported("nests another subquery");
+    }
+    let single = select.from.len() == 1 && select.from[0].joins.is_empty();
+    let mut out = Vec::new();
+    for twj in &select.from {
+        for factor in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            let TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } = factor
+            else {
+                return unsupported("reads something other than a table");
+            };
+            let qualifier = match alias {
+                Some(a) => a.name.value.clone(),
+                None => match name.0.last().and_then(|p| p.as_ident()) {
+                    Some(i) => i.value.clone(),
+                    None => return unsupported("names a table myshard cannot read"),
+                },
+            };
+            let filters: Vec<String> = match (&select.selection, single) {
+                (Some(w), true) => myshard_router::route::conjuncts(w)
+                    .into_iter()
+                    .filter(|c| only_refers_to(c, &qualifier))
+                    .map(|c| format!("({c})"))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let fetch = if filters.is_empty() {
+                format!("SELECT * FROM {name}")
+            } else {
+                format!(
+                    "SELECT * FROM {name} AS `{}` WHERE {}",
+                    qualifier.replace('`', "``"),
+                    filters.join(" AND ")
+                )
+            };
+            out.push(CorrelatedTable { qualifier, fetch });
+        }
+    }
+    Ok(out)
+}
+
+/// Counts the queries nested in a SELECT (its subqueries and derived tables).
+struct NestedQueries<'a>(&'a mut usize);
+
+impl Visitor for NestedQueries<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        *self.0 += 1;
+        ControlFlow::Continue(())
+    }
+}
+
+/// Puts literal rows in place of a subquery's tables (by qualifier), keeping their aliases.
+fn inline_tables(q: &mut Query, tables: &[(String, Box<Query>)]) {
+    let sqlparser::ast::SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    for twj in &mut select.from {
+        let factors =
+            std::iter::once(&mut twj.relation).chain(twj.joins.iter_mut().map(|j| &mut j.relation));
+        for factor in factors {
+            let Some((qualifier, rows)) = tables
+                .iter()
+                .find(|(qualifier, _)| names_table(factor, qualifier).is_some())
+            else {
+                continue;
+            };
+            let alias = match factor {
+                TableFactor::Table { alias: Some(a), .. } => a.clone(),
+                _ => sqlparser::ast::TableAlias {
+                    explicit: true,
+                    name: sqlparser::ast::Ident::new(qualifier.clone()),
+                    columns: vec![],
+                    at: None,
+                },
+            };
+            *factor = TableFactor::Derived {
+                lateral: false,
+                subquery: rows.clone(),
+                alias: Some(alias),
+                sample: None,
+            };
+        }
+    }
+}
+
 /// The outermost subqueries of a SELECT, or `None` when it has none (or is no SELECT).
 pub fn outer_subqueries(sql: &str) -> Option<Vec<Subquery>> {
     let statements = myshard_router::parse::parse(sql).ok()?;
@@ -492,6 +623,18 @@ pub fn substitute(sql: &str, answers: Vec<Answer>) -> Result<String, RewriteErro
             Answer::Exists(found) => Replacement::Exists(found),
             Answer::Derived(columns, rows) => {
                 Replacement::Derived(parse_query(&derived_sql(&columns, &rows))?)
+            }
+            Answer::Correlated(tables) => {
+                let mut rows = Vec::with_capacity(tables.len());
+                for (qualifier, answer) in tables {
+                    let Answer::Derived(columns, data) = answer else {
+                        return Err(RewriteError::Unsupported(
+                            "a correlated subquery's table must be rows".into(),
+                        ));
+                    };
+                    rows.push((qualifier, parse_query(&derived_sql(&columns, &data))?));
+                }
+                Replacement::Inline(rows)
             }
         });
     }
@@ -579,6 +722,41 @@ fn literal_rows(names: &[String], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_correlated_subquery_keeps_its_place_and_reads_its_tables_as_literal_rows() {
+        let sql = "SELECT id FROM t WHERE a IN (SELECT b FROM u) AND EXISTS (SELECT 1 FROM v AS w WHERE w.k = t.k AND w.x > 1)";
+        let found = outer_subqueries(sql).expect("subqueries");
+        let tables = correlated_tables(found[1].sql()).expect("plain tables");
+        assert_eq!(
+            tables,
+            vec![CorrelatedTable {
+                qualifier: "w".into(),
+                fetch: "SELECT * FROM v AS `w` WHERE (w.x > 1)".into(),
+            }]
+        );
+        let rows = Answer::Derived(
+            vec![DerivedColumn::untyped("k"), DerivedColumn::untyped("x")],
+            vec![vec!["1".into(), "2".into()], vec!["3".into(), "4".into()]],
+        );
+        let out = substitute(
+            sql,
+            vec![
+                Answer::List(vec!["7".into()]),
+                Answer::Correlated(vec![("w".into(), rows)]),
+            ],
+        )
+        .expect("substituted");
+        assert_eq!(
+            out,
+            "SELECT id FROM t WHERE a IN (7) AND EXISTS (SELECT 1 FROM (SELECT 1 AS `k`, 2 AS `x` UNION ALL SELECT 3 AS `k`, 4 AS `x`) AS w WHERE w.k = t.k AND w.x > 1)"
+        );
+        let nested = "SELECT 1 FROM v WHERE v.k = t.k AND v.x IN (SELECT y FROM z)";
+        assert!(
+            correlated_tables(nested).is_err(),
+            "a nested subquery is refused"
+        );
+    }
 
     #[test]
     fn outermost_subqueries_are_found_and_replaced_in_order() {

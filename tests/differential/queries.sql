@@ -1074,9 +1074,31 @@ WITH p AS (SELECT id FROM products WHERE price > 200) SELECT COUNT(*), SUM(qty) 
 -- tag: unsupported
 WITH RECURSIVE seq AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM seq WHERE n < 5) SELECT c.id FROM customers c JOIN seq ON seq.n = c.id;
 
+-- class: correlated
+SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 19);
+
+-- class: correlated
+SELECT COUNT(*) FROM events e WHERE EXISTS (SELECT 1 FROM tags t WHERE t.weight = e.flag);
+
+-- class: correlated
+SELECT t.id, (SELECT MAX(e.amount) FROM events e WHERE e.flag = t.weight) AS m FROM tags t WHERE t.id < 30 ORDER BY t.id;
+
+-- class: correlated
+-- tag: collation-ci
+SELECT c.region, COUNT(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) GROUP BY c.region ORDER BY c.region;
+
+-- class: correlated
+SELECT id FROM tags t WHERE t.weight IN (SELECT e.flag FROM events e WHERE e.id = t.id) ORDER BY id;
+
+-- class: correlated
+SELECT id, label FROM tags t WHERE (SELECT COUNT(*) FROM tags u WHERE u.label = t.label) > 30 ORDER BY id LIMIT 10;
+
+-- class: correlated
+SELECT p.category, (SELECT COUNT(*) FROM orders o WHERE o.product_id = p.id AND o.qty > 15) AS big FROM products p WHERE p.id < 8 ORDER BY p.id;
+
 -- class: unsupported
 -- tag: unsupported
-SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 19);
+SELECT id FROM tags t WHERE EXISTS (SELECT 1 FROM events e WHERE e.flag = t.weight AND e.id IN (SELECT id FROM customers WHERE tier = 1));
 
 -- class: errors
 -- tag: error

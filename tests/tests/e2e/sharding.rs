@@ -530,10 +530,25 @@ async fn unroutable_statements_fail_with_1235_and_a_reason() {
     let mut c = mall().await;
     let m = expect_1235(
         &mut c,
-        "SELECT COUNT(DISTINCT name), SUM(DISTINCT id) FROM users",
+        "SELECT COUNT(DISTINCT name), GROUP_CONCAT(id) FROM users",
     )
     .await;
     assert!(m.contains("DISTINCT"), "{m}");
+    // Aggregates over DISTINCT of different arguments are answered.
+    c.query_drop("DELETE FROM users WHERE id IN (7101, 7102, 7103, 7104)")
+        .await
+        .expect("clean");
+    c.query_drop("INSERT INTO users (id, name) VALUES (7101, 'dup'), (7102, 'dup'), (7103, 'one'), (7104, NULL)")
+        .await
+        .expect("users over several shards");
+    let counts: Option<(i64, i64, i64)> = c
+        .query_first("SELECT COUNT(DISTINCT name), COUNT(DISTINCT id, name), COUNT(DISTINCT id) FROM users WHERE id IN (7101, 7102, 7103, 7104)")
+        .await
+        .expect("distinct aggregates over several argument lists");
+    assert_eq!(counts, Some((2, 3, 4)));
+    c.query_drop("DELETE FROM users WHERE id IN (7101, 7102, 7103, 7104)")
+        .await
+        .expect("clean");
     let m = expect_1235(
         &mut c,
         "SELECT GROUP_CONCAT(name ORDER BY name), GROUP_CONCAT(id ORDER BY id) FROM users",
@@ -558,16 +573,21 @@ async fn unroutable_statements_fail_with_1235_and_a_reason() {
     assert!(m.contains("sharding key"), "{m}");
     let m = expect_1235(
         &mut c,
-        "SELECT * FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id)",
+        "SELECT * FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id AND o.id IN (SELECT id FROM orders))",
     )
     .await;
     assert!(m.contains("correlated"), "{m}");
-    // An uncorrelated subquery runs first and is answered.
-    let n: Option<i64> = c
-        .query_first("SELECT COUNT(*) FROM users WHERE id IN (SELECT user_id FROM orders)")
+    // An uncorrelated subquery runs first and is answered; a correlated one runs on every
+    // shard over the other table's rows, with the same answer.
+    let via_in: Vec<i64> = c
+        .query("SELECT id FROM users WHERE id IN (SELECT user_id FROM orders) ORDER BY id")
         .await
         .expect("uncorrelated subquery");
-    assert!(n.is_some());
+    let via_exists: Vec<i64> = c
+        .query("SELECT id FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id) ORDER BY id")
+        .await
+        .expect("correlated subquery");
+    assert_eq!(via_exists, via_in);
     expect_1235(
         &mut c,
         "SELECT * FROM users u JOIN notes n ON n.id = u.id WHERE u.id = 1",
