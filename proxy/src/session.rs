@@ -66,6 +66,9 @@ pub struct Session {
     pub admin: bool,
     /// Backend connections the running statement uses, for KILL QUERY on timeout.
     pub in_flight: Vec<(Arc<BackendPool>, u32)>,
+    /// Tables are being copied as literal rows for a statement one server evaluates whole:
+    /// every column must keep its type exactly.
+    pub(crate) exact_copies: bool,
     /// Role of the statement being run (reads may go to replicas).
     pub role: myshard_router::Role,
     /// When this session last used each shard's primary (read-your-writes).

@@ -15,7 +15,8 @@ use myshard_merger::MergeSpec;
 use myshard_router::RoutePlan;
 use myshard_router::StatementKind;
 use myshard_sql_rewrite::subquery::{
-    correlated_tables, derive_table, outer_subqueries, substitute, Answer, DerivedColumn, Subquery,
+    correlated_tables, derive_every_table, derive_table, outer_subqueries, substitute, Answer,
+    DerivedColumn, Subquery,
 };
 use myshard_sql_rewrite::ExecPlan;
 use mysql_common::packets::Column;
@@ -160,6 +161,52 @@ fn answer(kind: &Subquery, (cols, rows): Rows) -> Result<Answer, ProxyError> {
     })
 }
 
+/// Refuses a copy of rows whose literals would not keep some column's type exactly (ENUM and
+/// SET sort by definition position, BIT and spatial values have no typed literal form here).
+fn copied_exactly(cols: &[Column]) -> Result<(), ProxyError> {
+    match cols.iter().find(|c| cast_of(c).is_none()) {
+        Some(c) => Err(ProxyError::not_supported(format!(
+            "column '{}' has a type myshard cannot copy as literal rows exactly (ENUM, SET, BIT, spatial or an unusual character set)",
+            c.name_str()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Orders a table's copied rows by its integer primary key, the order one server scans it in
+/// (what GROUP_CONCAT or JSON_ARRAYAGG without ORDER BY see); other keys keep shard order.
+fn in_key_order((cols, rows): &mut Rows) {
+    use mysql_common::constants::ColumnFlags;
+    let key: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.flags().contains(ColumnFlags::PRI_KEY_FLAG))
+        .map(|(i, _)| i)
+        .collect();
+    let integer = |c: &Column| {
+        matches!(
+            crate::merge::kind_of(c),
+            myshard_merger::Kind::Int | myshard_merger::Kind::Unsigned
+        )
+    };
+    if key.is_empty() || !key.iter().all(|i| integer(&cols[*i])) {
+        return;
+    }
+    let number = |v: &Value| -> Option<i128> {
+        match v {
+            Value::Int(i) => Some(i128::from(*i)),
+            Value::UInt(u) => Some(i128::from(*u)),
+            Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+            _ => None,
+        }
+    };
+    rows.sort_by_cached_key(|r| {
+        key.iter()
+            .map(|i| r.get(*i).and_then(number))
+            .collect::<Vec<_>>()
+    });
+}
+
 /// How many tables of one statement may be fetched by themselves to join them elsewhere.
 const MAX_DERIVED_JOINS: usize = 4;
 
@@ -172,6 +219,39 @@ impl Session {
         &mut self,
         sql: &str,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        let err = match Box::pin(self.plan_split(sql)).await {
+            Err(e) if e.to_err().0 == codes::NOT_SUPPORTED_YET && !self.exact_copies => e,
+            other => return other,
+        };
+        // Last resort for a read myshard cannot split across shards: every table it reads is
+        // fetched by itself (at most MAX_ROWS rows each) and put in as literal rows, and one
+        // server evaluates the whole statement over them.
+        let Ok(Some(copy)) = derive_every_table(sql) else {
+            return Err(err);
+        };
+        self.exact_copies = true;
+        let copied = Box::pin(self.materialize(&copy)).await;
+        self.exact_copies = false;
+        let why = err.to_err().2;
+        let rewritten = match copied {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(err),
+            Err(e) => {
+                let (code, _, message) = e.to_err();
+                return Err(ProxyError::not_supported(format!(
+                    "{why}; running it over a copy of its tables' rows did not work either: {code} {message}"
+                )));
+            }
+        };
+        match self.plan(&rewritten) {
+            Ok(p) if p.0.targets.len() == 1 => Ok(p),
+            _ => Err(err),
+        }
+    }
+
+    /// Plans a statement that cannot run as written by running parts of it first: its
+    /// uncorrelated subqueries, correlated subqueries' tables, tables joined off the key.
+    async fn plan_split(&mut self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         let mut err = match self.plan(sql) {
             Ok(p) => return Ok(p),
             Err(e) => e,
@@ -275,7 +355,13 @@ impl Session {
         let mut answers = Vec::with_capacity(found.len());
         for f in &found {
             match self.collect_read(f.sql()).await {
-                Ok(rows) => answers.push(answer(f, rows)?),
+                Ok(mut rows) => {
+                    if self.exact_copies && matches!(f, Subquery::Derived(_)) {
+                        copied_exactly(&rows.0)?;
+                        in_key_order(&mut rows);
+                    }
+                    answers.push(answer(f, rows)?)
+                }
                 // It names a column of the outer statement: it stays, and runs with the outer
                 // statement on each of its shards over its own tables as literal rows.
                 Err(ProxyError::Backend { code: 1054, .. })
@@ -284,6 +370,9 @@ impl Session {
                     let mut tables = Vec::new();
                     for t in correlated_tables(f.sql()).map_err(not_supported)? {
                         let rows = self.collect_read(&t.fetch).await?;
+                        if self.exact_copies {
+                            copied_exactly(&rows.0)?;
+                        }
                         tables.push((t.qualifier, answer(&Subquery::Derived(String::new()), rows)?));
                     }
                     answers.push(Answer::Correlated(tables));

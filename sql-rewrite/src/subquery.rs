@@ -246,13 +246,7 @@ impl VisitorMut for CteInliner<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Table {
-            name,
-            alias,
-            args: None,
-            ..
-        } = t
-        else {
+        let Some((name, alias)) = plain_table(t) else {
             return ControlFlow::Continue(());
         };
         let [sqlparser::ast::ObjectNamePart::Identifier(ident)] = name.0.as_slice() else {
@@ -313,6 +307,44 @@ fn inner_join(op: &sqlparser::ast::JoinOperator) -> bool {
     )
 }
 
+/// A derived table of `body` in place of a table: under the table's alias, else its name.
+fn derived_factor(
+    body: Box<Query>,
+    alias: Option<sqlparser::ast::TableAlias>,
+    name: sqlparser::ast::Ident,
+) -> TableFactor {
+    let alias = alias.unwrap_or(sqlparser::ast::TableAlias {
+        explicit: true,
+        name,
+        columns: vec![],
+        at: None,
+    });
+    TableFactor::Derived {
+        lateral: false,
+        subquery: body,
+        alias: Some(alias),
+        sample: None,
+    }
+}
+
+/// A table factor that names a plain table: its name and alias (cloned).
+fn plain_table(
+    t: &TableFactor,
+) -> Option<(
+    sqlparser::ast::ObjectName,
+    Option<sqlparser::ast::TableAlias>,
+)> {
+    match t {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => Some((name.clone(), alias.clone())),
+        _ => None,
+    }
+}
+
 fn names_table(
     t: &TableFactor,
     qualifier: &str,
@@ -320,21 +352,12 @@ fn names_table(
     sqlparser::ast::ObjectName,
     Option<sqlparser::ast::TableAlias>,
 )> {
-    let TableFactor::Table {
-        name,
-        alias,
-        args: None,
-        ..
-    } = t
-    else {
-        return None;
-    };
-    let own = match alias {
+    let (name, alias) = plain_table(t)?;
+    let own = match &alias {
         Some(a) => a.name.value.clone(),
         None => name.0.last()?.as_ident()?.value.clone(),
     };
-    own.eq_ignore_ascii_case(qualifier)
-        .then(|| (name.clone(), alias.clone()))
+    own.eq_ignore_ascii_case(qualifier).then_some((name, alias))
 }
 
 /// Whether a condition reads columns of `qualifier` only (each written `qualifier.column`),
@@ -448,18 +471,7 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
         } else {
             parse_query(&format!("SELECT * FROM {name}"))?
         };
-        let alias = alias.unwrap_or_else(|| sqlparser::ast::TableAlias {
-            explicit: true,
-            name: sqlparser::ast::Ident::new(qualifier),
-            columns: vec![],
-            at: None,
-        });
-        *factor = TableFactor::Derived {
-            lateral: false,
-            subquery: body,
-            alias: Some(alias),
-            sample: None,
-        };
+        *factor = derived_factor(body, alias, sqlparser::ast::Ident::new(qualifier));
         found = true;
         break;
     }
@@ -567,22 +579,94 @@ fn inline_tables(q: &mut Query, tables: &[(String, Box<Query>)]) {
             else {
                 continue;
             };
-            let alias = match factor {
-                TableFactor::Table { alias: Some(a), .. } => a.clone(),
-                _ => sqlparser::ast::TableAlias {
-                    explicit: true,
-                    name: sqlparser::ast::Ident::new(qualifier.clone()),
-                    columns: vec![],
-                    at: None,
-                },
-            };
-            *factor = TableFactor::Derived {
-                lateral: false,
-                subquery: rows.clone(),
-                alias: Some(alias),
-                sample: None,
-            };
+            let alias = plain_table(factor).and_then(|(_, a)| a);
+            *factor = derived_factor(
+                rows.clone(),
+                alias,
+                sqlparser::ast::Ident::new(qualifier.clone()),
+            );
         }
+    }
+}
+
+/// A read whose tables all become derived tables of their whole rows — `(SELECT * FROM t)
+/// AS t` — so that, once those run by themselves and come back as literal rows, the
+/// statement reads no table and one server evaluates all of it (window functions, mixed
+/// UNION types, joins myshard cannot split). `None` when it is no plain read (locking reads
+/// and `INTO` keep their meaning only on the real tables) or reads no table.
+pub fn derive_every_table(sql: &str) -> Result<Option<String>, RewriteError> {
+    let mut statements =
+        myshard_router::parse::parse(sql).map_err(|e| RewriteError::Unsupported(e.to_string()))?;
+    let [Statement::Query(q)] = statements.as_mut_slice() else {
+        return Ok(None);
+    };
+    let mut plain = true;
+    let _ = Visit::visit(&**q, &mut PlainRead(&mut plain));
+    if !plain {
+        return Ok(None);
+    }
+    let mut deriver = Deriver {
+        derived: 0,
+        failed: None,
+    };
+    let _ = q.visit(&mut deriver);
+    if let Some(e) = deriver.failed {
+        return Err(e);
+    }
+    Ok((deriver.derived > 0).then(|| q.to_string()))
+}
+
+/// Clears its flag on a locking read or `SELECT … INTO`.
+struct PlainRead<'a>(&'a mut bool);
+
+impl Visitor for PlainRead<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        let into =
+            matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(s) if s.into.is_some());
+        if !q.locks.is_empty() || into {
+            *self.0 = false;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Turns every table into a derived table of all its rows.
+struct Deriver {
+    derived: usize,
+    failed: Option<RewriteError>,
+}
+
+impl VisitorMut for Deriver {
+    type Break = ();
+
+    fn post_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        let Some((name, alias)) = plain_table(t) else {
+            return ControlFlow::Continue(());
+        };
+        let Some(own) = name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.clone())
+        else {
+            return ControlFlow::Continue(());
+        };
+        if name.0.len() == 1 && own.eq_ignore_ascii_case("DUAL") {
+            return ControlFlow::Continue(());
+        }
+        let body = match parse_query(&format!("SELECT * FROM {name}")) {
+            Ok(b) => b,
+            Err(e) => {
+                self.failed = Some(e);
+                return ControlFlow::Break(());
+            }
+        };
+        *t = derived_factor(body, alias, sqlparser::ast::Ident::with_quote('`', own));
+        self.derived += 1;
+        ControlFlow::Continue(())
     }
 }
 
@@ -756,6 +840,26 @@ mod tests {
             correlated_tables(nested).is_err(),
             "a nested subquery is refused"
         );
+    }
+
+    #[test]
+    fn every_table_of_a_plain_read_becomes_a_derived_table_of_its_rows() {
+        let out = derive_every_table(
+            "SELECT a.id, ROW_NUMBER() OVER (ORDER BY b.x) FROM t AS a JOIN u b ON a.id = b.id, DUAL WHERE a.id IN (SELECT id FROM v)",
+        )
+        .expect("rewritten");
+        assert_eq!(
+            out.as_deref(),
+            Some("SELECT a.id, ROW_NUMBER() OVER (ORDER BY b.x) FROM (SELECT * FROM t) AS a JOIN (SELECT * FROM u) b ON a.id = b.id, DUAL WHERE a.id IN (SELECT id FROM (SELECT * FROM v) AS `v`)")
+        );
+        for kept in [
+            "SELECT * FROM t FOR UPDATE",
+            "SELECT id INTO @x FROM t",
+            "SELECT 1",
+            "UPDATE t SET a = 1",
+        ] {
+            assert_eq!(derive_every_table(kept).expect("parsed"), None, "{kept}");
+        }
     }
 
     #[test]

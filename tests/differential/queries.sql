@@ -1001,8 +1001,8 @@ SELECT id FROM tags WHERE id < 3 UNION ALL SELECT label FROM tags WHERE id < 3;
 -- tag: unsupported
 SELECT id FROM customers WHERE id > ALL (SELECT customer_id FROM orders WHERE qty > 19);
 
--- class: unsupported
--- tag: unsupported
+-- class: copy
+-- tag: collation-ci
 SELECT region, COUNT(*) FROM customers GROUP BY region UNION SELECT kind, COUNT(*) FROM events GROUP BY kind;
 
 -- class: unsupported
@@ -1095,6 +1095,22 @@ SELECT id, label FROM tags t WHERE (SELECT COUNT(*) FROM tags u WHERE u.label = 
 
 -- class: correlated
 SELECT p.category, (SELECT COUNT(*) FROM orders o WHERE o.product_id = p.id AND o.qty > 15) AS big FROM products p WHERE p.id < 8 ORDER BY p.id;
+
+-- class: correlated
+SELECT t.weight, COUNT(*), (SELECT COUNT(*) FROM events e WHERE e.flag = t.weight) AS n FROM tags t GROUP BY t.weight ORDER BY t.weight;
+
+-- class: correlated
+SELECT t.id, (SELECT e.id FROM events e WHERE e.flag = t.weight ORDER BY e.amount DESC, e.id LIMIT 1) AS top FROM tags t WHERE t.id BETWEEN 10 AND 25 ORDER BY t.id;
+
+-- class: correlated
+-- tag: collation-ci
+SELECT label, COUNT(*) FROM tags t GROUP BY label HAVING COUNT(*) > (SELECT COUNT(*) FROM events e WHERE e.payload = t.label) ORDER BY label;
+
+-- class: correlated
+SELECT COUNT(*) FROM customers WHERE tier NOT IN (SELECT o.qty FROM orders o WHERE o.customer_id = customers.id AND o.qty IS NOT NULL);
+
+-- class: correlated
+SELECT c.id, c.name FROM customers c WHERE c.credit > (SELECT AVG(o.price) * 5 FROM orders o WHERE o.customer_id = c.id) ORDER BY c.id LIMIT 15;
 
 -- class: unsupported
 -- tag: unsupported
@@ -1296,27 +1312,35 @@ SELECT tier, COUNT(*) * 2 AS twice, MAX(credit) - MIN(credit) AS spread FROM cus
 -- class: rollup
 SELECT customer_id, product_id, SUM(qty) FROM orders WHERE customer_id < 5 GROUP BY customer_id, product_id WITH ROLLUP LIMIT 7;
 
--- class: unsupported
--- tag: unsupported
-SELECT tier, region, COUNT(*) FROM customers GROUP BY tier WITH ROLLUP;
+-- class: copy
+SELECT id, ROW_NUMBER() OVER (ORDER BY credit DESC, id) AS r FROM customers ORDER BY id LIMIT 20;
 
--- class: unsupported
--- tag: unsupported
-SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers;
+-- class: copy
+-- tag: collation-ci
+SELECT region, id, RANK() OVER (PARTITION BY region ORDER BY tier, id) AS r, SUM(credit) OVER (PARTITION BY region) AS total FROM customers WHERE id < 60 ORDER BY id;
 
--- class: unsupported
--- tag: unsupported
-SELECT region, GROUP_CONCAT(name ORDER BY name), GROUP_CONCAT(id ORDER BY id) FROM customers GROUP BY region;
+-- class: copy
+-- tag: collation-ci
+SELECT region, GROUP_CONCAT(name ORDER BY name, id), GROUP_CONCAT(id ORDER BY id) FROM customers GROUP BY region;
 
--- class: unsupported
--- tag: unsupported
-SELECT STD(amount) FROM events;
-
--- class: unsupported
--- tag: unsupported
+-- class: copy
 SELECT JSON_ARRAYAGG(id) FROM tags;
 
--- class: unsupported
--- tag: unsupported
+-- class: copy
+-- tag: float
+SELECT STD(amount), VARIANCE(qty) FROM events JOIN orders ON orders.id = events.id;
+
+-- class: copy
+SELECT kind, LAG(amount) OVER (PARTITION BY kind ORDER BY id) AS prev FROM events WHERE id < 40 ORDER BY id;
+
+-- class: copy
+SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM customers;
+
+-- class: copy
+-- tag: float
+SELECT STD(amount) FROM events;
+
+-- class: copy
+-- tag: float
 SELECT VARIANCE(qty) FROM orders;
 
