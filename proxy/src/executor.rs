@@ -450,6 +450,19 @@ pub async fn concat_streams(
     framing: Framing,
 ) -> Result<(), ForwardError> {
     let results = start_all(conns, queries).await?;
+    // Every target's columns are known before anything is sent: a mismatch is refused while
+    // the statement can still be answered another way.
+    let first: Vec<Column> = match (&state.columns, results.first().and_then(|r| r.columns())) {
+        (Some(c), _) => c.clone(),
+        (None, Some(c)) => c.to_vec(),
+        (None, None) => Vec::new(),
+    };
+    for (r, q) in results.iter().zip(queries) {
+        let theirs = r.columns().unwrap_or_else(|| Vec::new().into());
+        if let Err(e) = crate::merge::check_same_shape(&first, &theirs, &q.shard) {
+            return abandon(results, ForwardError::Statement(e)).await;
+        }
+    }
     let mut rest = results.into_iter().zip(queries);
     while let Some((result, query)) = rest.next() {
         if let Err(e) = concat_result(stream, result, &query.shard, state, framing).await {

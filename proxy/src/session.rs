@@ -861,11 +861,11 @@ impl Session {
         let _running = RunningGuard::new(&self.shared);
         let timeout_ms = config.protection.statement_timeout_ms;
         let res = if timeout_ms == 0 {
-            self.execute(stream, &plan, &exec, more).await
+            self.execute_or_copy(stream, sql, &plan, &exec, more).await
         } else {
             match tokio::time::timeout(
                 std::time::Duration::from_millis(timeout_ms),
-                self.execute(stream, &plan, &exec, more),
+                self.execute_or_copy(stream, sql, &plan, &exec, more),
             )
             .await
             {
@@ -902,6 +902,34 @@ impl Session {
             config.server.slow_query_log.as_deref(),
         );
         res
+    }
+
+    /// Runs a planned statement. A read the shards' answers show cannot be merged (UNION
+    /// branches of different column kinds, say) is run over a copy of its tables instead,
+    /// when nothing of it reached the client yet.
+    async fn execute_or_copy(
+        &mut self,
+        stream: &mut PacketStream,
+        sql: &str,
+        plan: &RoutePlan,
+        exec: &ExecPlan,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let before = stream.packets_written();
+        match self.execute(stream, plan, exec, more).await {
+            Err(ForwardError::Statement(e))
+                if plan.kind == StatementKind::Read
+                    && e.to_err().0 == codes::NOT_SUPPORTED_YET
+                    && stream.packets_written() == before =>
+            {
+                let (plan, exec) = self
+                    .plan_copy(sql, e)
+                    .await
+                    .map_err(ForwardError::Statement)?;
+                Box::pin(self.execute(stream, &plan, &exec, more)).await
+            }
+            other => other,
+        }
     }
 
     async fn execute(

@@ -219,13 +219,25 @@ impl Session {
         &mut self,
         sql: &str,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        let err = match Box::pin(self.plan_split(sql)).await {
-            Err(e) if e.to_err().0 == codes::NOT_SUPPORTED_YET && !self.exact_copies => e,
-            other => return other,
-        };
-        // Last resort for a read myshard cannot split across shards: every table it reads is
-        // fetched by itself (at most MAX_ROWS rows each) and put in as literal rows, and one
-        // server evaluates the whole statement over them.
+        match Box::pin(self.plan_split(sql)).await {
+            Err(e) if e.to_err().0 == codes::NOT_SUPPORTED_YET && !self.exact_copies => {
+                self.plan_copy(sql, e).await
+            }
+            other => other,
+        }
+    }
+
+    /// The last resort for a read myshard cannot split across shards (`err` says why): every
+    /// table it reads is fetched by itself (at most MAX_ROWS rows each) and put in as literal
+    /// rows, and one server evaluates the whole statement over them.
+    pub(crate) async fn plan_copy(
+        &mut self,
+        sql: &str,
+        err: ProxyError,
+    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        if self.exact_copies {
+            return Err(err);
+        }
         let Ok(Some(copy)) = derive_every_table(sql) else {
             return Err(err);
         };

@@ -989,9 +989,11 @@ SELECT label FROM tags UNION ALL SELECT label FROM tags ORDER BY label, 1 LIMIT 
 -- tag: collation-ci
 SELECT title FROM products WHERE id < 5 UNION SELECT name FROM customers WHERE id < 5 ORDER BY title;
 
--- class: unsupported
--- tag: unsupported
+-- class: copy
 SELECT id FROM customers WHERE id < 3 UNION SELECT name FROM customers WHERE id < 3;
+
+-- class: copy
+SELECT qty FROM orders WHERE id < 6 UNION SELECT happened FROM events WHERE id < 4 ORDER BY 1;
 
 -- class: unsupported
 -- tag: unsupported
