@@ -201,6 +201,9 @@ pub struct ServerConfig {
     pub worker_id: Option<u16>,
     /// Most bytes of rows one cross-shard merge (GROUP BY, ORDER BY, DISTINCT) may hold.
     pub merge_memory_limit: usize,
+    /// A read myshard cannot split across shards runs on one server over a copy of its
+    /// tables' rows (at most 100,000 per table); `false` refuses it instead.
+    pub copy_fallback: bool,
     /// Address of the Prometheus `/metrics` endpoint (`host:port`); off when unset.
     pub metrics_listen: Option<String>,
     /// Statements slower than this many milliseconds go to the slow-query log.
@@ -224,6 +227,7 @@ impl Default for ServerConfig {
             max_allowed_packet: 64 * 1024 * 1024,
             worker_id: None,
             merge_memory_limit: 256 * 1024 * 1024,
+            copy_fallback: true,
             metrics_listen: None,
             slow_query_ms: 1_000,
             slow_query_log: None,

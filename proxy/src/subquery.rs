@@ -235,7 +235,7 @@ impl Session {
         sql: &str,
         err: ProxyError,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        if self.exact_copies {
+        if self.exact_copies || !self.shared.config().server.copy_fallback {
             return Err(err);
         }
         let Ok(Some(copy)) = derive_every_table(sql) else {

@@ -526,6 +526,27 @@ async fn expect_1235(c: &mut mysql_async::Conn, statement: &str) -> String {
 }
 
 #[tokio::test]
+async fn the_copy_fallback_can_be_turned_off() {
+    let e = env();
+    let proxy = myshard_tests::Proxy::start(
+        &e.cluster,
+        "copy_fallback = false\n",
+        &crate::env::config_rest(),
+    )
+    .expect("proxy");
+    setup();
+    let mut c = connect_to(proxy.port, "mall", "mall", Some("mall"))
+        .await
+        .expect("connects");
+    let m = expect_1235(
+        &mut c,
+        "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM users",
+    )
+    .await;
+    assert!(m.contains("OVER"), "{m}");
+}
+
+#[tokio::test]
 async fn unroutable_statements_fail_with_1235_and_a_reason() {
     let mut c = mall().await;
     // Reads myshard cannot split run on one server over a copy of their tables' rows...
