@@ -452,14 +452,15 @@ pub async fn concat_streams(
     let results = start_all(conns, queries).await?;
     // Every target's columns are known before anything is sent: a mismatch is refused while
     // the statement can still be answered another way.
-    let first: Vec<Column> = match (&state.columns, results.first().and_then(|r| r.columns())) {
-        (Some(c), _) => c.clone(),
-        (None, Some(c)) => c.to_vec(),
-        (None, None) => Vec::new(),
+    let first = results.first().and_then(|r| r.columns());
+    let first: &[Column] = match (&state.columns, &first) {
+        (Some(c), _) => c,
+        (None, Some(c)) => c,
+        (None, None) => &[],
     };
     for (r, q) in results.iter().zip(queries) {
         let theirs = r.columns().unwrap_or_else(|| Vec::new().into());
-        if let Err(e) = crate::merge::check_same_shape(&first, &theirs, &q.shard) {
+        if let Err(e) = crate::merge::check_same_shape(first, &theirs, &q.shard) {
             return abandon(results, ForwardError::Statement(e)).await;
         }
     }

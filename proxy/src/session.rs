@@ -990,15 +990,8 @@ impl Session {
             (merge, queries, last_insert_id) => {
                 let first_only = matches!(merge, MergeSpec::First);
                 let atomic = kind == StatementKind::Write && self.begin_atomic_write(queries);
-                let res = self
-                    .write_all(stream, queries, first_only, last_insert_id, atomic, more)
-                    .await;
-                if atomic && self.in_transaction {
-                    // Failed before its end (the client went away): undo every shard.
-                    self.rollback_branches().await;
-                    self.unpin_if_free();
-                }
-                res
+                self.write_all(stream, queries, first_only, last_insert_id, atomic, more)
+                    .await
             }
         }
     }

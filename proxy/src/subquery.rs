@@ -220,9 +220,7 @@ impl Session {
         sql: &str,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         match Box::pin(self.plan_split(sql)).await {
-            Err(e) if e.to_err().0 == codes::NOT_SUPPORTED_YET && !self.exact_copies => {
-                self.plan_copy(sql, e).await
-            }
+            Err(e) if e.to_err().0 == codes::NOT_SUPPORTED_YET => self.plan_copy(sql, e).await,
             other => other,
         }
     }
@@ -374,10 +372,12 @@ impl Session {
                     }
                     answers.push(answer(f, rows)?)
                 }
-                // It names a column of the outer statement: it stays, and runs with the outer
-                // statement on each of its shards over its own tables as literal rows.
-                Err(ProxyError::Backend { code: 1054, .. })
-                    if !matches!(f, Subquery::Derived(_)) =>
+                // It names a column (1054) or table (1109) of the outer statement: it stays,
+                // and runs with the outer statement on each of its shards over its own tables
+                // as literal rows.
+                Err(ProxyError::Backend {
+                    code: 1054 | 1109, ..
+                }) if !matches!(f, Subquery::Derived(_)) =>
                 {
                     let mut tables = Vec::new();
                     for t in correlated_tables(f.sql()).map_err(not_supported)? {
@@ -389,7 +389,9 @@ impl Session {
                     }
                     answers.push(Answer::Correlated(tables));
                 }
-                Err(ProxyError::Backend { code: 1054, .. }) => {
+                Err(ProxyError::Backend {
+                    code: 1054 | 1109, ..
+                }) => {
                     return Err(ProxyError::not_supported(
                         "derived tables that refer to the outer statement across several shards are not supported yet",
                     ))

@@ -207,10 +207,20 @@ fn has_aggregate_or_window(items: &[SelectItem]) -> bool {
 /// Whether a call to an aggregate or window function is part of `node` itself (those inside
 /// its subqueries belong to them).
 pub fn has_own_aggregate<T: sqlparser::ast::Visit>(node: &T) -> bool {
-    struct Finder {
+    own_aggregates(node, |_| true)
+}
+
+/// Whether `pick` holds for an aggregate or window call of `node` itself (not of its
+/// subqueries).
+fn own_aggregates<T: sqlparser::ast::Visit>(
+    node: &T,
+    pick: impl FnMut(&sqlparser::ast::Function) -> bool,
+) -> bool {
+    struct Finder<F> {
         depth: usize,
+        pick: F,
     }
-    impl sqlparser::ast::Visitor for Finder {
+    impl<F: FnMut(&sqlparser::ast::Function) -> bool> sqlparser::ast::Visitor for Finder<F> {
         type Break = ();
         fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
             self.depth += 1;
@@ -226,7 +236,8 @@ pub fn has_own_aggregate<T: sqlparser::ast::Visit>(node: &T) -> bool {
                     if self.depth == 0
                         && (f.over.is_some()
                             || AGGREGATES
-                                .contains(&f.name.to_string().to_ascii_uppercase().as_str())) =>
+                                .contains(&f.name.to_string().to_ascii_uppercase().as_str()))
+                        && (self.pick)(f) =>
                 {
                     ControlFlow::Break(())
                 }
@@ -234,11 +245,58 @@ pub fn has_own_aggregate<T: sqlparser::ast::Visit>(node: &T) -> bool {
             }
         }
     }
-    node.visit(&mut Finder { depth: 0 }).is_break()
+    node.visit(&mut Finder { depth: 0, pick }).is_break()
 }
 
-/// Whether a subquery of `node` reads a table (rather than only literal rows and the outer
-/// statement's columns, as a correlated subquery myshard filled in does).
+/// Whether a subquery aggregates columns of the outer statement only, as in
+/// `(SELECT COUNT(t.x))`: MySQL evaluates that aggregate in the outer query, over every row
+/// of it, which no shard has. Judged conservatively: a subquery without FROM, or a call whose
+/// columns are all qualified by names the subquery's FROM does not define.
+fn aggregates_outer_columns(q: &Query) -> bool {
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return has_own_aggregate(q.body.as_ref());
+    };
+    let mut own: Vec<String> = Vec::new();
+    for twj in &select.from {
+        for factor in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            match factor {
+                TableFactor::Table { alias: Some(a), .. }
+                | TableFactor::Derived { alias: Some(a), .. } => own.push(a.name.value.clone()),
+                TableFactor::Table { name, .. } => {
+                    if let Some(i) = name.0.last().and_then(|p| p.as_ident()) {
+                        own.push(i.value.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let no_from = select.from.is_empty();
+    own_aggregates(select.as_ref(), |f| {
+        let (mut columns, mut outer) = (0, 0);
+        let _ = visit_expressions(f, |e| {
+            match e {
+                Expr::Identifier(_) => {
+                    columns += 1;
+                    outer += usize::from(no_from);
+                }
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    columns += 1;
+                    let q = &parts[parts.len() - 2].value;
+                    outer += usize::from(!own.iter().any(|o| o.eq_ignore_ascii_case(q)));
+                }
+                _ => {}
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        (no_from && columns == 0) || (columns > 0 && outer == columns)
+    })
+}
+
+/// Whether a subquery of `node` must be split off before the statement can run on several
+/// shards: it reads a table (rather than only literal rows and the outer statement's
+/// columns, as a correlated subquery myshard filled in does), or aggregates the outer
+/// statement's columns.
 fn subquery_reads_tables<T: sqlparser::ast::Visit>(node: &T) -> bool {
     visit_expressions(node, |e| match e {
         Expr::Subquery(q)
@@ -251,7 +309,9 @@ fn subquery_reads_tables<T: sqlparser::ast::Visit>(node: &T) -> bool {
                     ControlFlow::Break(())
                 }
             };
-            if sqlparser::ast::visit_relations(q.as_ref(), reads).is_break() {
+            if sqlparser::ast::visit_relations(q.as_ref(), reads).is_break()
+                || aggregates_outer_columns(q)
+            {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())

@@ -1114,6 +1114,13 @@ SELECT COUNT(*) FROM customers WHERE tier NOT IN (SELECT o.qty FROM orders o WHE
 -- class: correlated
 SELECT c.id, c.name FROM customers c WHERE c.credit > (SELECT AVG(o.price) * 5 FROM orders o WHERE o.customer_id = c.id) ORDER BY c.id LIMIT 15;
 
+-- class: correlated
+SELECT (SELECT COUNT(c.tier)) FROM customers c;
+
+-- class: unsupported
+-- tag: unsupported
+SELECT (SELECT SUM(c.credit) FROM tags t WHERE t.id = 1) AS s FROM customers c;
+
 -- class: unsupported
 -- tag: unsupported
 SELECT id FROM tags t WHERE EXISTS (SELECT 1 FROM events e WHERE e.flag = t.weight AND e.id IN (SELECT id FROM customers WHERE tier = 1));
