@@ -1,6 +1,5 @@
 //! One client connection: handshake and authentication, then the command loop.
 
-use crate::backend::state::quote_literal;
 use crate::backend::SessionState;
 use crate::error::{codes, ProxyError};
 use crate::executor;
@@ -12,6 +11,7 @@ use crate::protocol::{Command, PacketStream};
 use crate::server::Shared;
 use crate::session::Session;
 use myshard_config::AuthPlugin;
+use myshard_router::text::quote_portable;
 use mysql_common::collations::{Collation, CollationId};
 use mysql_common::constants::CapabilityFlags;
 use std::collections::HashMap;
@@ -97,9 +97,12 @@ fn charset_state(collation: u8) -> SessionState {
         "character_set_connection",
         "character_set_results",
     ] {
-        state.set_system(var, quote_literal(charset.as_bytes()));
+        state.set_system(var, quote_portable(charset.as_bytes(), "_utf8mb4"));
     }
-    state.set_system("collation_connection", quote_literal(name.as_bytes()));
+    state.set_system(
+        "collation_connection",
+        quote_portable(name.as_bytes(), "_utf8mb4"),
+    );
     state
 }
 
@@ -240,8 +243,10 @@ async fn handshake(
         next_tx_settings: None,
         row_count: -1,
         found_rows: 0,
+        text: Default::default(),
     };
     session.initial_state = session.state.clone();
+    session.refresh_text_mode();
     if let Some(db) = hello.database.clone().filter(|_| admin) {
         session.schema = Some(db);
     } else if let Some(db) = hello
@@ -410,8 +415,14 @@ async fn handle_command(
     match command {
         Command::Quit => return Ok(true),
         Command::Ping => stream.write_packet(&ok(status).encode(0)).await?,
-        Command::Query(sql) if session.admin => crate::admin::query(session, stream, &sql).await?,
-        Command::Query(sql) => session.query(stream, &sql).await?,
+        Command::Query(bytes) => match session.canonical(&bytes) {
+            Ok(sql) if session.admin => crate::admin::query(session, stream, &sql).await?,
+            Ok(sql) => session.query(stream, &sql).await?,
+            Err(e) => {
+                session.remember_error(&e);
+                executor::write_error(stream, &e).await?
+            }
+        },
         Command::InitDb(db) if session.admin => {
             // Admin sessions pick a schema for EXPLAIN ROUTE; no grants apply.
             if session.shared.config().schema(&db).is_some() {
@@ -462,7 +473,13 @@ async fn handle_command(
             );
             executor::write_error(stream, &err).await?;
         }
-        Command::StmtPrepare(sql) => session.stmt_prepare(stream, &sql).await?,
+        Command::StmtPrepare(bytes) => match session.canonical(&bytes) {
+            Ok(sql) => session.stmt_prepare(stream, &sql).await?,
+            Err(e) => {
+                session.remember_error(&e);
+                executor::write_error(stream, &e).await?
+            }
+        },
         Command::StmtExecute { id, body } => session.stmt_execute(stream, id, &body).await?,
         Command::StmtSendLongData { id, param, data } => session.stmt_long_data(id, param, &data),
         Command::StmtClose(id) => session.stmt_close(id),

@@ -92,12 +92,6 @@ fn parse_for_prepare(sql: &str) -> Result<Prepared, ProxyError> {
 }
 
 impl Session {
-    fn no_backslash_escapes(&self) -> bool {
-        self.state
-            .system_literal("sql_mode")
-            .is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
-    }
-
     /// Counts an error and keeps it for `SHOW WARNINGS` / `SHOW ERRORS`.
     pub(crate) fn remember_error(&mut self, e: &ProxyError) {
         let (code, _, message) = e.to_err();
@@ -221,7 +215,7 @@ impl Session {
         id: u32,
         body: &[u8],
     ) -> ClientResult {
-        let no_backslash = self.no_backslash_escapes();
+        let mode = self.text.clone();
         let bound = match self.statements.by_id.get_mut(&id) {
             None => Err(not_found(id, "mysqld_stmt_execute")),
             Some(stmt) => {
@@ -234,7 +228,7 @@ impl Session {
                             .params
                             .iter()
                             .zip(&exec.types)
-                            .map(|(v, (t, _))| binary::param_literal(v, *t, no_backslash))
+                            .map(|(v, (t, _))| binary::param_literal(v, *t, &mode))
                             .collect();
                         stmt.types = exec.types;
                         Ok(binary::bind(&stmt.sql, &stmt.markers, &literals))
@@ -282,15 +276,19 @@ impl Session {
     /// SQL `PREPARE name FROM 'text' | @var`.
     pub fn sql_prepare(&mut self, name: &str, source: &PrepareSource) -> Result<(), ProxyError> {
         let text = match source {
-            PrepareSource::Text(t) => t.clone(),
+            // The statement text is read by the session's own rules, as by a server.
+            PrepareSource::Text(t) => self.canonical(t.as_bytes())?.into_owned(),
             PrepareSource::Variable(v) => match self.state.user_literal(v) {
-                Some(lit) => unquote(&lit).ok_or_else(|| {
-                    ProxyError::sql(
-                        codes::PARSE_ERROR,
-                        "42000",
-                        format!("user variable @{v} does not hold statement text"),
-                    )
-                })?,
+                Some(lit) => {
+                    let bytes = myshard_router::text::literal_value(&lit).ok_or_else(|| {
+                        ProxyError::sql(
+                            codes::PARSE_ERROR,
+                            "42000",
+                            format!("user variable @{v} does not hold statement text"),
+                        )
+                    })?;
+                    self.canonical(&bytes)?.into_owned()
+                }
                 None => {
                     return Err(ProxyError::sql(
                         codes::PARSE_ERROR,
@@ -369,27 +367,6 @@ fn probe_literals(p: &Prepared) -> Vec<String> {
     out
 }
 
-/// The text of a quoted SQL string literal as myshard writes them (`'…'` with backslash
-/// escapes).
-fn unquote(lit: &str) -> Option<String> {
-    let inner = lit.strip_prefix('\'')?.strip_suffix('\'')?;
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            out.push(match chars.next()? {
-                'n' => '\n',
-                'r' => '\r',
-                '0' => '\0',
-                other => other,
-            });
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,11 +377,5 @@ mod tests {
         assert!(parse_for_prepare("SELECT 1; SELECT 2").is_err());
         let p = parse_for_prepare("SELECT ? FROM t WHERE a = '?'").expect("valid");
         assert_eq!(p.markers.len(), 1);
-    }
-
-    #[test]
-    fn unquote_reverses_quote_literal() {
-        let lit = crate::backend::state::quote_literal(b"it's a\nb\\c");
-        assert_eq!(unquote(&lit).as_deref(), Some("it's a\nb\\c"));
     }
 }

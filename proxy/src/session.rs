@@ -2,7 +2,6 @@
 //! it has pinned, and the dispatch of each statement to the session layer, the local answers
 //! or the shards.
 
-use crate::backend::state::quote_literal;
 use crate::backend::{BackendPool, PooledConn, SessionState};
 use crate::error::{codes, ProxyError};
 use crate::executor::{self, ForwardError, Framing};
@@ -93,6 +92,9 @@ pub struct Session {
     pub row_count: i64,
     /// `FOUND_ROWS()`: rows the last result set had.
     pub found_rows: u64,
+    /// The session's lexical rules (`sql_mode` quoting flags, `character_set_client`), which
+    /// its text is read in and sent to shards in; follows `state`.
+    pub text: myshard_router::text::TextMode,
 }
 
 /// What happened to the client connection while serving a command.
@@ -108,7 +110,37 @@ impl Session {
         if self.in_transaction {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS;
         }
+        if !self.text.backslash_escapes {
+            // Drivers escape parameters by this flag, as a MySQL server sets it.
+            s |= StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES;
+        }
         s
+    }
+
+    /// Re-reads the session's lexical rules from its variables.
+    pub fn refresh_text_mode(&mut self) {
+        let value = |name: &str| {
+            self.state
+                .system_literal(name)
+                .and_then(myshard_router::text::literal_value)
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        self.text = myshard_router::text::TextMode::new(
+            &value("sql_mode").unwrap_or_default(),
+            &value("character_set_client").unwrap_or_else(|| "utf8mb4".into()),
+        );
+    }
+
+    /// A client's statement bytes as canonical text (ERR 1300 when they cannot be read in
+    /// the session's character set).
+    pub fn canonical<'a>(&self, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>, ProxyError> {
+        myshard_router::text::canonical(bytes, &self.text)
+            .map_err(|e| ProxyError::sql(codes::INVALID_CHARACTER_STRING, "HY000", e.to_string()))
+    }
+
+    /// Canonical text in the session's own form, for a backend connection.
+    pub fn outgoing<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        myshard_router::text::for_session(sql, &self.text)
     }
 
     /// Framing for the statement being answered.
@@ -343,7 +375,7 @@ impl Session {
                 // Ends any open transaction first, as MySQL's implicit commit does.
                 self.end_transaction(stream, "COMMIT", None).await?;
                 // Branches begin on each shard at the transaction's first statement there.
-                self.begin_sql = sql.to_string();
+                self.begin_sql = self.outgoing(sql).into_owned();
                 let upper = sql.to_ascii_uppercase();
                 self.tx_read_only = upper.contains("READ ONLY");
                 self.in_transaction = true;
@@ -511,8 +543,9 @@ impl Session {
             .await
             .map_err(ForwardError::Statement)?;
         conn.count_statement();
+        let outgoing = self.outgoing(sql).into_owned();
         let res = match conn.conn() {
-            Ok(c) => executor::collect(c, &shard, sql).await,
+            Ok(c) => executor::collect(c, &shard, &outgoing).await,
             Err(e) => Err(e),
         };
         self.give_back(conn, res.as_ref().err());
@@ -550,7 +583,10 @@ impl Session {
             physical.replace('`', "``")
         );
         if let Some(p) = &like {
-            sql.push_str(&format!(" LIKE {}", quote_literal(p.as_bytes())));
+            sql.push_str(&format!(
+                " LIKE {}",
+                myshard_router::text::quote(p.as_bytes(), "_utf8mb4")
+            ));
         }
         let saved = self.schema.replace(logical.clone());
         let res = self.collect(&sql).await;
@@ -623,7 +659,7 @@ impl Session {
                     "Transaction characteristics can't be changed while a transaction is in progress",
                 )));
             }
-            self.next_tx_settings = Some(sql.to_string());
+            self.next_tx_settings = Some(self.outgoing(sql).into_owned());
             executor::write_ok(stream, self.framing(more), 0).await?;
             return Ok(());
         }
@@ -650,8 +686,9 @@ impl Session {
             .await
             .map_err(ForwardError::Statement)?;
         conn.count_statement();
+        let outgoing = self.outgoing(sql).into_owned();
         let res = self
-            .set_on(&mut conn, &shard, sql, targets, replayable)
+            .set_on(&mut conn, &shard, &outgoing, targets, replayable)
             .await;
         self.give_back(conn, res.as_ref().err());
         res.map_err(ForwardError::Statement)?;
@@ -712,7 +749,14 @@ impl Session {
                 (Some(Value::Bytes(b)), Some(col)) if is_numeric(col.column_type()) => {
                     String::from_utf8_lossy(b).into_owned()
                 }
-                (Some(Value::Bytes(b)), _) => quote_literal(b),
+                // Replayed before the session's sql_mode is known to be in force on a
+                // connection: a literal every mode reads alike.
+                (Some(Value::Bytes(b)), Some(col)) if col.character_set() == 63 => {
+                    myshard_router::text::quote_portable(b, "_binary")
+                }
+                (Some(Value::Bytes(b)), _) => {
+                    myshard_router::text::quote_portable(b, &self.text.introducer())
+                }
                 _ => "NULL".into(),
             };
             if *system {
@@ -725,11 +769,30 @@ impl Session {
             }
         }
         conn.set_fingerprint(self.state.fingerprint());
+        self.refresh_text_mode();
         Ok(())
     }
 
-    /// Routes and rewrites a statement into its execution plan.
+    /// Routes and rewrites a statement into its execution plan, each target's SQL in the
+    /// session's own text form.
     pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        let (plan, mut exec) = self.plan_text(sql)?;
+        for q in &mut exec.queries {
+            // A rewrite that ended a literal early would read as two statements here: refuse
+            // it rather than let a shard run the second.
+            if q.sql != sql && !myshard_router::text::is_single_statement(&q.sql) {
+                return Err(ProxyError::not_supported(
+                    "invariant: a rewritten statement reads as several statements; refused",
+                ));
+            }
+            if let std::borrow::Cow::Owned(s) = self.outgoing(&q.sql) {
+                q.sql = s;
+            }
+        }
+        Ok((plan, exec))
+    }
+
+    fn plan_text(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         match self.plan_one(sql) {
             Err(e @ ProxyError::Sql { .. })
                 if e.to_err().0 == codes::NOT_SUPPORTED_YET
@@ -1502,6 +1565,7 @@ impl Session {
     pub async fn reset(&mut self) {
         self.rollback_pinned().await;
         self.state = self.initial_state.clone();
+        self.refresh_text_mode();
         self.autocommit = true;
         self.in_transaction = false;
         self.pin_reason = None;

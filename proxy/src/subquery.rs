@@ -6,12 +6,12 @@
 //! fetched by themselves and put in as literal rows: every shard of the outer statement then
 //! evaluates it over all of their rows.
 
-use crate::backend::state::quote_literal;
 use crate::error::codes;
 use crate::error::ProxyError;
 use crate::executor;
 use crate::session::Session;
 use myshard_merger::MergeSpec;
+use myshard_router::text::{self, TextMode};
 use myshard_router::RoutePlan;
 use myshard_router::StatementKind;
 use myshard_sql_rewrite::subquery::{
@@ -32,24 +32,33 @@ pub fn may_have_subquery(sql: &str) -> bool {
     sql.to_ascii_uppercase().matches("SELECT").count() > 1
 }
 
-/// The SQL literal of a result value.
-fn literal(col: Option<&Column>, v: &Value) -> String {
+/// The SQL literal (canonical text) of a result value: numbers as written, binary values as
+/// binary literals, text as a literal in the session's character set (the one results come
+/// in), so that a CONVERT to the column's own character set reads it right.
+fn literal(col: Option<&Column>, v: &Value, mode: &TextMode) -> String {
     let numeric = col.is_some_and(|c| crate::session::is_numeric(c.column_type()));
+    let binary = col.is_some_and(|c| c.character_set() == 63);
     match v {
         Value::NULL => "NULL".into(),
         Value::Bytes(b) if numeric => match std::str::from_utf8(b) {
-            Ok(s) if s.parse::<f64>().is_ok() => s.to_string(),
-            _ => quote_literal(b),
+            Ok(s) if is_number(s) => s.to_string(),
+            _ => text::quote_in(b, mode),
         },
-        Value::Bytes(b) => match std::str::from_utf8(b) {
-            Ok(_) => quote_literal(b),
-            Err(_) => {
-                let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
-                format!("X'{hex}'")
-            }
-        },
+        Value::Bytes(b) if binary => text::quote(b, "_binary"),
+        Value::Bytes(b) => text::quote_in(b, mode),
         other => other.as_sql(false),
     }
+}
+
+/// A plain decimal number as MySQL prints one (no `inf`, `NaN` or hex).
+fn is_number(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty()
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && digits.as_bytes()[0].is_ascii_digit()
+        && s.parse::<f64>().is_ok()
 }
 
 /// How literal rows get a result column's type back (`{}` is the column): without it a NULL
@@ -119,13 +128,13 @@ fn one_column(cols: &[Column]) -> Result<(), ProxyError> {
 }
 
 /// A subquery's result as literals for its place.
-fn answer(kind: &Subquery, (cols, rows): Rows) -> Result<Answer, ProxyError> {
+fn answer(kind: &Subquery, (cols, rows): Rows, mode: &TextMode) -> Result<Answer, ProxyError> {
     Ok(match kind {
         Subquery::In(_) => {
             one_column(&cols)?;
             Answer::List(
                 rows.iter()
-                    .map(|r| literal(cols.first(), r.first().unwrap_or(&Value::NULL)))
+                    .map(|r| literal(cols.first(), r.first().unwrap_or(&Value::NULL), mode))
                     .collect(),
             )
         }
@@ -139,7 +148,7 @@ fn answer(kind: &Subquery, (cols, rows): Rows) -> Result<Answer, ProxyError> {
                 ));
             }
             let v = rows.first().and_then(|r| r.first()).unwrap_or(&Value::NULL);
-            Answer::Scalar(literal(cols.first(), v))
+            Answer::Scalar(literal(cols.first(), v, mode))
         }
         Subquery::Exists(_) => Answer::Exists(!rows.is_empty()),
         Subquery::Derived(_) => Answer::Derived(
@@ -153,7 +162,7 @@ fn answer(kind: &Subquery, (cols, rows): Rows) -> Result<Answer, ProxyError> {
                 .map(|r| {
                     r.iter()
                         .enumerate()
-                        .map(|(j, v)| literal(cols.get(j), v))
+                        .map(|(j, v)| literal(cols.get(j), v, mode))
                         .collect()
                 })
                 .collect(),
@@ -362,6 +371,7 @@ impl Session {
         };
         let not_supported =
             |e: myshard_sql_rewrite::RewriteError| ProxyError::not_supported(e.to_string());
+        let found = found.map_err(not_supported)?;
         let mut answers = Vec::with_capacity(found.len());
         for f in &found {
             match self.collect_read(f.sql()).await {
@@ -370,7 +380,7 @@ impl Session {
                         copied_exactly(&rows.0)?;
                         in_key_order(&mut rows);
                     }
-                    answers.push(answer(f, rows)?)
+                    answers.push(answer(f, rows, &self.text)?)
                 }
                 // It names a column (1054) or table (1109) of the outer statement: it stays,
                 // and runs with the outer statement on each of its shards over its own tables
@@ -385,7 +395,10 @@ impl Session {
                         if self.exact_copies {
                             copied_exactly(&rows.0)?;
                         }
-                        tables.push((t.qualifier, answer(&Subquery::Derived(String::new()), rows)?));
+                        tables.push((
+                            t.qualifier,
+                            answer(&Subquery::Derived(String::new()), rows, &self.text)?,
+                        ));
                     }
                     answers.push(Answer::Correlated(tables));
                 }

@@ -14,10 +14,10 @@
 //! for certain (its process is gone); a branch of this boot is resolved only when its
 //! decision is logged, so an in-flight commit is never disturbed.
 
-use crate::backend::state::quote_literal;
 use crate::backend::SessionState;
 use crate::error::ProxyError;
 use crate::server::Shared;
+use myshard_router::text::quote_portable;
 use mysql_common::value::Value;
 use std::collections::HashSet;
 use std::io::Write;
@@ -83,8 +83,8 @@ fn instance_hash(log: &Path) -> String {
 pub fn xid_sql(gtrid: &str, shard: &str) -> String {
     format!(
         "{},{}",
-        quote_literal(gtrid.as_bytes()),
-        quote_literal(shard.as_bytes())
+        quote_portable(gtrid.as_bytes(), "_utf8mb4"),
+        quote_portable(shard.as_bytes(), "_utf8mb4")
     )
 }
 

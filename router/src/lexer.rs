@@ -126,13 +126,17 @@ fn quoted(b: &[u8], start: usize) -> (String, usize) {
             return (String::from_utf8_lossy(&text).into_owned(), i + 1);
         }
         if b[i] == b'\\' && q != b'`' && i + 1 < b.len() {
-            text.push(match b[i + 1] {
-                b'n' => b'\n',
-                b't' => b'\t',
-                b'r' => b'\r',
-                b'0' => 0,
-                other => other,
-            });
+            // MySQL's escapes; `\%` and `\_` keep their backslash (LIKE patterns).
+            match b[i + 1] {
+                b'n' => text.push(b'\n'),
+                b't' => text.push(b'\t'),
+                b'r' => text.push(b'\r'),
+                b'b' => text.push(8),
+                b'Z' => text.push(0x1A),
+                b'0' => text.push(0),
+                c @ (b'%' | b'_') => text.extend_from_slice(&[b'\\', c]),
+                other => text.push(other),
+            }
             i += 2;
             continue;
         }

@@ -16,6 +16,7 @@ pub mod placement;
 pub mod plan;
 pub mod route;
 pub mod session;
+pub mod text;
 
 pub use placement::Target;
 pub use plan::{Combine, GeneratedIds, Rewrite};

@@ -3,6 +3,7 @@
 //! generated ids, LIMIT pushed down) and the [`MergeSpec`] for their answers.
 
 pub mod merge;
+pub mod render;
 pub mod subquery;
 pub mod union;
 
@@ -300,7 +301,7 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
                     unaliased: Vec::new(),
                 };
                 let _ = stmt.visit(&mut renamer);
-                stmt.to_string()
+                render::render(&mut stmt)?
             }
         };
         queries.push(ShardQuery {

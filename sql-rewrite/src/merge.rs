@@ -230,6 +230,20 @@ struct Item {
     alias: Option<String>,
 }
 
+/// A label as MariaDB names a column (names are utf8mb3): characters beyond the Basic
+/// Multilingual Plane become `?` and NUL becomes `\x00`, as in MariaDB's own labels. Sent as
+/// an alias, the label as written would be refused (1300).
+fn column_name(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| match c {
+            '\0' => "\\x00".to_string(),
+            c if u32::from(c) > 0xFFFF => "?".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// Finds the visible item an ORDER BY / GROUP BY expression refers to: an ordinal, an alias,
 /// or the same expression.
 fn find_item(items: &[Item], e: &Expr) -> Result<Option<usize>, RewriteError> {
@@ -907,7 +921,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         projection.push(match label {
             Some(l) => SelectItem::ExprWithAlias {
                 expr: it.expr.clone(),
-                alias: Ident::with_quote('`', l),
+                alias: Ident::with_quote('`', column_name(&l)),
             },
             None => SelectItem::UnnamedExpr(it.expr.clone()),
         });

@@ -69,6 +69,19 @@ impl DerivedColumn {
 struct Finder {
     depth: usize,
     found: Vec<Subquery>,
+    failed: Option<RewriteError>,
+}
+
+impl Finder {
+    fn text(&mut self, q: &Query) -> Option<String> {
+        match crate::render::render(&mut q.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.failed.get_or_insert(e);
+                None
+            }
+        }
+    }
 }
 
 impl Visitor for Finder {
@@ -103,11 +116,22 @@ impl Visitor for Finder {
                     return ControlFlow::Break(())
                 }
                 Expr::InSubquery { subquery, .. } => {
-                    self.found.push(Subquery::In(subquery.to_string()))
+                    let Some(t) = self.text(subquery) else {
+                        return ControlFlow::Break(());
+                    };
+                    self.found.push(Subquery::In(t))
                 }
-                Expr::Subquery(q) => self.found.push(Subquery::Scalar(q.to_string())),
+                Expr::Subquery(q) => {
+                    let Some(t) = self.text(q) else {
+                        return ControlFlow::Break(());
+                    };
+                    self.found.push(Subquery::Scalar(t))
+                }
                 Expr::Exists { subquery, .. } => {
-                    self.found.push(Subquery::Exists(subquery.to_string()))
+                    let Some(t) = self.text(subquery) else {
+                        return ControlFlow::Break(());
+                    };
+                    self.found.push(Subquery::Exists(t))
                 }
                 _ => {}
             }
@@ -118,7 +142,10 @@ impl Visitor for Finder {
     fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
         if self.depth == 1 {
             if let TableFactor::Derived { subquery, .. } = t {
-                self.found.push(Subquery::Derived(subquery.to_string()));
+                let Some(text) = self.text(subquery) else {
+                    return ControlFlow::Break(());
+                };
+                self.found.push(Subquery::Derived(text));
             }
         }
         ControlFlow::Continue(())
@@ -294,7 +321,7 @@ pub fn inline_ctes(sql: &str) -> Option<Result<String, RewriteError>> {
         ctes.push(cte);
     }
     let _ = VisitMut::visit(q, &mut CteInliner { ctes: &ctes });
-    Some(Ok(Statement::Query(q.clone()).to_string()))
+    Some(crate::render::render(&mut **q))
 }
 
 /// Whether a join operator keeps only matching rows (so which shard a row pair is found on
@@ -478,7 +505,10 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
     if !found {
         return unsupported("it is not a table of the statement's FROM");
     }
-    Ok(statements.pop().map(|s| s.to_string()).unwrap_or_default())
+    match statements.pop() {
+        Some(mut s) => crate::render::render(&mut s),
+        None => Ok(String::new()),
+    }
 }
 
 /// A table a correlated subquery reads, to be fetched by itself.
@@ -613,7 +643,10 @@ pub fn derive_every_table(sql: &str) -> Result<Option<String>, RewriteError> {
     if let Some(e) = deriver.failed {
         return Err(e);
     }
-    Ok((deriver.derived > 0).then(|| q.to_string()))
+    if deriver.derived == 0 {
+        return Ok(None);
+    }
+    crate::render::render(&mut **q).map(Some)
 }
 
 /// Clears its flag on a locking read or `SELECT … INTO`.
@@ -670,8 +703,9 @@ impl VisitorMut for Deriver {
     }
 }
 
-/// The outermost subqueries of a SELECT, or `None` when it has none (or is no SELECT).
-pub fn outer_subqueries(sql: &str) -> Option<Vec<Subquery>> {
+/// The outermost subqueries of a SELECT, or `None` when it has none (or is no SELECT, or
+/// has a subquery shape that cannot be taken out).
+pub fn outer_subqueries(sql: &str) -> Option<Result<Vec<Subquery>, RewriteError>> {
     let statements = myshard_router::parse::parse(sql).ok()?;
     let [stmt @ Statement::Query(_)] = statements.as_slice() else {
         return None;
@@ -679,11 +713,12 @@ pub fn outer_subqueries(sql: &str) -> Option<Vec<Subquery>> {
     let mut finder = Finder {
         depth: 0,
         found: Vec::new(),
+        failed: None,
     };
     if stmt.visit(&mut finder).is_break() {
-        return None;
+        return finder.failed.map(Err);
     }
-    (!finder.found.is_empty()).then_some(finder.found)
+    (!finder.found.is_empty()).then_some(Ok(finder.found))
 }
 
 /// The statement with its outermost subqueries replaced by their answers (in the order
@@ -731,7 +766,7 @@ pub fn substitute(sql: &str, answers: Vec<Answer>) -> Result<String, RewriteErro
             "this subquery shape across several shards is not supported yet".into(),
         ));
     }
-    Ok(stmt.to_string())
+    crate::render::render(&mut *stmt)
 }
 
 /// A derived table's rows as `SELECT … UNION ALL SELECT …` (each row naming its columns),
@@ -810,7 +845,9 @@ mod tests {
     #[test]
     fn a_correlated_subquery_keeps_its_place_and_reads_its_tables_as_literal_rows() {
         let sql = "SELECT id FROM t WHERE a IN (SELECT b FROM u) AND EXISTS (SELECT 1 FROM v AS w WHERE w.k = t.k AND w.x > 1)";
-        let found = outer_subqueries(sql).expect("subqueries");
+        let found = outer_subqueries(sql)
+            .expect("subqueries")
+            .expect("rendered");
         let tables = correlated_tables(found[1].sql()).expect("plain tables");
         assert_eq!(
             tables,
@@ -865,7 +902,9 @@ mod tests {
     #[test]
     fn outermost_subqueries_are_found_and_replaced_in_order() {
         let sql = "SELECT a FROM t WHERE a IN (SELECT b FROM u WHERE b IN (SELECT c FROM v)) AND NOT EXISTS (SELECT 1 FROM w) AND a > (SELECT MAX(b) FROM u)";
-        let found = outer_subqueries(sql).expect("subqueries");
+        let found = outer_subqueries(sql)
+            .expect("subqueries")
+            .expect("rendered");
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(matches!(&found[0], Subquery::In(q) if q.contains("IN (SELECT c FROM v)")));
         let out = substitute(
@@ -983,7 +1022,10 @@ mod tests {
     #[test]
     fn derived_tables_become_literal_rows() {
         let sql = "SELECT COUNT(*) FROM (SELECT id FROM t LIMIT 2) AS x";
-        assert_eq!(outer_subqueries(sql).map(|f| f.len()), Some(1));
+        assert_eq!(
+            outer_subqueries(sql).map(|f| f.map(|f| f.len())),
+            Some(Ok(1))
+        );
         let out = substitute(
             sql,
             vec![Answer::Derived(

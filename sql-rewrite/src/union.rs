@@ -161,15 +161,14 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
             }
             select.projection.extend(helpers);
         }
-        branches.push(
-            Statement::Query(Box::new(Query {
+        branches.push(crate::render::render(&mut Statement::Query(Box::new(
+            Query {
                 body: Box::new(SetExpr::Select(Box::new(select))),
                 order_by: None,
                 limit_clause: None,
                 ..q.clone()
-            }))
-            .to_string(),
-        );
+            },
+        )))?);
     }
     let width = width.unwrap_or(0);
     if plain {

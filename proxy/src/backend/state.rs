@@ -80,24 +80,6 @@ impl SessionState {
     }
 }
 
-/// Quotes a string as an SQL literal (MySQL escaping).
-pub fn quote_literal(s: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for ch in String::from_utf8_lossy(s).chars() {
-        match ch {
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,9 +93,9 @@ mod tests {
     #[test]
     fn charset_variables_come_first() {
         let mut s = SessionState::default();
-        s.set_system("sql_mode", quote_literal(b"ANSI"));
-        s.set_system("collation_connection", quote_literal(b"utf8mb4_bin"));
-        s.set_system("character_set_client", quote_literal(b"utf8mb4"));
+        s.set_system("sql_mode", "'ANSI'".into());
+        s.set_system("collation_connection", "'utf8mb4_bin'".into());
+        s.set_system("character_set_client", "'utf8mb4'".into());
         s.set_user("x", "1".into());
         assert_eq!(
             s.to_sql().as_deref(),
@@ -129,10 +111,5 @@ mod tests {
         b.set_system("TIME_ZONE", "'+00:00'".into());
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), 0);
-    }
-
-    #[test]
-    fn quoting_escapes_quotes_and_backslashes() {
-        assert_eq!(quote_literal(b"it's \\"), "'it\\'s \\\\'");
     }
 }

@@ -5,6 +5,7 @@
 //! so binary rows are encoded here from text values and the column definitions.
 
 use super::response::put_lenenc_bytes;
+use myshard_router::text::TextMode;
 use mysql_common::constants::{ColumnFlags, ColumnType};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::Column;
@@ -170,8 +171,9 @@ fn is_number(s: &str) -> bool {
         })
 }
 
-/// The SQL literal a parameter value stands for in the statement text.
-pub fn param_literal(value: &Value, ty: ColumnType, no_backslash_escapes: bool) -> String {
+/// The SQL literal (canonical text) a parameter value stands for in the statement text:
+/// strings are text in the session's character set, as a server reads them.
+pub fn param_literal(value: &Value, ty: ColumnType, mode: &TextMode) -> String {
     match value {
         Value::Bytes(b)
             if matches!(
@@ -181,16 +183,17 @@ pub fn param_literal(value: &Value, ty: ColumnType, no_backslash_escapes: bool) 
         {
             match std::str::from_utf8(b) {
                 Ok(s) if is_number(s) => s.to_string(),
-                _ => value.as_sql(no_backslash_escapes),
+                _ => myshard_router::text::quote_in(b, mode),
             }
         }
+        Value::Bytes(b) => myshard_router::text::quote_in(b, mode),
         Value::Float(f) if !f.is_finite() => "NULL".to_string(),
         Value::Double(f) if !f.is_finite() => "NULL".to_string(),
         // Keep a float's shortest round-trip form; an integral double must stay a double
         // literal for MySQL, not become an integer.
         Value::Double(f) => format!("{f:e}"),
         Value::Float(f) => format!("{f:e}"),
-        other => other.as_sql(no_backslash_escapes),
+        other => other.as_sql(false),
     }
 }
 
@@ -461,15 +464,15 @@ mod tests {
             param_literal(
                 &Value::Bytes(b"it's".to_vec()),
                 ColumnType::MYSQL_TYPE_VAR_STRING,
-                false
+                &TextMode::default()
             ),
-            "'it\\'s'"
+            "'it''s'"
         );
         assert_eq!(
             param_literal(
                 &Value::Bytes(b"1.50".to_vec()),
                 ColumnType::MYSQL_TYPE_NEWDECIMAL,
-                false
+                &TextMode::default()
             ),
             "1.50"
         );
@@ -477,12 +480,16 @@ mod tests {
             param_literal(
                 &Value::Bytes(b"1; DROP".to_vec()),
                 ColumnType::MYSQL_TYPE_NEWDECIMAL,
-                false
+                &TextMode::default()
             ),
             "'1; DROP'"
         );
         assert_eq!(
-            param_literal(&Value::Double(2.0), ColumnType::MYSQL_TYPE_DOUBLE, false),
+            param_literal(
+                &Value::Double(2.0),
+                ColumnType::MYSQL_TYPE_DOUBLE,
+                &TextMode::default()
+            ),
             "2e0"
         );
         let sql = "SELECT ? , '?' FROM t WHERE a = ?";

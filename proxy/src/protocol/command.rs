@@ -7,8 +7,9 @@ pub enum Command {
     Quit,
     /// COM_INIT_DB: change the default schema.
     InitDb(String),
-    /// COM_QUERY: one or more SQL statements.
-    Query(String),
+    /// COM_QUERY: one or more SQL statements, as the client's bytes (read in the session's
+    /// character set and sql_mode by `myshard_router::text::canonical`).
+    Query(Vec<u8>),
     /// COM_FIELD_LIST: columns of a table (deprecated, still sent by old clients).
     FieldList { table: String, wildcard: String },
     /// COM_STATISTICS: a one-line status string.
@@ -19,8 +20,8 @@ pub enum Command {
     SetOption(u16),
     /// COM_RESET_CONNECTION: reset session state without re-authenticating.
     ResetConnection,
-    /// COM_STMT_PREPARE: a statement with `?` parameter markers.
-    StmtPrepare(String),
+    /// COM_STMT_PREPARE: a statement with `?` parameter markers, as the client's bytes.
+    StmtPrepare(Vec<u8>),
     /// COM_STMT_EXECUTE: statement id and the rest of the packet (flags, iteration count,
     /// parameters), decoded once the statement's parameter count is known.
     StmtExecute { id: u32, body: Vec<u8> },
@@ -70,7 +71,7 @@ impl Command {
         Ok(match code {
             0x01 => Command::Quit,
             0x02 => Command::InitDb(utf8(rest, "schema name")?),
-            0x03 => Command::Query(utf8(rest, "statement")?),
+            0x03 => Command::Query(rest.to_vec()),
             0x04 => {
                 let nul = rest
                     .iter()
@@ -91,7 +92,7 @@ impl Command {
             }
             0x1f => Command::ResetConnection,
             0x11 => Command::Unsupported("COM_CHANGE_USER"),
-            0x16 => Command::StmtPrepare(utf8(rest, "statement")?),
+            0x16 => Command::StmtPrepare(rest.to_vec()),
             0x17 => Command::StmtExecute {
                 id: stmt_id(rest, "COM_STMT_EXECUTE")?,
                 body: rest[4..].to_vec(),
@@ -122,7 +123,7 @@ mod tests {
     fn query_is_decoded_with_its_text() {
         assert_eq!(
             Command::parse(b"\x03SELECT 1"),
-            Ok(Command::Query("SELECT 1".into()))
+            Ok(Command::Query(b"SELECT 1".to_vec()))
         );
     }
 

@@ -20,7 +20,7 @@ pub const USERS: &str = r#"
 [[users]]
 name = "app"
 password = "app"
-schemas = ["shop", "sbtest", "sbshard"]
+schemas = ["shop", "sbtest", "sbshard", "lit"]
 
 [[users]]
 name = "nat"
@@ -191,6 +191,40 @@ rule = "global"
 name = "scores"
 rule = "by_user"
 column = "id"
+
+# Values that must reach the shards exactly (see literals.rs): a physical database name of its
+# own, a hashed table, a split table and one with generated ids.
+[[schemas]]
+name = "lit"
+default_shard = "s0"
+database = "lit_phys"
+
+[[schemas.rules]]
+name = "by_id"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+
+[[schemas.rules]]
+name = "split"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+tables_per_shard = 2
+
+[[schemas.tables]]
+name = "kv"
+rule = "by_id"
+column = "id"
+
+[[schemas.tables]]
+name = "kv_split"
+rule = "split"
+column = "id"
+
+[[schemas.tables]]
+name = "kv_gen"
+rule = "by_id"
+column = "k"
+auto_increment = "id"
 "#;
 
 /// Users and schemas for a test proxy's configuration.
@@ -333,7 +367,7 @@ fn build() -> Result<Env, String> {
         // The general log shows which shard received which statement.
         sql(
             cluster.primary_port(shard),
-            "CREATE DATABASE mall; CREATE DATABASE sbshard; SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;",
+            "CREATE DATABASE mall; CREATE DATABASE sbshard; CREATE DATABASE lit_phys; SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;",
         )?;
     }
     let (certs, ca, cert, key) = make_cert()?;

@@ -7,6 +7,7 @@ mod demo;
 mod drivers;
 mod env;
 mod limits;
+mod literals;
 mod metrics;
 mod prepared;
 mod protection;
