@@ -3,7 +3,8 @@
 -- representatives may differ in case/accents), float (floating-point sums compared to
 -- 1e-9 relative), partial (ORDER BY does not fix a total order), rowcount (LIMIT without
 -- ORDER BY: any rows are right, only their number is compared), error (both must fail
--- with the same error code).
+-- with the same error code). Class write: the statement's affected rows and then the
+-- written table's contents must be equal.
 
 -- class: point
 SELECT * FROM customers WHERE id = 1;
@@ -1352,4 +1353,28 @@ SELECT STD(amount) FROM events;
 -- class: copy
 -- tag: float
 SELECT VARIANCE(qty) FROM orders;
+
+-- class: write
+INSERT INTO tags (id, label, weight) VALUES (100000, 'a\\', 0), (100001, 'it''s \\'' OR 1=1 -- ', 1), (100002, 'x\\\\y', 2), (100003, '\\%_', 3), (100004, '\\', 4), (100005, '''), (9, ''z'') -- ', 5), (100006, 'tab\\tb', 6), (100007, '"q"', 7), (100008, 'é\\', 8), (100009, '`b`', 9);
+
+-- class: write
+INSERT INTO events (id, kind, amount, happened, flag, payload) VALUES (900000, 'k\\', 0, NULL, NULL, 'a\\'), (900001, 'k''', 1, NULL, NULL, 'it''s \\'' OR 1=1 -- '), (900002, '\\', 2, NULL, NULL, 'x\\\\y'), (900003, 'k\\', 3, NULL, NULL, '\\%_'), (900004, 'k''', 4, NULL, NULL, '\\'), (900005, '\\', 5, NULL, NULL, '''), (9, ''z'') -- '), (900006, 'k\\', 6, NULL, NULL, 'tab\\tb'), (900007, 'k''', 7, NULL, NULL, '"q"'), (900008, '\\', 8, NULL, NULL, 'é\\'), (900009, 'k\\', 9, NULL, NULL, '`b`');
+
+-- class: write
+INSERT INTO products (id, title, category, price, weight) VALUES (9001, 'a\\', 'it''s \\'' OR 1=1 -- ', 1.00, NULL), (9002, 'x\\\\y', '\\', 2.00, NULL);
+
+-- class: write
+UPDATE tags SET label = '\\' WHERE id IN (100001, 100003, 100005);
+
+-- class: write
+UPDATE customers SET name = CONCAT(name, 'a\\') WHERE id BETWEEN 1 AND 9;
+
+-- class: write
+INSERT INTO tags (id, label, weight) VALUES (100002, 'dup', 0), (100007, 'dup', 0) ON DUPLICATE KEY UPDATE label = 'x\\\\y';
+
+-- class: write
+DELETE FROM tags WHERE label = 'x\\\\y' OR label LIKE '%\\%_%';
+
+-- class: write
+UPDATE events SET payload = '''), (9, ''z'') -- ' WHERE payload = 'it''s \\'' OR 1=1 -- ' OR id = 900004;
 

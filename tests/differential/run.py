@@ -115,6 +115,15 @@ def main():
     for cls, tags, sql in queries(os.path.join(suite, "queries.sql")):
         ok_r, lab_r, rows_r = run(ref, sql)
         ok_t, lab_t, rows_t = run(test, sql)
+        if cls == "write" and ok_r and ok_t:
+            # A write: the rows it changed, then the written table, row by row.
+            if ref.rowcount != test.rowcount:
+                ok_t, lab_t, rows_t = False, 0, f"{test.rowcount} rows affected, not {ref.rowcount}"
+            else:
+                table = re.search(r"(?:INTO|UPDATE|FROM)\s+`?(\w+)", sql).group(1)
+                contents = f"SELECT * FROM {table} ORDER BY 1"
+                ok_r, lab_r, rows_r = run(ref, contents)
+                ok_t, lab_t, rows_t = run(test, contents)
         if not ok_r:
             # Both refusing with the same error code is the same answer.
             v = "match" if "error" in tags and not ok_t and lab_t == lab_r else "ref_error"
