@@ -45,9 +45,13 @@ fn classes(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut ids = CountingIds(0);
-                let plan = router.route(Some(schema), black_box(sql), &mut ids);
-                let exec = plan.map(|p| myshard_sql_rewrite::rewrite(&p, sql));
-                black_box(exec)
+                // The server's one planner.
+                black_box(myshard_sql_rewrite::planner::plan(
+                    &router,
+                    Some(schema),
+                    black_box(sql),
+                    &mut ids,
+                ))
             })
         });
     }

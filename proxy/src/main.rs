@@ -103,14 +103,8 @@ fn main() -> ExitCode {
             };
             let router = myshard_router::Router::new(Arc::new(config));
             let mut ids = myshard_router::CountingIds(0);
-            match router
-                .route(schema.as_deref(), &sql, &mut ids)
-                .map_err(|e| e.to_string())
-                .and_then(|plan| {
-                    myshard_sql_rewrite::rewrite(&plan, &sql)
-                        .map(|exec| (plan, exec))
-                        .map_err(|e| e.to_string())
-                }) {
+            // The server's own planner (statements given here are canonical UTF-8 text).
+            match myshard_sql_rewrite::planner::plan(&router, schema.as_deref(), &sql, &mut ids) {
                 Ok((plan, exec)) => {
                     println!("route: {plan}");
                     for q in exec.queries {

@@ -55,7 +55,7 @@ pub struct Shared {
     pub active: AtomicUsize,
     started: Instant,
     identity: Vec<(String, String)>,
-    ids: std::sync::Mutex<crate::ids::IdGenerator>,
+    ids: crate::ids::IdGenerator,
     /// Becomes true when shutdown begins.
     pub shutdown: watch::Receiver<bool>,
     /// Prometheus collectors.
@@ -141,7 +141,7 @@ impl Shared {
         };
         Ok(Arc::new(Shared {
             xa,
-            ids: std::sync::Mutex::new(crate::ids::IdGenerator::new(worker)),
+            ids: crate::ids::IdGenerator::new(worker),
             identity,
             map: std::sync::RwLock::new(Arc::new(MapState::build(config))),
             config_path,
@@ -235,11 +235,9 @@ impl Shared {
         &self.identity
     }
 
-    /// The id generator for auto-increment columns of sharded tables.
-    pub fn ids(&self) -> std::sync::MutexGuard<'_, crate::ids::IdGenerator> {
-        self.ids
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The id generator for auto-increment columns of sharded tables (lock-free).
+    pub fn ids(&self) -> &crate::ids::IdGenerator {
+        &self.ids
     }
 
     /// The router for the configuration in force.

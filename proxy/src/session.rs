@@ -12,7 +12,8 @@ use myshard_config::UserConfig;
 use myshard_merger::MergeSpec;
 use myshard_router::session::{classify, pins_connection, SessionStatement, SetTarget};
 use myshard_router::{RouteError, RoutePlan, StatementKind};
-use myshard_sql_rewrite::{ExecPlan, ShardQuery};
+use myshard_sql_rewrite::planner::PlanError;
+use myshard_sql_rewrite::{ExecPlan, RewriteError, ShardQuery};
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
 use mysql_common::value::Value;
 use std::collections::HashMap;
@@ -776,95 +777,50 @@ impl Session {
     /// Routes and rewrites a statement into its execution plan, each target's SQL in the
     /// session's own text form.
     pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        let (plan, mut exec) = self.plan_text(sql)?;
-        for q in &mut exec.queries {
-            // A rewrite that ended a literal early would read as two statements here: refuse
-            // it rather than let a shard run the second.
-            if q.sql != sql && !myshard_router::text::is_single_statement(&q.sql) {
-                return Err(ProxyError::not_supported(
-                    "invariant: a rewritten statement reads as several statements; refused",
-                ));
-            }
-            if let std::borrow::Cow::Owned(s) = self.outgoing(&q.sql) {
-                q.sql = s;
-            }
-        }
-        Ok((plan, exec))
+        self.plan_checked(sql).map_err(|r| r.error)
     }
 
-    fn plan_text(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        match self.plan_one(sql) {
-            Err(e @ ProxyError::Sql { .. })
-                if e.to_err().0 == codes::NOT_SUPPORTED_YET
-                    && sql.to_ascii_uppercase().contains("UNION") =>
-            {
-                self.plan_union(sql).unwrap_or(Err(e))
-            }
-            other => other,
-        }
-    }
-
-    /// A UNION over sharded tables: each branch planned by itself, their rows combined.
-    /// `None` when `sql` is not a UNION.
-    fn plan_union(&self, sql: &str) -> Option<Result<(RoutePlan, ExecPlan), ProxyError>> {
-        let statements = myshard_router::parse::parse(sql).ok()?;
-        let [stmt] = statements.as_slice() else {
-            return None;
-        };
-        let shape = match myshard_sql_rewrite::union::union_shape(stmt)? {
-            Ok(s) => s,
-            Err(e @ myshard_sql_rewrite::RewriteError::UnionColumnCount) => {
-                return Some(Err(ProxyError::sql(1222, "21000", e.to_string())))
-            }
-            Err(e) => return Some(Err(ProxyError::not_supported(e.to_string()))),
-        };
-        let mut first = None;
-        let mut execs = Vec::with_capacity(shape.branches.len());
-        for branch in &shape.branches {
-            match self.plan_one(branch) {
-                Ok((plan, exec)) => {
-                    first.get_or_insert(plan);
-                    execs.push(exec);
-                }
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        let plan = first?;
-        Some(
-            myshard_sql_rewrite::union::combine(shape, execs)
-                .map(|exec| (plan, exec))
-                .map_err(|e| ProxyError::not_supported(e.to_string())),
-        )
-    }
-
-    fn plan_one(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+    /// [`Session::plan`], keeping what the planner's refusal says beside its ERR packet.
+    pub(crate) fn plan_checked(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), Refusal> {
         let mut ids = self.shared.ids();
-        let plan = self
-            .shared
-            .router()
-            .route(self.schema.as_deref(), sql, &mut *ids)
-            .map_err(|e| match e {
-                RouteError::NoDatabase => {
-                    ProxyError::sql(codes::NO_DB, "3D000", "No database selected")
-                }
-                RouteError::UnknownDatabase(db) => {
-                    ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"))
-                }
-                other => ProxyError::not_supported(other.to_string()),
-            })?;
-        drop(ids);
+        let (plan, mut exec) = myshard_sql_rewrite::planner::plan(
+            &self.shared.router(),
+            self.schema.as_deref(),
+            sql,
+            &mut ids,
+        )
+        .map_err(|e| Refusal {
+            error: plan_error(&e),
+            unsupported: e.is_unsupported(),
+            join_off_key: e.join_off_key().map(str::to_string),
+        })?;
+        let refuse = |error| Refusal {
+            error,
+            unsupported: false,
+            join_off_key: None,
+        };
         if plan.hinted && !self.user.allow_hints {
-            return Err(ProxyError::sql(
+            return Err(refuse(ProxyError::sql(
                 codes::SPECIFIC_ACCESS_DENIED,
                 "42000",
                 format!(
                     "Access denied; user '{}' may not use /* myshard:shard=… */ hints (allow_hints)",
                     self.user.name
                 ),
-            ));
+            )));
         }
-        let exec = myshard_sql_rewrite::rewrite(&plan, sql)
-            .map_err(|e| ProxyError::not_supported(e.to_string()))?;
+        for q in &mut exec.queries {
+            // A rewrite that ended a literal early would read as two statements here: refuse
+            // it rather than let a shard run the second.
+            if q.sql != sql && !myshard_router::text::is_single_statement(&q.sql) {
+                return Err(refuse(ProxyError::not_supported(
+                    "invariant: a rewritten statement reads as several statements; refused",
+                )));
+            }
+            if let std::borrow::Cow::Owned(s) = self.outgoing(&q.sql) {
+                q.sql = s;
+            }
+        }
         Ok((plan, exec))
     }
 
@@ -1591,22 +1547,49 @@ impl Session {
     }
 }
 
+/// A statement the planner refused: its ERR packet, and what the refusal says for the
+/// parts of a statement myshard runs itself first (`proxy::subquery`).
+pub(crate) struct Refusal {
+    /// The error for the client.
+    pub error: ProxyError,
+    /// A shape myshard does not support as written (ER_NOT_SUPPORTED_YET).
+    pub unsupported: bool,
+    /// The table of a join off the sharding key that made the router refuse.
+    pub join_off_key: Option<String>,
+}
+
+/// The one mapping of planner refusals to MySQL errors.
+fn plan_error(e: &PlanError) -> ProxyError {
+    match e {
+        PlanError::Route(RouteError::NoDatabase) => {
+            ProxyError::sql(codes::NO_DB, "3D000", "No database selected")
+        }
+        PlanError::Route(RouteError::UnknownDatabase(db)) => {
+            ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"))
+        }
+        PlanError::Rewrite(RewriteError::UnionColumnCount) => {
+            ProxyError::sql(1222, "21000", e.to_string())
+        }
+        other => ProxyError::not_supported(other.to_string()),
+    }
+}
+
 /// MySQL 8's `utf8mb4_0900_*` collations (what MySQL 8 clients ask for by default) under
 /// their closest MariaDB equivalents.
 fn mariadb_collations(sql: &str) -> std::borrow::Cow<'_, str> {
     if !sql.contains("_0900_") {
         return std::borrow::Cow::Borrowed(sql);
     }
-    let mut out = sql.to_string();
-    for (mysql, mariadb) in [
-        ("utf8mb4_0900_ai_ci", "utf8mb4_unicode_520_ci"),
-        ("utf8mb4_0900_as_ci", "utf8mb4_unicode_520_ci"),
-        ("utf8mb4_0900_as_cs", "utf8mb4_bin"),
-        ("utf8mb4_0900_bin", "utf8mb4_bin"),
-    ] {
-        out = out.replace(mysql, mariadb);
-    }
-    std::borrow::Cow::Owned(out)
+    // Names outside quotes only: a string value keeps every byte.
+    myshard_router::text::replace_names(
+        sql,
+        &[
+            ("utf8mb4_0900_ai_ci", "utf8mb4_unicode_520_ci"),
+            ("utf8mb4_0900_as_ci", "utf8mb4_unicode_520_ci"),
+            ("utf8mb4_0900_as_cs", "utf8mb4_bin"),
+            ("utf8mb4_0900_bin", "utf8mb4_bin"),
+        ],
+    )
 }
 
 /// Whether a `SET` statement switches autocommit on.

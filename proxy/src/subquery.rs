@@ -271,19 +271,21 @@ impl Session {
     /// Plans a statement that cannot run as written by running parts of it first: its
     /// uncorrelated subqueries, correlated subqueries' tables, tables joined off the key.
     async fn plan_split(&mut self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        let mut err = match self.plan(sql) {
+        let refusal = match self.plan_checked(sql) {
             Ok(p) => return Ok(p),
-            Err(e) => e,
+            Err(r) => r,
         };
-        if err.to_err().0 != codes::NOT_SUPPORTED_YET {
-            return Err(err);
+        if !refusal.unsupported {
+            return Err(refusal.error);
         }
+        let mut err = refusal.error;
+        let mut off_key = refusal.join_off_key;
         let mut current = sql.to_string();
         // Why a table the router named cannot be fetched by itself, if so.
         let mut why: Option<ProxyError> = None;
         for _ in 0..=MAX_DERIVED_JOINS {
-            let message = err.to_err().2;
-            match myshard_router::route::join_refusal_table(&message)
+            match off_key
+                .as_deref()
                 .map(|table| derive_table(&current, table))
             {
                 Some(Ok(derived)) => current = derived,
@@ -302,17 +304,15 @@ impl Session {
             let Some(rewritten) = Box::pin(self.materialize(&current)).await? else {
                 return Err(why.unwrap_or(err));
             };
-            match self.plan(&rewritten) {
+            match self.plan_checked(&rewritten) {
                 Ok(p) => return Ok(p),
                 // Another table joined off its key: fetch it too.
-                Err(e)
-                    if why.is_none()
-                        && myshard_router::route::join_refusal_table(&e.to_err().2).is_some() =>
-                {
-                    err = e;
+                Err(r) if why.is_none() && r.join_off_key.is_some() => {
+                    err = r.error;
+                    off_key = r.join_off_key;
                     current = rewritten;
                 }
-                Err(e) => return Err(why.unwrap_or(e)),
+                Err(r) => return Err(why.unwrap_or(r.error)),
             }
         }
         Err(why.unwrap_or(err))

@@ -33,18 +33,26 @@ pub enum RouteError {
     /// A statement myshard cannot route correctly (ER_NOT_SUPPORTED_YET).
     #[error("{0}")]
     Unsupported(String),
+    /// A join of a table (or alias) that is not on its sharding key: its rows could be on
+    /// other shards than the rest of the join's (ER_NOT_SUPPORTED_YET as it stands; a caller
+    /// may fetch that table by itself, see `myshard_sql_rewrite::subquery::derive_table`).
+    #[error("the join of '{table}' is not on the sharding key '{key}'; rows could be on different shards. Join co-located tables on their sharding key")]
+    JoinOffKey {
+        /// The table or alias.
+        table: String,
+        /// Its sharding column.
+        key: String,
+    },
 }
 
-/// How the refusal of a join that is not on the sharding key begins; the table (or alias)
-/// follows, then `' is not on the sharding key`.
-const JOIN_REFUSAL_HEAD: &str = "the join of '";
-
-/// The table (or alias) a join refusal names, so the caller can fetch that table's rows by
-/// themselves instead (see `myshard_sql_rewrite::subquery::derive_table`).
-pub fn join_refusal_table(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix(JOIN_REFUSAL_HEAD)?;
-    rest.split_once("' is not on the sharding key")
-        .map(|(t, _)| t)
+impl RouteError {
+    /// The table (or alias) a join off the sharding key names, if that is the refusal.
+    pub fn join_off_key(&self) -> Option<&str> {
+        match self {
+            RouteError::JoinOffKey { table, .. } => Some(table),
+            _ => None,
+        }
+    }
 }
 
 fn unsupported<T>(msg: impl Into<String>) -> Result<T, RouteError> {
@@ -1003,10 +1011,10 @@ impl<'c> Ctx<'c> {
             }
         }
         if let Some(i) = linked.iter().position(|l| !l) {
-            return unsupported(format!(
-                "{JOIN_REFUSAL_HEAD}{}' is not on the sharding key '{}'; rows could be on different shards. Join co-located tables on their sharding key",
-                keys[i].0, keys[i].1
-            ));
+            return Err(RouteError::JoinOffKey {
+                table: keys[i].0.to_string(),
+                key: keys[i].1.to_string(),
+            });
         }
         let mut set = KeySet::Any;
         let mut restricting: Vec<&Expr> = where_.into_iter().collect();

@@ -647,6 +647,37 @@ pub fn sqlparser_text(sql: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Canonical text with names replaced: in code, and as whole string literals (`SET
+/// collation_connection = 'x'`); a literal that merely contains a name keeps every byte.
+/// Borrowed when nothing is replaced.
+pub fn replace_names<'a>(sql: &'a str, replacements: &[(&str, &str)]) -> Cow<'a, str> {
+    if !replacements.iter().any(|(from, _)| sql.contains(from)) {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    for (piece, from, to) in pieces(sql.as_bytes(), &TextMode::default()) {
+        let raw = &sql[from..to];
+        match piece {
+            Piece::Code => {
+                let mut text = raw.to_string();
+                for (a, b) in replacements {
+                    text = text.replace(a, b);
+                }
+                out.push_str(&text);
+            }
+            Piece::Str { .. } => {
+                let value = unquote(raw.as_bytes(), &TextMode::default());
+                match replacements.iter().find(|(a, _)| a.as_bytes() == value) {
+                    Some((_, b)) => push_quoted(&mut out, b, true),
+                    None => out.push_str(raw),
+                }
+            }
+            _ => out.push_str(raw),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// How a `0x…` number literal shows in a hex value of sqlparser's AST (see
 /// [`sqlparser_text`]).
 pub const HEX_NUMBER_PREFIX: &str = "0x";
@@ -814,6 +845,17 @@ mod tests {
         let gbk = TextMode::new("", "gbk");
         assert_eq!(quote_in(b"\xbf\x5c", &gbk), "_gbk X'BF5C'");
         assert_eq!(quote_in(b"a'b", &gbk), "'a''b'");
+    }
+
+    #[test]
+    fn replacements_leave_literals_alone() {
+        assert_eq!(
+            replace_names(
+                "SET NAMES x COLLATE a_0900, @c = 'a_0900', @v = 'my a_0900'",
+                &[("a_0900", "b")]
+            ),
+            "SET NAMES x COLLATE b, @c = 'b', @v = 'my a_0900'"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! generated ids, LIMIT pushed down) and the [`MergeSpec`] for their answers.
 
 pub mod merge;
+pub mod planner;
 pub mod render;
 pub mod subquery;
 pub mod union;

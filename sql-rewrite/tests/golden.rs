@@ -15,12 +15,8 @@ fn golden_dir() -> PathBuf {
 
 fn actual(router: &Router, schema: Option<&str>, sql: &str) -> (Option<Value>, Option<String>) {
     let mut ids = CountingIds(1000);
-    let plan = match router.route(schema, sql, &mut ids) {
+    let (plan, exec) = match myshard_sql_rewrite::planner::plan(router, schema, sql, &mut ids) {
         Ok(p) => p,
-        Err(e) => return (None, Some(e.to_string())),
-    };
-    let exec = match myshard_sql_rewrite::rewrite(&plan, sql) {
-        Ok(e) => e,
         Err(e) => return (None, Some(e.to_string())),
     };
     let queries: Vec<Value> = exec

@@ -120,7 +120,7 @@ fn backend_error_reaches_the_client_unchanged() {
 #[test]
 fn show_databases_lists_only_granted_logical_schemas() {
     let o = mariadb("app", "app", None, &["--skip-ssl"], "SHOW DATABASES");
-    assert_eq!(stdout(&o), "Database\nsbshard\nsbtest\nshop\n");
+    assert_eq!(stdout(&o), "Database\nlit\nsbshard\nsbtest\nshop\n");
     let o = mariadb(
         "app",
         "app",

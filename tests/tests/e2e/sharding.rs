@@ -663,6 +663,45 @@ async fn explain_route_shows_each_shards_sql() {
     assert_eq!(users, Some(0), "EXPLAIN ROUTE did not run the INSERT");
 }
 
+/// `myshard explain` and the server get their plans from the same planner: for reads, a
+/// UNION over shards (planned branch by branch), writes and literals with backslashes, the
+/// CLI prints exactly the per-shard SQL the server's `EXPLAIN ROUTE` shows.
+#[tokio::test]
+async fn explain_cli_and_the_server_plan_alike() {
+    let mut c = mall().await;
+    let config = &crate::env::env().proxy.config_path;
+    let binary = myshard_tests::proxy::myshard_binary().expect("myshard binary");
+    for sql in [
+        "SELECT * FROM users WHERE id = 7",
+        "SELECT name, COUNT(*) FROM users GROUP BY name ORDER BY name",
+        "SELECT id, name FROM users WHERE id = 1 UNION ALL SELECT id, name FROM users WHERE id = 2 ORDER BY id",
+        "SELECT name FROM users UNION SELECT name FROM stores",
+        r"INSERT INTO users (id, name) VALUES (1, 'a\\'), (2, 'it''s'), (3, 'x\\ty')",
+        "SELECT * FROM t_order WHERE user_id IN (10, 11) AND status = 'a\\'",
+    ] {
+        let server: Vec<(String, Option<String>, String, String)> = c
+            .query(format!("EXPLAIN ROUTE {sql}"))
+            .await
+            .unwrap_or_else(|e| panic!("EXPLAIN ROUTE {sql}: {e}"));
+        let server: Vec<String> = server
+            .into_iter()
+            .map(|(shard, _, q, _)| format!("{shard}: {q}"))
+            .collect();
+        let out = std::process::Command::new(&binary)
+            .args(["explain", "--config"])
+            .arg(config)
+            .args(["--schema", "mall", sql])
+            .output()
+            .expect("myshard explain runs");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        let cli: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("  ").map(str::to_string))
+            .collect();
+        assert_eq!(cli, server, "{sql}");
+    }
+}
+
 #[tokio::test]
 async fn unsharded_and_broadcast_reads_in_a_sharded_schema() {
     let mut c = mall().await;
