@@ -240,6 +240,12 @@ impl Sql {
     }
 
     fn text(mut self, s: &str) -> Self {
+        if !self.mode.gbk {
+            // mysql_async's own client-side escaping (mysql_common's Value::as_sql).
+            let lit = Value::Bytes(s.as_bytes().to_vec()).as_sql(self.mode.nbe);
+            self.bytes.extend_from_slice(lit.as_bytes());
+            return self;
+        }
         self.bytes.push(b'\'');
         let mut escaped = Vec::new();
         escape(&mut escaped, s.as_bytes(), self.mode.nbe);
