@@ -1,6 +1,7 @@
 //! One client session: its schema, variables and transaction state, the backend connections
-//! it has pinned, and the dispatch of each statement to the session layer, the local answers
-//! or the shards.
+//! it has pinned, and the statements the session answers itself (USE, SET, transactions,
+//! SHOW, PREPARE …). A routed statement is planned by `crate::planning` and run by
+//! `crate::exec`, one file per operator family.
 
 use crate::backend::{BackendPool, PooledConn, SessionState};
 use crate::error::{codes, ProxyError};
@@ -9,11 +10,7 @@ use crate::local;
 use crate::protocol::PacketStream;
 use crate::server::Shared;
 use myshard_config::UserConfig;
-use myshard_merger::MergeSpec;
-use myshard_router::session::{classify, pins_connection, SessionStatement, SetTarget};
-use myshard_router::{RouteError, RoutePlan, StatementKind};
-use myshard_sql_rewrite::planner::PlanError;
-use myshard_sql_rewrite::{ExecPlan, RewriteError, ShardQuery};
+use myshard_router::session::{classify, SessionStatement, SetTarget};
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
 use mysql_common::value::Value;
 use std::collections::HashMap;
@@ -156,12 +153,12 @@ impl Session {
         }
     }
 
-    fn found_rows(&self) -> bool {
+    pub(crate) fn found_rows(&self) -> bool {
         self.capabilities
             .contains(CapabilityFlags::CLIENT_FOUND_ROWS)
     }
 
-    fn is_pinned(&self) -> bool {
+    pub(crate) fn is_pinned(&self) -> bool {
         self.in_transaction || !self.autocommit || self.pin_reason.is_some()
     }
 
@@ -198,7 +195,7 @@ impl Session {
 
     /// Whether the statement being run may read from a replica: a replica-role plan, outside
     /// any transaction or pinned state, and outside the read-your-writes window.
-    fn replica_read(&self, shard: &str) -> bool {
+    pub(crate) fn replica_read(&self, shard: &str) -> bool {
         if self.role != myshard_router::Role::Replica || self.is_pinned() {
             return false;
         }
@@ -230,7 +227,7 @@ impl Session {
         self.acquire_for(shard, database, false).await
     }
 
-    async fn acquire_for(
+    pub(crate) async fn acquire_for(
         &mut self,
         shard: &str,
         database: Option<&str>,
@@ -508,7 +505,7 @@ impl Session {
         Ok(())
     }
 
-    fn physical_database(&self) -> Option<String> {
+    pub(crate) fn physical_database(&self) -> Option<String> {
         let config = self.shared.config();
         self.schema
             .as_deref()
@@ -518,7 +515,7 @@ impl Session {
 
     /// The shard that runs session statements (SET, BEGIN, variable reads): the current
     /// schema's default shard, or the first shard.
-    fn route_shard(&self, _sql: &str) -> Result<String, ForwardError> {
+    pub(crate) fn route_shard(&self, _sql: &str) -> Result<String, ForwardError> {
         let config = self.shared.config();
         let shard = match self.schema.as_deref().and_then(|s| config.schema(s)) {
             Some(s) => s.default_shard.clone(),
@@ -533,7 +530,7 @@ impl Session {
         Ok(shard)
     }
 
-    async fn collect(
+    pub(crate) async fn collect(
         &mut self,
         sql: &str,
     ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ForwardError> {
@@ -553,7 +550,7 @@ impl Session {
         res.map_err(ForwardError::Statement)
     }
 
-    async fn show_tables(
+    pub(crate) async fn show_tables(
         &mut self,
         stream: &mut PacketStream,
         full: bool,
@@ -612,7 +609,7 @@ impl Session {
 
     /// COMMIT or ROLLBACK on every pinned connection. `reply` is `Some(more)` when the
     /// client's statement must be answered with OK.
-    async fn end_transaction(
+    pub(crate) async fn end_transaction(
         &mut self,
         stream: &mut PacketStream,
         verb: &str,
@@ -633,7 +630,7 @@ impl Session {
         Ok(())
     }
 
-    async fn set(
+    pub(crate) async fn set(
         &mut self,
         stream: &mut PacketStream,
         sql: &str,
@@ -698,7 +695,7 @@ impl Session {
         Ok(())
     }
 
-    async fn set_on(
+    pub(crate) async fn set_on(
         &mut self,
         conn: &mut PooledConn,
         shard: &str,
@@ -774,749 +771,6 @@ impl Session {
         Ok(())
     }
 
-    /// Routes and rewrites a statement into its execution plan, each target's SQL in the
-    /// session's own text form.
-    pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        self.plan_checked(sql).map_err(|r| r.error)
-    }
-
-    /// [`Session::plan`], keeping what the planner's refusal says beside its ERR packet.
-    pub(crate) fn plan_checked(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), Refusal> {
-        let mut ids = self.shared.ids();
-        let (plan, mut exec) = myshard_sql_rewrite::planner::plan(
-            &self.shared.router(),
-            self.schema.as_deref(),
-            sql,
-            &mut ids,
-        )
-        .map_err(|e| Refusal {
-            error: plan_error(&e),
-            unsupported: e.is_unsupported(),
-            join_off_key: e.join_off_key().map(str::to_string),
-        })?;
-        let refuse = |error| Refusal {
-            error,
-            unsupported: false,
-            join_off_key: None,
-        };
-        if plan.hinted && !self.user.allow_hints {
-            return Err(refuse(ProxyError::sql(
-                codes::SPECIFIC_ACCESS_DENIED,
-                "42000",
-                format!(
-                    "Access denied; user '{}' may not use /* myshard:shard=… */ hints (allow_hints)",
-                    self.user.name
-                ),
-            )));
-        }
-        for q in &mut exec.queries {
-            // A rewrite that ended a literal early would read as two statements here: refuse
-            // it rather than let a shard run the second.
-            if q.sql != sql && !myshard_router::text::is_single_statement(&q.sql) {
-                return Err(refuse(ProxyError::not_supported(
-                    "invariant: a rewritten statement reads as several statements; refused",
-                )));
-            }
-            if let std::borrow::Cow::Owned(s) = self.outgoing(&q.sql) {
-                q.sql = s;
-            }
-        }
-        Ok((plan, exec))
-    }
-
-    async fn routed(
-        &mut self,
-        stream: &mut PacketStream,
-        sql: &str,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        // Protection first: a shed or throttled statement costs no planning (and no ids).
-        let config = self.shared.config();
-        if let Some(class) = self.shared.shed_class(&config, sql) {
-            self.shared.metrics.shed.inc();
-            return Err(ForwardError::Statement(ProxyError::sql(
-                codes::USER_LIMIT_REACHED,
-                "42000",
-                format!("non-core statement class '{class}' is being shed to protect the shards; retry later"),
-            )));
-        }
-        if let Err((name, qps)) = self.shared.take_rate_tokens(&config, &self.user.name, sql) {
-            self.shared.metrics.throttled.inc();
-            return Err(ForwardError::Statement(ProxyError::sql(
-                codes::USER_LIMIT_REACHED,
-                "42000",
-                format!("rate limit '{name}' ({qps} statements/s) exceeded; myshard refused the statement"),
-            )));
-        }
-        if let Some(reason) = pins_connection(sql) {
-            self.pin_reason = Some(reason);
-        }
-        let (plan, exec) = self
-            .plan_materialized(sql)
-            .await
-            .map_err(ForwardError::Statement)?;
-        self.role = exec.role;
-        let route = if exec.queries.len() > 1 {
-            "scatter"
-        } else {
-            "single"
-        };
-        for q in &exec.queries {
-            self.shared
-                .metrics
-                .statements
-                .with_label_values(&[plan.kind.label(), route, &q.shard])
-                .inc();
-        }
-        let timer = self
-            .shared
-            .metrics
-            .latency
-            .with_label_values(&[route])
-            .start_timer();
-        let started = std::time::Instant::now();
-        self.rows = 0;
-        self.in_flight.clear();
-        let _running = RunningGuard::new(&self.shared);
-        let timeout_ms = config.protection.statement_timeout_ms;
-        let res = if timeout_ms == 0 {
-            self.execute_or_copy(stream, sql, &plan, &exec, more).await
-        } else {
-            match tokio::time::timeout(
-                std::time::Duration::from_millis(timeout_ms),
-                self.execute_or_copy(stream, sql, &plan, &exec, more),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => {
-                    // Stop the statement on every backend it reached; their connections were
-                    // dropped with the statement.
-                    for (pool, id) in self.in_flight.drain(..) {
-                        tokio::spawn(async move { pool.kill_query(id).await });
-                    }
-                    self.pinned.clear();
-                    self.branches.clear();
-                    self.xid = None;
-                    self.savepoints.clear();
-                    self.in_transaction = false;
-                    Err(ForwardError::Statement(ProxyError::sql(
-                        codes::QUERY_TIMEOUT,
-                        "HY000",
-                        format!("Query execution was interrupted, maximum statement execution time exceeded ({timeout_ms} ms, protection.statement_timeout_ms)"),
-                    )))
-                }
-            }
-        };
-        self.in_flight.clear();
-        timer.observe_duration();
-        let shards: Vec<String> = exec.queries.iter().map(|q| q.shard.clone()).collect();
-        self.shared.observer.record(
-            sql,
-            started.elapsed(),
-            self.rows,
-            &shards,
-            &self.user.name,
-            std::time::Duration::from_millis(config.server.slow_query_ms),
-            config.server.slow_query_log.as_deref(),
-        );
-        res
-    }
-
-    /// Runs a planned statement. A read the shards' answers show cannot be merged (UNION
-    /// branches of different column kinds, say) is run over a copy of its tables instead,
-    /// when nothing of it reached the client yet.
-    async fn execute_or_copy(
-        &mut self,
-        stream: &mut PacketStream,
-        sql: &str,
-        plan: &RoutePlan,
-        exec: &ExecPlan,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        let before = stream.packets_written();
-        match self.execute(stream, plan, exec, more).await {
-            Err(ForwardError::Statement(e))
-                if plan.kind == StatementKind::Read
-                    && e.to_err().0 == codes::NOT_SUPPORTED_YET
-                    && stream.packets_written() == before =>
-            {
-                let (plan, exec) = self
-                    .plan_copy(sql, e)
-                    .await
-                    .map_err(ForwardError::Statement)?;
-                Box::pin(self.execute(stream, &plan, &exec, more)).await
-            }
-            other => other,
-        }
-    }
-
-    async fn execute(
-        &mut self,
-        stream: &mut PacketStream,
-        plan: &RoutePlan,
-        exec: &ExecPlan,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        // DDL commits the open transaction first, as in MySQL.
-        if plan.kind == StatementKind::Ddl && self.in_transaction {
-            self.end_transaction(stream, "COMMIT", None).await?;
-        }
-        let res = self.dispatch(stream, exec, plan.kind, more).await;
-        if matches!(plan.kind, StatementKind::Write | StatementKind::Ddl) {
-            // The read-your-writes window runs from the acknowledgement: replicas start
-            // applying the write only once it committed, however long it took.
-            let now = std::time::Instant::now();
-            for q in &exec.queries {
-                self.last_write.insert(q.shard.clone(), now);
-            }
-        }
-        if plan.kind != StatementKind::Read {
-            self.mark_written(exec.queries.iter().map(|q| q.shard.as_str()));
-        }
-        if res.is_ok() {
-            match plan.kind {
-                StatementKind::Read => {
-                    self.row_count = -1;
-                    self.found_rows = self.rows;
-                }
-                StatementKind::Ddl => self.row_count = 0,
-                _ => self.row_count = self.rows as i64,
-            }
-        }
-        res
-    }
-
-    async fn dispatch(
-        &mut self,
-        stream: &mut PacketStream,
-        exec: &ExecPlan,
-        kind: StatementKind,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        match (&exec.merge, exec.queries.as_slice(), exec.last_insert_id) {
-            (MergeSpec::Passthrough, [query], None) => self.single(stream, query, more).await,
-            (MergeSpec::Select(spec), queries, _) => {
-                let spec = spec.clone();
-                self.merged_select(stream, queries, &spec, exec.union, more)
-                    .await
-            }
-            (MergeSpec::Concat { offset, limit }, queries, _) => {
-                let mut state = executor::ConcatState::new(*offset, *limit);
-                state.union = exec.union;
-                self.concat(stream, queries, state, more).await
-            }
-            (merge, queries, last_insert_id) => {
-                let first_only = matches!(merge, MergeSpec::First);
-                let atomic = kind == StatementKind::Write && self.begin_atomic_write(queries);
-                self.write_all(stream, queries, first_only, last_insert_id, atomic, more)
-                    .await
-            }
-        }
-    }
-
-    /// The single-shard fast path: results stream straight through.
-    async fn single(
-        &mut self,
-        stream: &mut PacketStream,
-        query: &ShardQuery,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        let mut retried = false;
-        let (mut conn, res) = loop {
-            let mut conn = self
-                .acquire(&query.shard, query.database.as_deref())
-                .await
-                .map_err(ForwardError::Statement)?;
-            conn.count_statement();
-            let framing = self.framing(more);
-            let before = stream.packets_written();
-            let shard_timer = self
-                .shared
-                .metrics
-                .shard_latency
-                .with_label_values(&[&query.shard])
-                .start_timer();
-            let res = match conn.conn() {
-                Ok(c) => {
-                    executor::forward(
-                        stream,
-                        c,
-                        &query.shard,
-                        &query.sql,
-                        framing,
-                        self.shared.identity_overrides(),
-                    )
-                    .await
-                }
-                Err(e) => Err(ForwardError::Statement(e)),
-            };
-            shard_timer.observe_duration();
-            // A replica that fails before anything reached the client: retry the read once
-            // elsewhere (another replica, or the primary).
-            let lost = matches!(
-                &res,
-                Err(ForwardError::Statement(ProxyError::ShardUnavailable { .. }))
-            );
-            if lost && conn.is_replica() && !retried && stream.packets_written() == before {
-                tracing::warn!(shard = %query.shard, backend = conn.addr(), "replica failed mid-read; retrying elsewhere");
-                conn.mark_backend_down();
-                drop(conn);
-                retried = true;
-                continue;
-            }
-            break (conn, res);
-        };
-        let outcome = match res {
-            Ok(o) => o,
-            Err(e) => {
-                match &e {
-                    ForwardError::Statement(pe) => self.give_back(conn, Some(pe)),
-                    ForwardError::Client(_) => drop(conn),
-                }
-                return Err(e);
-            }
-        };
-        self.rows = outcome.rows;
-        if outcome.last_insert_id != 0 {
-            self.last_insert_id = outcome.last_insert_id;
-        }
-        if outcome.warnings > 0 {
-            self.fetch_warnings(&mut conn, &query.shard).await;
-        }
-        self.give_back(conn, None);
-        self.unpin_if_free();
-        Ok(())
-    }
-
-    async fn fetch_warnings(&mut self, conn: &mut PooledConn, shard: &str) {
-        if let Ok(c) = conn.conn() {
-            if let Ok((_, rows)) = executor::collect(c, shard, "SHOW WARNINGS").await {
-                self.diagnostics
-                    .extend(rows.iter().filter_map(|r| local::diagnostic_from_row(r)));
-            }
-        }
-    }
-
-    /// A read over several targets whose row order MySQL leaves open: each target's rows
-    /// in turn, with OFFSET/LIMIT applied here.
-    async fn concat(
-        &mut self,
-        stream: &mut PacketStream,
-        queries: &[ShardQuery],
-        mut state: executor::ConcatState,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        let framing = self.framing(more);
-        if queries.len() > 1 && distinct_shards(queries) {
-            let mut conns = self
-                .acquire_all(queries)
-                .await
-                .map_err(ForwardError::Statement)?;
-            let res = match raw_conns(&mut conns) {
-                Ok(raw) => {
-                    executor::concat_streams(stream, raw, queries, &mut state, framing).await
-                }
-                Err(e) => Err(e),
-            };
-            self.give_back_all(conns, res.as_ref().err());
-            res?;
-            executor::concat_end(stream, &state, framing).await?;
-            self.rows = state.sent;
-            self.unpin_if_free();
-            return Ok(());
-        }
-        for query in queries {
-            let mut conn = self
-                .acquire(&query.shard, query.database.as_deref())
-                .await
-                .map_err(ForwardError::Statement)?;
-            conn.count_statement();
-            let res = match conn.conn() {
-                Ok(c) => {
-                    executor::concat_part(stream, c, &query.shard, &query.sql, &mut state, framing)
-                        .await
-                }
-                Err(e) => Err(ForwardError::Statement(e)),
-            };
-            match res {
-                Ok(()) => self.give_back(conn, None),
-                Err(e) => {
-                    match &e {
-                        ForwardError::Statement(pe) => self.give_back(conn, Some(pe)),
-                        ForwardError::Client(_) => drop(conn),
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        executor::concat_end(stream, &state, framing).await?;
-        self.rows = state.sent;
-        self.unpin_if_free();
-        Ok(())
-    }
-
-    /// A SELECT over several targets that needs aggregation, de-duplication or sorting: each
-    /// target's rows are collected, merged with MySQL's semantics, then sent.
-    async fn merged_select(
-        &mut self,
-        stream: &mut PacketStream,
-        queries: &[ShardQuery],
-        spec: &myshard_merger::SelectMerge,
-        union: bool,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        if spec.stream_order().is_some() && distinct_shards(queries) && queries.len() > 1 {
-            return self.sorted_streams(stream, queries, spec, more).await;
-        }
-        let (out_columns, rows) = self
-            .merged_rows(queries, spec, union)
-            .await
-            .map_err(ForwardError::Statement)?;
-        self.unpin_if_free();
-        let warnings = u16::try_from(self.diagnostics.len()).unwrap_or(u16::MAX);
-        executor::write_result_warning(stream, &out_columns, &rows, self.framing(more), warnings)
-            .await?;
-        Ok(())
-    }
-
-    /// Gives back the connections of a statement that ran on several at once: after a client
-    /// failure they are closed; after a shard's failure only that shard's is suspect.
-    fn give_back_all(&mut self, conns: Vec<PooledConn>, failed: Option<&ForwardError>) {
-        match failed {
-            Some(ForwardError::Client(_)) => drop(conns),
-            Some(ForwardError::Statement(e)) => {
-                for conn in conns {
-                    let theirs = matches!(e, ProxyError::ShardUnavailable { shard, .. } if shard == conn.shard());
-                    self.give_back(conn, theirs.then_some(e));
-                }
-            }
-            None => {
-                for conn in conns {
-                    self.give_back(conn, None);
-                }
-            }
-        }
-    }
-
-    /// One connection per target (each target on its own shard), counted as running a
-    /// statement; on failure the ones already taken go back.
-    async fn acquire_all(&mut self, queries: &[ShardQuery]) -> Result<Vec<PooledConn>, ProxyError> {
-        let mut conns = Vec::with_capacity(queries.len());
-        for query in queries {
-            match self.acquire(&query.shard, query.database.as_deref()).await {
-                Ok(conn) => {
-                    conn.count_statement();
-                    conns.push(conn);
-                }
-                Err(e) => {
-                    for conn in conns {
-                        self.give_back(conn, None);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        // Shards joined by this statement make the transaction span several: bound the
-        // lock waits of the branches that began before them, as this statement runs on all.
-        for i in 0..conns.len() {
-            let shard = queries[i].shard.as_str();
-            if let Err(e) = self.bound_lock_waits(&mut conns[i], shard).await {
-                for conn in conns {
-                    self.give_back(conn, None);
-                }
-                return Err(e);
-            }
-        }
-        Ok(conns)
-    }
-
-    /// Every target's first result set: all at once when each target is on its own shard,
-    /// else one after the other (a transaction has one connection per shard).
-    async fn collect_all(
-        &mut self,
-        queries: &[ShardQuery],
-    ) -> Result<Vec<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>)>, ProxyError> {
-        if !distinct_shards(queries) {
-            let mut out = Vec::with_capacity(queries.len());
-            for query in queries {
-                let mut conn = self
-                    .acquire(&query.shard, query.database.as_deref())
-                    .await?;
-                conn.count_statement();
-                let res = collect_timed(&self.shared, &mut conn, query).await;
-                self.give_back(conn, res.as_ref().err());
-                out.push(res?);
-            }
-            return Ok(out);
-        }
-        let mut conns = self.acquire_all(queries).await?;
-        let shared = self.shared.clone();
-        let results =
-            futures_util::future::join_all(conns.iter_mut().zip(queries).map(|(conn, query)| {
-                let shared = &shared;
-                async move { collect_timed(shared, conn, query).await }
-            }))
-            .await;
-        let mut out = Vec::with_capacity(queries.len());
-        let mut first_error = None;
-        for (conn, res) in conns.into_iter().zip(results) {
-            self.give_back(conn, res.as_ref().err());
-            match res {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
-    }
-
-    /// A sorted or grouped read over several targets (one connection each), merged as
-    /// streams.
-    async fn sorted_streams(
-        &mut self,
-        stream: &mut PacketStream,
-        queries: &[ShardQuery],
-        spec: &myshard_merger::SelectMerge,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        let framing = self.framing(more);
-        let mut conns = self
-            .acquire_all(queries)
-            .await
-            .map_err(ForwardError::Statement)?;
-        let limit = self.shared.config().server.merge_memory_limit;
-        let res = match raw_conns(&mut conns) {
-            Ok(raw) => {
-                executor::merge_sorted_streams(stream, raw, queries, spec, framing, limit).await
-            }
-            Err(e) => Err(e),
-        };
-        self.give_back_all(conns, res.as_ref().err());
-        let sent = res?;
-        self.shared.metrics.merge_rows.inc_by(sent);
-        self.rows = sent;
-        self.unpin_if_free();
-        Ok(())
-    }
-
-    /// The merged rows of a SELECT over several targets.
-    pub(crate) async fn merged_rows(
-        &mut self,
-        queries: &[ShardQuery],
-        spec: &myshard_merger::SelectMerge,
-        union: bool,
-    ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ProxyError> {
-        let mut columns: Option<Vec<mysql_common::packets::Column>> = None;
-        let mut union_branches: Vec<Vec<mysql_common::packets::Column>> = Vec::new();
-        let mut per_shard = Vec::with_capacity(queries.len());
-        let answers = self.collect_all(queries).await?;
-        for (query, (cols, rows)) in queries.iter().zip(answers) {
-            let bytes: usize = rows
-                .iter()
-                .map(|r| {
-                    r.iter()
-                        .map(|v| match v {
-                            Value::Bytes(b) => b.len(),
-                            _ => 8,
-                        })
-                        .sum::<usize>()
-                })
-                .sum();
-            self.shared.metrics.merge_bytes.inc_by(bytes as u64);
-            match &columns {
-                None => columns = Some(cols),
-                Some(first) => {
-                    crate::merge::check_same_shape(first, &cols, &query.shard)?;
-                    if union {
-                        union_branches.push(cols);
-                    }
-                }
-            }
-            per_shard.push(
-                rows.into_iter()
-                    .map(crate::merge::cells)
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let mut columns = columns.unwrap_or_default();
-        if union {
-            let mut all: Vec<&[mysql_common::packets::Column]> = vec![&columns];
-            all.extend(union_branches.iter().map(|b| b.as_slice()));
-            columns = crate::merge::union_columns(&all);
-        }
-        let limit = self.shared.config().server.merge_memory_limit;
-        let (out_columns, rows, cuts) =
-            crate::merge::merge_select(spec, &columns, per_shard, limit)?;
-        for row in cuts {
-            self.diagnostics.push(Diagnostic {
-                level: "Warning".into(),
-                code: 1260,
-                message: format!("Row {row} was cut by GROUP_CONCAT()"),
-            });
-        }
-        self.shared.metrics.merge_rows.inc_by(rows.len() as u64);
-        self.rows = rows.len() as u64;
-        Ok((out_columns, rows))
-    }
-
-    /// Writes and DDL on several targets (or with generated ids): every target must succeed;
-    /// one OK with the summed affected rows (the first target's, for broadcast tables).
-    /// `atomic`: the targets' parts form one XA transaction begun by
-    /// [`Session::begin_atomic_write`], committed before the OK and rolled back on any error.
-    async fn write_all(
-        &mut self,
-        stream: &mut PacketStream,
-        queries: &[ShardQuery],
-        first_only: bool,
-        last_insert_id: Option<u64>,
-        atomic: bool,
-        more: bool,
-    ) -> Result<(), ForwardError> {
-        let mut total = executor::OkInfo::default();
-        for (i, query) in queries.iter().enumerate() {
-            let res = match self.acquire(&query.shard, query.database.as_deref()).await {
-                Ok(mut conn) => {
-                    conn.count_statement();
-                    let res = match conn.conn() {
-                        Ok(c) => executor::run_for_ok(c, &query.shard, &query.sql).await,
-                        Err(e) => Err(e),
-                    };
-                    if matches!(&res, Ok(ok) if ok.warnings > 0) {
-                        self.fetch_warnings(&mut conn, &query.shard).await;
-                    }
-                    self.give_back(conn, res.as_ref().err());
-                    res
-                }
-                Err(e) => Err(e),
-            };
-            match res {
-                Ok(ok) => {
-                    if i == 0 || !first_only {
-                        total.affected_rows += ok.affected_rows;
-                        total.warnings = total.warnings.saturating_add(ok.warnings);
-                        if total.last_insert_id == 0 {
-                            total.last_insert_id = ok.last_insert_id;
-                        }
-                        if queries.len() == 1 || first_only {
-                            total.info = ok.info;
-                        }
-                    }
-                }
-                Err(e) if atomic => {
-                    let e = self.suspected_deadlock(e);
-                    self.rollback_branches().await;
-                    self.unpin_if_free();
-                    return Err(ForwardError::Statement(e));
-                }
-                Err(e) => {
-                    let e = if i > 0 && !self.in_transaction {
-                        let (code, _, message) = e.to_err();
-                        ProxyError::sql(
-                            code,
-                            "HY000",
-                            format!("{message} (on shard '{}'; the statement already ran on {i} other target(s) outside a transaction)", query.shard),
-                        )
-                    } else {
-                        e
-                    };
-                    return Err(ForwardError::Statement(e));
-                }
-            }
-        }
-        if atomic {
-            self.mark_written(queries.iter().map(|q| q.shard.as_str()));
-            let committed = self.commit_branches().await;
-            self.unpin_if_free();
-            committed.map_err(ForwardError::Statement)?;
-        }
-        if let Some(id) = last_insert_id {
-            total.last_insert_id = id;
-        }
-        self.rows = total.affected_rows;
-        if total.last_insert_id != 0 {
-            self.last_insert_id = total.last_insert_id;
-        }
-        self.unpin_if_free();
-        let ok = crate::protocol::response::Ok {
-            affected_rows: total.affected_rows,
-            last_insert_id: total.last_insert_id,
-            status: self.framing(more).status_with_more(),
-            warnings: total.warnings,
-            info: total.info,
-        };
-        stream.write_packet(&ok.encode(0)).await?;
-        Ok(())
-    }
-
-    /// The result columns a read would return, without running it: the first target's
-    /// statement is prepared on its shard, and merged reads map those columns through the
-    /// merge (uncorrelated subqueries run first, as at execution).
-    pub(crate) async fn describe_read(
-        &mut self,
-        sql: &str,
-    ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
-        // Writes and DDL return no rows: no planning (which would also spend generated ids).
-        let head = myshard_router::lexer::tokenize(sql.get(..64).unwrap_or(sql));
-        if myshard_router::route::first_kind(&head) != StatementKind::Read {
-            return Ok(Vec::new());
-        }
-        let (plan, exec) = self.plan_materialized(sql).await?;
-        let empty = Vec::new;
-        // Preparing a read on its shard runs nothing, locking reads included.
-        if plan.kind != StatementKind::Read {
-            return Ok(empty());
-        }
-        let Some(q) = exec.queries.first() else {
-            return Ok(empty());
-        };
-        self.role = exec.role;
-        let mut conn = self
-            .acquire_outside_transaction(&q.shard, q.database.as_deref())
-            .await?;
-        let res = match conn.conn() {
-            Ok(c) => match mysql_async::prelude::Queryable::prep(c, q.sql.as_str()).await {
-                Ok(stmt) => {
-                    let cols = stmt.columns().to_vec();
-                    let _ = mysql_async::prelude::Queryable::close(c, stmt).await;
-                    Ok(cols)
-                }
-                Err(e) => Err(ProxyError::from_driver(&q.shard, e)),
-            },
-            Err(e) => Err(e),
-        };
-        self.give_back(conn, res.as_ref().err());
-        self.unpin_if_free();
-        let columns = res?;
-        match &exec.merge {
-            MergeSpec::Select(spec) => {
-                let (out, _, _) =
-                    crate::merge::merge_select(spec, &columns, Vec::new(), usize::MAX)?;
-                Ok(out)
-            }
-            _ => Ok(columns),
-        }
-    }
-
-    /// The column definitions a statement would return (for COM_FIELD_LIST).
-    pub async fn columns_of(
-        &mut self,
-        sql: &str,
-    ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
-        match self.collect(sql).await {
-            Ok((cols, _)) => Ok(cols),
-            Err(ForwardError::Statement(e)) => Err(e),
-            Err(ForwardError::Client(e)) => Err(ProxyError::Protocol {
-                code: 2013,
-                message: e.to_string(),
-            }),
-        }
-    }
-
     /// COM_RESET_CONNECTION: back to the state right after the handshake.
     pub async fn reset(&mut self) {
         self.rollback_pinned().await;
@@ -1544,33 +798,6 @@ impl Session {
                 BackendPool::release(conn);
             }
         }
-    }
-}
-
-/// A statement the planner refused: its ERR packet, and what the refusal says for the
-/// parts of a statement myshard runs itself first (`proxy::subquery`).
-pub(crate) struct Refusal {
-    /// The error for the client.
-    pub error: ProxyError,
-    /// A shape myshard does not support as written (ER_NOT_SUPPORTED_YET).
-    pub unsupported: bool,
-    /// The table of a join off the sharding key that made the router refuse.
-    pub join_off_key: Option<String>,
-}
-
-/// The one mapping of planner refusals to MySQL errors.
-fn plan_error(e: &PlanError) -> ProxyError {
-    match e {
-        PlanError::Route(RouteError::NoDatabase) => {
-            ProxyError::sql(codes::NO_DB, "3D000", "No database selected")
-        }
-        PlanError::Route(RouteError::UnknownDatabase(db)) => {
-            ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"))
-        }
-        PlanError::Rewrite(RewriteError::UnionColumnCount) => {
-            ProxyError::sql(1222, "21000", e.to_string())
-        }
-        other => ProxyError::not_supported(other.to_string()),
     }
 }
 
@@ -1615,62 +842,4 @@ pub(crate) fn is_numeric(t: ColumnType) -> bool {
             | MYSQL_TYPE_FLOAT
             | MYSQL_TYPE_DOUBLE
     )
-}
-
-/// Counts a running statement for automatic shedding.
-struct RunningGuard {
-    shared: Arc<Shared>,
-}
-
-impl RunningGuard {
-    fn new(shared: &Arc<Shared>) -> Self {
-        shared
-            .running
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        RunningGuard {
-            shared: shared.clone(),
-        }
-    }
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        self.shared
-            .running
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// The driver connections of pooled ones, to run statements on all of them at once.
-fn raw_conns(conns: &mut [PooledConn]) -> Result<Vec<&mut mysql_async::Conn>, ForwardError> {
-    conns
-        .iter_mut()
-        .map(|c| c.conn().map_err(ForwardError::Statement))
-        .collect()
-}
-
-/// Whether every target is on its own shard (so each can have its own connection at once).
-fn distinct_shards(queries: &[ShardQuery]) -> bool {
-    let mut names: Vec<&str> = queries.iter().map(|q| q.shard.as_str()).collect();
-    names.sort_unstable();
-    names.windows(2).all(|w| w[0] != w[1])
-}
-
-/// Runs a target's statement and collects its rows, timing it per shard.
-async fn collect_timed(
-    shared: &Shared,
-    conn: &mut PooledConn,
-    query: &ShardQuery,
-) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ProxyError> {
-    let timer = shared
-        .metrics
-        .shard_latency
-        .with_label_values(&[&query.shard])
-        .start_timer();
-    let res = match conn.conn() {
-        Ok(c) => executor::collect(c, &query.shard, &query.sql).await,
-        Err(e) => Err(e),
-    };
-    timer.observe_duration();
-    res
 }

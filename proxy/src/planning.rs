@@ -1,0 +1,88 @@
+//! Planning a statement for a session: the one planner (`myshard_sql_rewrite::planner`),
+//! the session's permission to use hints, the one-statement guard, the session's text form,
+//! and the one mapping of planner refusals to MySQL errors.
+
+use crate::error::{codes, ProxyError};
+use crate::session::Session;
+use myshard_router::{RouteError, RoutePlan};
+use myshard_sql_rewrite::planner::PlanError;
+use myshard_sql_rewrite::{ExecPlan, RewriteError};
+
+impl Session {
+    /// Routes and rewrites a statement into its execution plan, each target's SQL in the
+    /// session's own text form.
+    pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        self.plan_checked(sql).map_err(|r| r.error)
+    }
+
+    /// [`Session::plan`], keeping what the planner's refusal says beside its ERR packet.
+    pub(crate) fn plan_checked(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), Refusal> {
+        let mut ids = self.shared.ids();
+        let (plan, mut exec) = myshard_sql_rewrite::planner::plan(
+            &self.shared.router(),
+            self.schema.as_deref(),
+            sql,
+            &mut ids,
+        )
+        .map_err(|e| Refusal {
+            error: plan_error(&e),
+            unsupported: e.is_unsupported(),
+            join_off_key: e.join_off_key().map(str::to_string),
+        })?;
+        let refuse = |error| Refusal {
+            error,
+            unsupported: false,
+            join_off_key: None,
+        };
+        if plan.hinted && !self.user.allow_hints {
+            return Err(refuse(ProxyError::sql(
+                codes::SPECIFIC_ACCESS_DENIED,
+                "42000",
+                format!(
+                    "Access denied; user '{}' may not use /* myshard:shard=… */ hints (allow_hints)",
+                    self.user.name
+                ),
+            )));
+        }
+        for q in &mut exec.queries {
+            // A rewrite that ended a literal early would read as two statements here: refuse
+            // it rather than let a shard run the second.
+            if q.sql != sql && !myshard_router::text::is_single_statement(&q.sql) {
+                return Err(refuse(ProxyError::not_supported(
+                    "invariant: a rewritten statement reads as several statements; refused",
+                )));
+            }
+            if let std::borrow::Cow::Owned(s) = self.outgoing(&q.sql) {
+                q.sql = s;
+            }
+        }
+        Ok((plan, exec))
+    }
+}
+
+/// A statement the planner refused: its ERR packet, and what the refusal says for the
+/// parts of a statement myshard runs itself first (`proxy::subquery`).
+pub(crate) struct Refusal {
+    /// The error for the client.
+    pub error: ProxyError,
+    /// A shape myshard does not support as written (ER_NOT_SUPPORTED_YET).
+    pub unsupported: bool,
+    /// The table of a join off the sharding key that made the router refuse.
+    pub join_off_key: Option<String>,
+}
+
+/// The one mapping of planner refusals to MySQL errors.
+pub(crate) fn plan_error(e: &PlanError) -> ProxyError {
+    match e {
+        PlanError::Route(RouteError::NoDatabase) => {
+            ProxyError::sql(codes::NO_DB, "3D000", "No database selected")
+        }
+        PlanError::Route(RouteError::UnknownDatabase(db)) => {
+            ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"))
+        }
+        PlanError::Rewrite(RewriteError::UnionColumnCount) => {
+            ProxyError::sql(1222, "21000", e.to_string())
+        }
+        other => ProxyError::not_supported(other.to_string()),
+    }
+}
