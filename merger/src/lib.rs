@@ -5,6 +5,7 @@
 //! - [`select`]: [`SelectMerge`], aggregate → distinct → sort → offset/limit → project.
 //! - [`kway`]: streaming k-way merge of shard streams sorted by the ORDER BY.
 
+mod display;
 pub mod expr;
 pub mod kway;
 pub mod select;

@@ -333,7 +333,7 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
             let inner = sql.trim_start()[7..].trim_start()[5..].trim();
             match session.plan(inner) {
                 Ok((_, exec)) => {
-                    let merge = format!("{:?}", exec.merge);
+                    let merge = exec.merge.to_string();
                     let rows = exec
                         .queries
                         .iter()

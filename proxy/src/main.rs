@@ -109,6 +109,7 @@ fn main() -> ExitCode {
             match myshard_sql_rewrite::planner::plan(&router, schema.as_deref(), &sql, &mut ids) {
                 Ok((plan, exec)) => {
                     println!("route: {plan}");
+                    println!("merge: {}", exec.merge);
                     for q in exec.queries {
                         println!("  {}: {}", q.shard, q.sql);
                     }

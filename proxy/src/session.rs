@@ -459,7 +459,7 @@ impl Session {
                     local::text_column("sql"),
                     local::text_column("merge"),
                 ];
-                let merge = format!("{:?}", exec.merge);
+                let merge = exec.merge.to_string();
                 let rows: Vec<Vec<Value>> = exec
                     .queries
                     .iter()

@@ -32,7 +32,7 @@ fn actual(router: &Router, schema: Option<&str>, sql: &str) -> (Option<Value>, O
         .collect();
     let mut out = json!({
         "kind": plan.kind.label(),
-        "merge": format!("{:?}", exec.merge),
+        "merge": exec.merge.to_string(),
         "queries": queries,
     });
     if let Some(id) = exec.last_insert_id {

@@ -653,7 +653,7 @@ async fn explain_route_shows_each_shards_sql() {
         .await
         .expect("explain route");
     assert!(
-        rows.len() >= 2 && rows.iter().all(|r| r.3 == "SumAffected"),
+        rows.len() >= 2 && rows.iter().all(|r| r.3 == "sum affected rows"),
         "{rows:?}"
     );
     let users: Option<i64> = c
