@@ -210,6 +210,12 @@ pub struct ServerConfig {
     pub slow_query_ms: u64,
     /// File the slow-query log is appended to (JSON lines); in memory only when unset.
     pub slow_query_log: Option<PathBuf>,
+    /// Statement shapes (text with literals as parameters) whose parse is kept, so that a
+    /// statement of a known shape is not parsed again; 0 turns the cache off.
+    pub plan_cache_size: usize,
+    /// Testing aid: every cache hit is parsed again and compared, and a difference refuses the
+    /// statement (ERR 1235) instead of running it.
+    pub plan_cache_verify: bool,
 }
 
 impl Default for ServerConfig {
@@ -231,6 +237,8 @@ impl Default for ServerConfig {
             metrics_listen: None,
             slow_query_ms: 1_000,
             slow_query_log: None,
+            plan_cache_size: 10_000,
+            plan_cache_verify: false,
         }
     }
 }

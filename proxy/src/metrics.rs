@@ -33,6 +33,8 @@ pub struct Metrics {
     /// `transactions.lock_wait_timeout_s` (suspected distributed deadlocks).
     pub lock_wait_aborts: IntCounter,
     clients: IntGauge,
+    plan_cache: IntCounterVec,
+    plan_cache_entries: IntGauge,
     pool: IntGaugeVec,
     up: IntGaugeVec,
     usable: IntGaugeVec,
@@ -123,6 +125,20 @@ impl Metrics {
             IntGauge::new("client_connections", "Client connections being served"),
             "client_connections",
         );
+        let plan_cache = must(
+            IntCounterVec::new(
+                Opts::new(
+                    "plan_cache_total",
+                    "Statements planned from a kept parse of their shape (hit), parsed (miss), and shapes dropped for room (eviction)",
+                ),
+                &["event"],
+            ),
+            "plan_cache_total",
+        );
+        let plan_cache_entries = must(
+            IntGauge::new("plan_cache_entries", "Statement shapes whose parse is kept"),
+            "plan_cache_entries",
+        );
         let pool = must(
             IntGaugeVec::new(
                 Opts::new("backend_pool_connections", "Pooled backend connections"),
@@ -165,6 +181,8 @@ impl Metrics {
             Box::new(shed.clone()),
             Box::new(lock_wait_aborts.clone()),
             Box::new(clients.clone()),
+            Box::new(plan_cache.clone()),
+            Box::new(plan_cache_entries.clone()),
             Box::new(pool.clone()),
             Box::new(up.clone()),
             Box::new(usable.clone()),
@@ -184,6 +202,8 @@ impl Metrics {
             shed,
             lock_wait_aborts,
             clients,
+            plan_cache,
+            plan_cache_entries,
             pool,
             up,
             usable,
@@ -195,6 +215,18 @@ impl Metrics {
     pub fn render(&self, shared: &Shared) -> String {
         self.clients
             .set(shared.active.load(std::sync::atomic::Ordering::Relaxed) as i64);
+        // The cache belongs to the shard map in force (a reload starts a new one): counters
+        // only move forward.
+        let stats = shared.router().cache_stats();
+        for (event, now) in [
+            ("hit", stats.hits),
+            ("miss", stats.misses),
+            ("eviction", stats.evictions),
+        ] {
+            let c = self.plan_cache.with_label_values(&[event]);
+            c.inc_by(now.saturating_sub(c.get()));
+        }
+        self.plan_cache_entries.set(stats.size as i64);
         let backends = shared.backends();
         self.pool.reset();
         for pool in backends.pools() {

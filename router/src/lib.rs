@@ -8,6 +8,7 @@
 //! - [`plan`]: [`RoutePlan`], the router's output.
 //! - [`route`]: [`Router`], which turns a statement into a plan.
 
+pub mod cache;
 pub mod hash;
 pub mod keys;
 pub mod lexer;

@@ -79,6 +79,8 @@ impl IdSource for CountingIds {
 #[derive(Debug, Clone)]
 pub struct Router {
     config: Arc<Config>,
+    /// Parses of statement shapes, for this configuration only.
+    cache: Arc<crate::cache::ParseCache>,
 }
 
 /// System schemas every shard has; statements on them run on one shard as they are.
@@ -379,7 +381,58 @@ pub fn offset_limit(q: &Query) -> Result<(u64, Option<u64>), String> {
 impl Router {
     /// A router over this configuration.
     pub fn new(config: Arc<Config>) -> Self {
-        Router { config }
+        let cache = crate::cache::ParseCache::new(
+            config.server.plan_cache_size,
+            config.server.plan_cache_verify,
+        );
+        Router {
+            config,
+            cache: Arc::new(cache),
+        }
+    }
+
+    /// The parse cache's counters.
+    pub fn cache_stats(&self) -> crate::cache::CacheStats {
+        self.cache.stats()
+    }
+
+    /// The one statement of `sql`: a copy of its shape's kept parse with its own literals, or
+    /// a parse (kept for the next statement of its shape).
+    fn parse_one(&self, sql: &str) -> Result<Statement, RouteError> {
+        // Short statements only: parsing is what they cost, and a shape per IN-list length of
+        // a 10,000-value list would fill memory with trees nobody reuses.
+        let shape = if self.cache.enabled() && sql.len() <= crate::cache::MAX_TEXT {
+            crate::text::literal_shape(sql)
+                .filter(|(_, lits)| lits.len() <= crate::cache::MAX_LITERALS)
+        } else {
+            None
+        };
+        if let Some((shape, literals)) = &shape {
+            if let Some(stmt) = self.cache.get(shape, literals) {
+                if self.cache.verifies() {
+                    let fresh = crate::parse::parse(sql).ok().filter(|s| s.len() == 1);
+                    if fresh.as_deref() != Some(std::slice::from_ref(&stmt)) {
+                        return unsupported(format!(
+                            "invariant: the plan cache's statement differs from a fresh parse of {sql}"
+                        ));
+                    }
+                }
+                return Ok(stmt);
+            }
+        }
+        let mut statements = crate::parse::parse(sql).map_err(|e| {
+            RouteError::Unsupported(format!(
+                "myshard cannot parse this statement to route it ({e}); rewrite it, or use a /* myshard:shard=NAME */ hint"
+            ))
+        })?;
+        if statements.len() != 1 {
+            return unsupported("one statement at a time");
+        }
+        let stmt = statements.remove(0);
+        if let Some((shape, literals)) = shape {
+            self.cache.insert(shape, &stmt, &literals);
+        }
+        Ok(stmt)
     }
 
     /// The configuration this router uses.
@@ -440,15 +493,7 @@ impl Router {
             };
             return Ok(RoutePlan::single(kind, role, &default_shard, database));
         }
-        let mut statements = crate::parse::parse(sql).map_err(|e| {
-            RouteError::Unsupported(format!(
-                "myshard cannot parse this statement to route it ({e}); rewrite it, or use a /* myshard:shard=NAME */ hint"
-            ))
-        })?;
-        if statements.len() != 1 {
-            return unsupported("one statement at a time");
-        }
-        let stmt = statements.remove(0);
+        let stmt = self.parse_one(sql)?;
         let ctx = Ctx {
             router: self,
             schema: schema_cfg,

@@ -678,6 +678,123 @@ pub fn replace_names<'a>(sql: &'a str, replacements: &[(&str, &str)]) -> Cow<'a,
     Cow::Owned(out)
 }
 
+/// The kind of a literal in a statement's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteralKind {
+    /// A quoted string (its value unescaped).
+    Str,
+    /// A number as written (`5`, `1.50`, `1e-3`, `0x41`).
+    Num,
+}
+
+/// A literal of a statement, in source order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Literal {
+    /// String or number.
+    pub kind: LiteralKind,
+    /// The value: a string's unescaped text, a number's text.
+    pub value: String,
+}
+
+/// A statement's shape — its canonical text with every string and number literal written as
+/// `?` — and its literals in source order. Two statements of one shape differ only in the
+/// values of their literals. `None` when a literal is not plain (a number glued to a name,
+/// a string that is not UTF-8 once unescaped).
+pub fn literal_shape(sql: &str) -> Option<(String, Vec<Literal>)> {
+    let b = sql.as_bytes();
+    let rules = TextMode::default();
+    let mut shape = String::with_capacity(sql.len());
+    let mut literals = Vec::new();
+    for (piece, from, to) in pieces(b, &rules) {
+        match piece {
+            Piece::Str { .. } => {
+                let value = String::from_utf8(unquote(&b[from..to], &rules)).ok()?;
+                literals.push(Literal {
+                    kind: LiteralKind::Str,
+                    value,
+                });
+                shape.push('?');
+            }
+            Piece::Code => {
+                let code = &sql[from..to];
+                let mut last = 0;
+                for (s, e) in numbers(code.as_bytes())? {
+                    shape.push_str(&code[last..s]);
+                    shape.push('?');
+                    literals.push(Literal {
+                        kind: LiteralKind::Num,
+                        value: code[s..e].to_string(),
+                    });
+                    last = e;
+                }
+                shape.push_str(&code[last..]);
+            }
+            _ => shape.push_str(&sql[from..to]),
+        }
+    }
+    Some((shape, literals))
+}
+
+/// The number literals of a piece of code (`5`, `1.50`, `2e-3`, `0x1F`, `0b101`) as byte
+/// ranges; `None` when a number runs into a name (`1abc` is a name in MySQL).
+fn numbers(code: &[u8]) -> Option<Vec<(usize, usize)>> {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < code.len() {
+        let c = code[i];
+        let starts = c.is_ascii_digit() && (i == 0 || !(word(code[i - 1]) || code[i - 1] == b'.'));
+        if !starts {
+            if word(c) || c == b'.' {
+                // Skip the rest of a name (or a qualified name's part), digits included.
+                while i < code.len() && (word(code[i]) || code[i] == b'.') {
+                    if code[i] == b'.' && code.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+                        // `.5`: sqlparser reads a number MySQL reads too; not a plain literal.
+                        return None;
+                    }
+                    i += 1;
+                }
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        let start = i;
+        let radix = |p: u8| code.get(i + 1) == Some(&p) && code[i] == b'0';
+        if radix(b'x') || radix(b'b') {
+            i += 2;
+            while i < code.len() && code[i].is_ascii_hexdigit() {
+                i += 1;
+            }
+        } else {
+            while i < code.len() && code[i].is_ascii_digit() {
+                i += 1;
+            }
+            if code.get(i) == Some(&b'.') {
+                i += 1;
+                while i < code.len() && code[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            if matches!(code.get(i), Some(b'e' | b'E'))
+                && code
+                    .get(i + 1)
+                    .is_some_and(|d| d.is_ascii_digit() || matches!(d, b'+' | b'-'))
+            {
+                i += 2;
+                while i < code.len() && code[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+        }
+        if code.get(i).is_some_and(|&c| word(c) || c == b'.') {
+            return None;
+        }
+        out.push((start, i));
+    }
+    Some(out)
+}
+
 /// How a `0x…` number literal shows in a hex value of sqlparser's AST (see
 /// [`sqlparser_text`]).
 pub const HEX_NUMBER_PREFIX: &str = "0x";
@@ -855,6 +972,25 @@ mod tests {
                 &[("a_0900", "b")]
             ),
             "SET NAMES x COLLATE b, @c = 'b', @v = 'my a_0900'"
+        );
+    }
+
+    #[test]
+    fn shapes_put_parameters_where_literals_are() {
+        let (shape, lits) =
+            literal_shape("SELECT a1, 'x''y' FROM t2 WHERE id = 5 AND f = -1.5e3 AND h = 0x1F")
+                .expect("plain");
+        assert_eq!(
+            shape,
+            "SELECT a1, ? FROM t2 WHERE id = ? AND f = -? AND h = ?"
+        );
+        let values: Vec<&str> = lits.iter().map(|l| l.value.as_str()).collect();
+        assert_eq!(values, ["x'y", "5", "1.5e3", "0x1F"]);
+        assert!(literal_shape("SELECT 1abc FROM t").is_none());
+        assert!(literal_shape("SELECT .5").is_none());
+        assert_eq!(
+            literal_shape("SELECT t.c1 FROM db1.t").map(|s| s.1.len()),
+            Some(0)
         );
     }
 

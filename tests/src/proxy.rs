@@ -54,15 +54,22 @@ pub fn shards_toml(cluster: &Cluster) -> String {
 
 impl Proxy {
     /// Starts myshard with `server_toml` (extra `[server]` keys), the cluster's shards and
-    /// `rest` (schemas, users, …), and waits until it accepts connections.
+    /// `rest` (schemas, users, …), and waits until it accepts connections. Every test proxy
+    /// checks each plan-cache hit against a fresh parse (`plan_cache_verify`): a difference is
+    /// an error the test sees — unless `server_toml` sets it (the benchmarks turn it off).
     pub fn start(cluster: &Cluster, server_toml: &str, rest: &str) -> Result<Proxy, String> {
+        let verify = if server_toml.contains("plan_cache_verify") {
+            ""
+        } else {
+            "plan_cache_verify = true\n"
+        };
         let port = free_port()?;
         let dir = tempfile::Builder::new()
             .prefix("myshard-proxy-")
             .tempdir()
             .map_err(|e| e.to_string())?;
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_toml}\n\n{}\n{rest}\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{verify}{server_toml}\n\n{}\n{rest}\n",
             shards_toml(cluster)
         );
         let config_path = dir.path().join("myshard.toml");

@@ -76,6 +76,19 @@ async fn statement_counters_match_the_workload_and_parse_as_prometheus_text() {
         after.contains("myshard_errors_total{code=\"1146\"}"),
         "{after}"
     );
+    // The 25 point selects share one shape: parsed once, then planned from the kept parse.
+    let cache = |text: &str, event: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("myshard_plan_cache_total{{event=\"{event}\"}}")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    assert!(
+        cache(&after, "hit") - cache(&before, "hit") >= 24,
+        "{after}"
+    );
+    assert!(after.contains("myshard_plan_cache_entries "), "{after}");
     assert!(after.contains("myshard_backend_up{"), "{after}");
     assert!(after.contains("myshard_replica_lag_seconds{"), "{after}");
     assert!(
