@@ -164,6 +164,12 @@ fn serve(config: Config, path: PathBuf) -> ExitCode {
             shared.clone(),
             std::time::Duration::from_millis(config.transactions.recovery_interval_ms.max(100)),
         );
+        // SIGHUP's handler is in place before the port opens: a reload signal sent as soon as
+        // myshard accepts connections must not meet the default action (the process ends).
+        let hup = {
+            use tokio::signal::unix::{signal, SignalKind};
+            signal(SignalKind::hangup())
+        };
         let listener = match tokio::net::TcpListener::bind(&config.server.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -198,9 +204,14 @@ fn serve(config: Config, path: PathBuf) -> ExitCode {
         }
         let reloading = shared.clone();
         tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                return;
+            let mut hup = match hup {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!(
+                        "SIGHUP cannot be handled ({e}); configuration reloads are off"
+                    );
+                    return;
+                }
             };
             while hup.recv().await.is_some() {
                 match reloading.reload() {
