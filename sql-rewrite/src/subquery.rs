@@ -4,6 +4,7 @@
 //! subqueries are taken; the ones nested inside them are handled when those run.
 
 use crate::RewriteError;
+use myshard_router::text::quote_ident;
 use sqlparser::ast::{Expr, Query, Statement, TableFactor, Visit, VisitMut, Visitor, VisitorMut};
 use std::ops::ControlFlow;
 
@@ -443,10 +444,10 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
             myshard_router::route::conjuncts(w)
                 .into_iter()
                 .filter(|c| only_refers_to(c, qualifier))
-                // Parenthesized: a conjunct may be an OR whose parentheses were dropped.
-                .map(|c| format!("({c})"))
-                .collect()
+                .map(filter_text)
+                .collect::<Result<_, _>>()
         })
+        .transpose()?
         .unwrap_or_default();
     let mut found = false;
     for twj in &mut select.from {
@@ -491,8 +492,8 @@ pub fn derive_table(sql: &str, qualifier: &str) -> Result<String, RewriteError> 
         };
         let body = if inner && !filters.is_empty() {
             parse_query(&format!(
-                "SELECT * FROM {name} AS `{}` WHERE {}",
-                qualifier.replace('`', "``"),
+                "SELECT * FROM {name} AS {} WHERE {}",
+                quote_ident(qualifier),
                 filters.join(" AND ")
             ))?
         } else {
@@ -563,16 +564,16 @@ pub fn correlated_tables(subquery: &str) -> Result<Vec<CorrelatedTable>, Rewrite
                 (Some(w), true) => myshard_router::route::conjuncts(w)
                     .into_iter()
                     .filter(|c| only_refers_to(c, &qualifier))
-                    .map(|c| format!("({c})"))
-                    .collect(),
+                    .map(filter_text)
+                    .collect::<Result<_, _>>()?,
                 _ => Vec::new(),
             };
             let fetch = if filters.is_empty() {
                 format!("SELECT * FROM {name}")
             } else {
                 format!(
-                    "SELECT * FROM {name} AS `{}` WHERE {}",
-                    qualifier.replace('`', "``"),
+                    "SELECT * FROM {name} AS {} WHERE {}",
+                    quote_ident(&qualifier),
                     filters.join(" AND ")
                 )
             };
@@ -769,14 +770,17 @@ pub fn substitute(sql: &str, answers: Vec<Answer>) -> Result<String, RewriteErro
     crate::render::render(&mut *stmt)
 }
 
+/// A pushed-down WHERE conjunct as text, its literals written by the one printer;
+/// parenthesized, since a conjunct may be an OR whose parentheses were dropped.
+fn filter_text(c: &Expr) -> Result<String, RewriteError> {
+    Ok(format!("({})", crate::render::render(&mut c.clone())?))
+}
+
 /// A derived table's rows as `SELECT … UNION ALL SELECT …` (each row naming its columns),
 /// parenthesized as a balanced tree: a flat chain of n UNIONs nests n deep in the syntax
 /// tree, and walking that many levels overflows the stack; balanced, it nests log2(n) deep.
 fn derived_sql(columns: &[DerivedColumn], rows: &[Vec<String>]) -> String {
-    let names: Vec<String> = columns
-        .iter()
-        .map(|c| format!("`{}`", c.name.replace('`', "``")))
-        .collect();
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     let rows_sql = literal_rows(&names, rows);
     if columns.iter().all(|c| c.cast.is_none()) {
         return rows_sql;
@@ -976,6 +980,28 @@ mod tests {
             "{}",
             &out[..200]
         );
+    }
+
+    #[test]
+    fn pushed_down_filters_keep_their_literals_exact() {
+        // A fetched table's own WHERE conjuncts become part of its fetch: a value ending in a
+        // backslash must still end in one there (sqlparser's printing would drop the escape).
+        let found = outer_subqueries(
+            r"SELECT id FROM t WHERE EXISTS (SELECT 1 FROM v WHERE v.k = t.k AND v.s = 'a\\')",
+        )
+        .expect("subqueries")
+        .expect("rendered");
+        let tables = correlated_tables(found[0].sql()).expect("plain tables");
+        assert_eq!(
+            tables[0].fetch,
+            r"SELECT * FROM v AS `v` WHERE (v.s = 'a\\')"
+        );
+        let out = derive_table(
+            r"SELECT a.x FROM t1 AS a JOIN t2 AS b ON a.k = b.j WHERE b.s = 'x\\tb'",
+            "b",
+        )
+        .expect("derived");
+        assert!(out.contains(r"WHERE (b.s = 'x\\tb')"), "{out}");
     }
 
     #[test]
