@@ -2,11 +2,8 @@
 //! [`MergeSpec`]. Columns are those of the shards' rows: `#0` is the first select item,
 //! `h0` the first helper column the rewriter added (`__myshard_0`, or a `WEIGHT_STRING`).
 
-use crate::{AggFunc, MergeSpec, SelectMerge, SortKey};
+use crate::{AggFunc, MergeSpec, SelectMerge, SortKey, HIDDEN};
 use std::fmt::{self, Display, Formatter};
-
-/// Where the rewriter numbers its helper columns from (`myshard_sql_rewrite::merge::HIDDEN`).
-const HIDDEN: usize = 1 << 20;
 
 struct Col(usize);
 

@@ -19,6 +19,10 @@ pub use value::{Cell, Kind, Row};
 
 use serde::{Deserialize, Serialize};
 
+/// Column numbers from here on name helper columns the rewriter adds to the shards' select
+/// list (`h0` is `HIDDEN`), resolved to positions once the first shard answers.
+pub const HIDDEN: usize = 1 << 20;
+
 /// How the executor combines shard results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MergeSpec {

@@ -507,7 +507,10 @@ async fn field_list(
     stream: &mut PacketStream,
     table: &str,
 ) -> Result<(), PacketError> {
-    let sql = format!("SELECT * FROM `{}` LIMIT 0", table.replace('`', "``"));
+    let sql = format!(
+        "SELECT * FROM {} LIMIT 0",
+        myshard_router::text::quote_ident(table)
+    );
     let deprecate_eof = session
         .capabilities
         .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);

@@ -11,6 +11,7 @@ use crate::protocol::PacketStream;
 use crate::server::Shared;
 use myshard_config::UserConfig;
 use myshard_router::session::{classify, SessionStatement, SetTarget};
+use myshard_router::text::quote_ident;
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
 use mysql_common::value::Value;
 use std::collections::HashMap;
@@ -541,7 +542,7 @@ impl Session {
             .await
             .map_err(ForwardError::Statement)?;
         conn.count_statement();
-        let outgoing = self.outgoing(sql).into_owned();
+        let outgoing = self.outgoing(sql);
         let res = match conn.conn() {
             Ok(c) => executor::collect(c, &shard, &outgoing).await,
             Err(e) => Err(e),
@@ -576,9 +577,9 @@ impl Session {
             .map(|s| s.physical_database().to_string())
             .unwrap_or_else(|| logical.clone());
         let mut sql = format!(
-            "SHOW {}TABLES FROM `{}`",
+            "SHOW {}TABLES FROM {}",
             if full { "FULL " } else { "" },
-            physical.replace('`', "``")
+            quote_ident(&physical)
         );
         if let Some(p) = &like {
             sql.push_str(&format!(
@@ -684,7 +685,7 @@ impl Session {
             .await
             .map_err(ForwardError::Statement)?;
         conn.count_statement();
-        let outgoing = self.outgoing(sql).into_owned();
+        let outgoing = self.outgoing(sql);
         let res = self
             .set_on(&mut conn, &shard, &outgoing, targets, replayable)
             .await;
@@ -731,9 +732,9 @@ impl Session {
             .iter()
             .map(|(system, n)| {
                 if *system {
-                    format!("@@session.`{}`", n.replace('`', "``"))
+                    format!("@@session.{}", quote_ident(n))
                 } else {
-                    format!("@`{}`", n.replace('`', "``"))
+                    format!("@{}", quote_ident(n))
                 }
             })
             .collect::<Vec<_>>()

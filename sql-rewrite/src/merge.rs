@@ -14,7 +14,7 @@ use sqlparser::ast::{
 
 /// Column references before the shard row width is known: helpers are numbered from
 /// [`HIDDEN`] and resolved with [`resolve`] once the first shard answers.
-pub const HIDDEN: usize = 1 << 20;
+pub use myshard_merger::HIDDEN;
 
 pub(crate) fn unsupported<T>(msg: impl Into<String>) -> Result<T, RewriteError> {
     Err(RewriteError::Unsupported(msg.into()))

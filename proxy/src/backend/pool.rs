@@ -155,7 +155,7 @@ impl PooledConn {
         }
         if let Some(db) = database {
             if self.database.as_deref() != Some(db) {
-                sql.push_str(&format!("USE `{}`;", db.replace('`', "``")));
+                sql.push_str(&format!("USE {};", myshard_router::text::quote_ident(db)));
             }
         }
         if !sql.is_empty() {

@@ -74,7 +74,10 @@ impl SessionState {
             parts.push(format!("@@session.{name} = {lit}"));
         }
         for (name, lit) in &self.user {
-            parts.push(format!("@`{}` = {lit}", name.replace('`', "``")));
+            parts.push(format!(
+                "@{} = {lit}",
+                myshard_router::text::quote_ident(name)
+            ));
         }
         Some(format!("SET {}", parts.join(", ")))
     }

@@ -29,22 +29,46 @@ pub fn ensure_python_module(module: &str, package: &str) {
     }
 }
 
+/// Runs a client check from `tests/clients` with `args` (and `stdin`, if any); fails the test
+/// with its output unless it succeeds, and returns its standard output.
+pub fn python_client(script: &str, args: &[String], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("python3")
+        .arg(clients_dir().join(script))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .expect("writes the client's input");
+    }
+    let o = child.wait_with_output().expect("python3 finishes");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{script}: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
 #[test]
 fn pymysql_auth_plugins_tls_and_errors() {
     ensure_python_module("pymysql", "pymysql");
     ensure_python_module("cryptography", "cryptography");
     let e = env();
-    let o = Command::new("python3")
-        .arg(clients_dir().join("pymysql_check.py"))
-        .arg(e.proxy.port.to_string())
-        .arg(&e.cert)
-        .output()
-        .expect("python3 runs");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let out = python_client(
+        "pymysql_check.py",
+        &[e.proxy.port.to_string(), e.cert.display().to_string()],
+        None,
     );
     for check in [
         "ok caching_sha2 full auth via RSA without TLS",

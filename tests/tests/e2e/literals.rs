@@ -8,13 +8,12 @@
 //! stored and what is read back must be equal byte for byte, under the default `sql_mode` and
 //! NO_BACKSLASH_ESCAPES, over utf8mb4 and GBK connections.
 
-use crate::drivers::{clients_dir, ensure_python_module};
+use crate::drivers::{ensure_python_module, python_client};
 use crate::env::{connect, env};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use std::process::Command;
 use tokio::sync::OnceCell;
 
 /// The reference database on shard 0's server, outside myshard's reach.
@@ -274,8 +273,11 @@ impl Sql {
 
 type Outcome = Result<Vec<Vec<Value>>, String>;
 
-async fn run(c: &mut Conn, sql: &[u8]) -> Outcome {
-    match c.query_iter(sql).await {
+/// A statement's rows, or its error as text.
+async fn outcome<P: mysql_async::prelude::Protocol>(
+    result: mysql_async::Result<mysql_async::QueryResult<'_, '_, P>>,
+) -> Outcome {
+    match result {
         Ok(mut r) => r
             .collect::<mysql_async::Row>()
             .await
@@ -285,15 +287,12 @@ async fn run(c: &mut Conn, sql: &[u8]) -> Outcome {
     }
 }
 
+async fn run(c: &mut Conn, sql: &[u8]) -> Outcome {
+    outcome(c.query_iter(sql).await).await
+}
+
 async fn exec(c: &mut Conn, sql: &str, params: Vec<Value>) -> Outcome {
-    match c.exec_iter(sql, params).await {
-        Ok(mut r) => r
-            .collect::<mysql_async::Row>()
-            .await
-            .map(|rows| rows.into_iter().map(|r| r.unwrap()).collect())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    outcome(c.exec_iter(sql, params).await).await
 }
 
 /// Both targets succeed with the same rows, or both fail.
@@ -485,27 +484,14 @@ fn pymysql_parameters_reach_the_shards_exactly() {
     }
     let input = serde_json::to_string(&cases).expect("json");
     let e = env();
-    let mut child = Command::new("python3")
-        .arg(clients_dir().join("literal_check.py"))
-        .arg(e.proxy.port.to_string())
-        .arg(e.cluster.primary_port(0).to_string())
-        .arg(REFERENCE_DB)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.as_bytes()).expect("writes cases");
-    }
-    let o = child.wait_with_output().expect("python3 finishes");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let out = python_client(
+        "literal_check.py",
+        &[
+            e.proxy.port.to_string(),
+            e.cluster.primary_port(0).to_string(),
+            REFERENCE_DB.to_string(),
+        ],
+        Some(&input),
     );
     assert!(out.contains("ok 4 sessions"), "{out}");
 }
@@ -524,17 +510,7 @@ fn a_parameterized_insert_spanning_shards_cannot_inject_sql() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(literal_tables());
     let e = env();
-    let o = Command::new("python3")
-        .arg(clients_dir().join("literal_attack.py"))
-        .arg(e.proxy.port.to_string())
-        .output()
-        .expect("python3 runs");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    python_client("literal_attack.py", &[e.proxy.port.to_string()], None);
     // The rows, read from each shard's own tables: each id once, on the shard that owns it.
     rt.block_on(async {
         let mut c = connect("app", "app", Some("lit")).await.expect("connects");

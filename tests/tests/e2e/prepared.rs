@@ -6,7 +6,6 @@
 use crate::env::connect;
 use mysql_async::prelude::*;
 use mysql_async::Value;
-use std::process::Command;
 use tokio::sync::OnceCell;
 
 static TABLE: OnceCell<()> = OnceCell::const_new();
@@ -228,16 +227,10 @@ async fn sql_prepare_and_execute_with_user_variables() {
 async fn mysql_connector_python_prepared_cursor_answers_as_text() {
     crate::drivers::ensure_python_module("mysql.connector", "mysql-connector-python");
     ps_table().await;
-    let o = Command::new("python3")
-        .arg(crate::drivers::clients_dir().join("prepared_check.py"))
-        .arg(crate::env::env().proxy.port.to_string())
-        .output()
-        .expect("python3 runs");
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let out = crate::drivers::python_client(
+        "prepared_check.py",
+        &[crate::env::env().proxy.port.to_string()],
+        None,
     );
     assert!(out.contains("ok prepared = text for 6 statements"), "{out}");
 }
