@@ -19,7 +19,7 @@ fn num(n: impl ToString) -> Value {
     Value::Bytes(n.to_string().into_bytes())
 }
 
-const HELP: &str = "admin commands: SHOW PROTECTION, SET SHEDDING ON|OFF, ADD RATE LIMIT 'name' QPS n [BURST n] [USER 'u'] [DIGEST 'd'], REMOVE RATE LIMIT 'name', ADD NONCORE 'name' TABLE 't' | PATTERN 'p', REMOVE NONCORE 'name', SHOW SHARDS, SHOW BACKENDS, SHOW TABLE RULES, SHOW QUERY DIGESTS, SHOW SLOW QUERIES, EXPLAIN ROUTE <sql>, USE <schema>, RELOAD CONFIG, CHECK CONFIG '<path>', SET BACKEND '<host:port>' OFFLINE|ONLINE";
+const HELP: &str = "admin commands: SHOW PROTECTION, SET SHEDDING ON|OFF, ADD RATE LIMIT 'name' QPS n [BURST n] [USER 'u'] [DIGEST 'd'], REMOVE RATE LIMIT 'name', ADD NONCORE 'name' TABLE 't' | PATTERN 'p', REMOVE NONCORE 'name', SHOW SHARDS, SHOW BACKENDS, SHOW TABLE RULES, SHOW QUERY DIGESTS, SHOW SLOW QUERIES, EXPLAIN ROUTE <sql>, USE <schema>, RELOAD CONFIG, CHECK CONFIG '<path>', SET BACKEND '<host:port>' OFFLINE|ONLINE, CHECK SCHEMA, SHOW [FULL] PROCESSLIST, KILL [QUERY] id";
 
 /// Runs one admin statement.
 pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) -> ClientResult {
@@ -357,6 +357,39 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
                     ))
                 }
                 Err(e) => Err(e),
+            }
+        } else if kw(0, "CHECK") && kw(1, "SCHEMA") {
+            session.schema_drift().await.map(|rows| {
+                (
+                    vec![
+                        text_column("schema"),
+                        text_column("table"),
+                        text_column("status"),
+                        text_column("detail"),
+                    ],
+                    rows,
+                )
+            })
+        } else if kw(0, "SHOW") && (kw(1, "PROCESSLIST") || (kw(1, "FULL") && kw(2, "PROCESSLIST")))
+        {
+            Ok(crate::local::processlist(
+                &session.shared.sessions.all(),
+                None,
+                kw(1, "FULL"),
+            ))
+        } else if kw(0, "KILL") {
+            match myshard_router::session::classify(sql) {
+                myshard_router::SessionStatement::Kill { query, id } => {
+                    match session.kill(id, query) {
+                        Ok(()) => return executor::write_ok(stream, framing, 0).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                _ => Err(ProxyError::sql(
+                    codes::PARSE_ERROR,
+                    "42000",
+                    "usage: KILL [QUERY|CONNECTION] id",
+                )),
             }
         } else if t.first().is_some_and(|w| w.is_kw("SELECT")) && kw(1, "@@version_comment") {
             Ok((

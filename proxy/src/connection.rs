@@ -20,21 +20,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
+/// The largest packet a client may send before it is authenticated.
+pub const HANDSHAKE_MAX_PACKET: usize = 64 * 1024;
+
 /// Serves one client until it quits, fails, idles out, or the server shuts down.
 pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, admin: bool) {
     let config = shared.config();
-    let mut stream = PacketStream::new(socket, config.server.max_allowed_packet);
+    // Before authentication a client sends nothing larger than its handshake response.
+    let mut stream = PacketStream::new(
+        socket,
+        config.server.max_allowed_packet.min(HANDSHAKE_MAX_PACKET),
+    );
     let conn_id = shared.next_conn_id();
     let timeout = Duration::from_millis(config.server.handshake_timeout_ms);
     let session = match tokio::time::timeout(
         timeout,
-        handshake(
-            &shared,
-            &mut stream,
-            conn_id,
-            peer.ip().is_loopback(),
-            admin,
-        ),
+        handshake(&shared, &mut stream, conn_id, peer, admin),
     )
     .await
     {
@@ -51,6 +52,7 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, adm
         }
     };
     let (mut session, _slot) = session;
+    stream.set_max_allowed_packet(config.server.max_allowed_packet);
     command_loop(&mut session, &mut stream).await;
     session.rollback_pinned().await;
     tracing::debug!(conn_id = session.conn_id, %peer, "client disconnected");
@@ -111,9 +113,10 @@ async fn handshake(
     shared: &Arc<Shared>,
     stream: &mut PacketStream,
     conn_id: u32,
-    loopback: bool,
+    peer: SocketAddr,
     admin: bool,
 ) -> Result<(Session, Option<crate::server::UserSlot>), Option<ProxyError>> {
+    let loopback = peer.ip().is_loopback();
     let config = shared.config();
     let caps = handshake::server_capabilities(shared.tls.is_some());
     let mut nonce = handshake::new_scramble();
@@ -212,9 +215,13 @@ async fn handshake(
         return Err(access_denied(using_password));
     }
 
+    let registered = shared
+        .sessions
+        .register(conn_id, &user.name, &peer.to_string(), admin);
     let mut session = Session {
         shared: shared.clone(),
         conn_id,
+        registered,
         user,
         schema: None,
         capabilities,
@@ -239,6 +246,7 @@ async fn handshake(
         branches: Default::default(),
         xid: None,
         tx_read_only: false,
+        rolled_back: None,
         savepoints: Vec::new(),
         next_tx_settings: None,
         row_count: -1,
@@ -335,8 +343,9 @@ async fn full_auth(
 async fn command_loop(session: &mut Session, stream: &mut PacketStream) {
     let idle = Duration::from_secs(session.shared.config().server.idle_timeout_s);
     let mut shutdown = session.shared.shutdown.clone();
+    let mut kills = session.registered.entry.kills();
     loop {
-        if *shutdown.borrow() {
+        if *shutdown.borrow() || session.registered.entry.closing() {
             return;
         }
         stream.reset_seq();
@@ -346,6 +355,8 @@ async fn command_loop(session: &mut Session, stream: &mut PacketStream) {
                 Err(_) => return,
             },
             _ = shutdown.changed() => return,
+            // KILL CONNECTION of an idle session closes it at once.
+            _ = kills.wait_for(|k| *k == crate::sessions::Kill::Connection) => return,
         };
         let payload = match packet {
             Ok(p) => p,

@@ -60,6 +60,18 @@ pub mod codes {
     pub const DB_ACCESS_DENIED: u16 = 1044;
     /// ER_ACCESS_DENIED_ERROR.
     pub const ACCESS_DENIED: u16 = 1045;
+    /// ER_TABLEACCESS_DENIED_ERROR.
+    pub const TABLE_ACCESS_DENIED: u16 = 1142;
+    /// ER_XA_RBTIMEOUT: a transaction rolled back because it took too long.
+    pub const XA_RBTIMEOUT: u16 = 1613;
+    /// ER_QUERY_INTERRUPTED.
+    pub const QUERY_INTERRUPTED: u16 = 1317;
+    /// ER_CONNECTION_KILLED.
+    pub const CONNECTION_KILLED: u16 = 1927;
+    /// ER_NO_SUCH_THREAD.
+    pub const NO_SUCH_THREAD: u16 = 1094;
+    /// ER_KILL_DENIED_ERROR.
+    pub const KILL_DENIED: u16 = 1095;
     /// ER_NO_DB_ERROR.
     pub const NO_DB: u16 = 1046;
     /// ER_UNKNOWN_COM_ERROR.

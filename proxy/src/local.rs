@@ -24,22 +24,102 @@ pub fn override_variable(shared: &Shared, name: &str) -> Option<String> {
     }
 }
 
-/// MySQL's LIKE matching with `%` and `_` (and `\` escapes), case-insensitive.
+/// MySQL's LIKE matching with `%` and `_` (and `\` escapes), case-insensitive. Linear in
+/// memory and at most pattern × text steps, without recursion: a client's pattern of any
+/// number of `%` neither hangs nor overflows the stack.
 pub fn like_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                !t.is_empty() && rest[0].eq_ignore_ascii_case(&t[0]) && go(&rest[1..], &t[1..])
-            }
-            Some((c, rest)) => !t.is_empty() && c.eq_ignore_ascii_case(&t[0]) && go(rest, &t[1..]),
+    #[derive(PartialEq)]
+    enum Part {
+        Any,
+        One,
+        Char(char),
+    }
+    let fold = |c: char| c.to_lowercase().next().unwrap_or(c);
+    let mut parts: Vec<Part> = Vec::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let part = match c {
+            '%' => Part::Any,
+            '_' => Part::One,
+            '\\' => Part::Char(chars.next().map_or('\\', fold)),
+            c => Part::Char(fold(c)),
+        };
+        if !(part == Part::Any && parts.last() == Some(&Part::Any)) {
+            parts.push(part);
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
+    let t: Vec<char> = text.chars().map(fold).collect();
+    let (mut p, mut i) = (0, 0);
+    // Where to resume after the last `%`: the part after it, and the text it has taken.
+    let mut resume: Option<(usize, usize)> = None;
+    while i < t.len() {
+        match parts.get(p) {
+            Some(Part::One) => {
+                p += 1;
+                i += 1;
+            }
+            Some(Part::Char(c)) if *c == t[i] => {
+                p += 1;
+                i += 1;
+            }
+            Some(Part::Any) => {
+                p += 1;
+                resume = Some((p, i));
+            }
+            _ => match resume {
+                Some((after, taken)) => {
+                    p = after;
+                    i = taken + 1;
+                    resume = Some((after, taken + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    parts[p..].iter().all(|x| *x == Part::Any)
+}
+
+/// SHOW [FULL] PROCESSLIST: myshard's client sessions, those of `user` only when given.
+pub fn processlist(
+    sessions: &[std::sync::Arc<crate::sessions::Entry>],
+    user: Option<&str>,
+    full: bool,
+) -> (Vec<Column>, Vec<Vec<Value>>) {
+    let cols = vec![
+        int_column("Id"),
+        text_column("User"),
+        text_column("Host"),
+        text_column("db"),
+        text_column("Command"),
+        int_column("Time"),
+        text_column("State"),
+        text_column("Info"),
+        text_column("Progress"),
+    ];
+    let text = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+    let rows = sessions
+        .iter()
+        .filter(|e| user.is_none_or(|u| e.user == u && !e.admin))
+        .map(|e| {
+            let (db, command, time, info) = e.activity();
+            let info = info.map(|i| match i.char_indices().nth(100) {
+                Some((cut, _)) if !full => i[..cut].to_string(),
+                _ => i,
+            });
+            vec![
+                text(&e.id.to_string()),
+                text(&e.user),
+                text(&e.host),
+                db.as_deref().map_or(Value::NULL, text),
+                text(command),
+                text(&time.to_string()),
+                text(""),
+                info.as_deref().map_or(Value::NULL, text),
+                text("0.000"),
+            ]
+        })
+        .collect();
+    (cols, rows)
 }
 
 /// SHOW DATABASES: the logical schemas this user may use.
@@ -67,6 +147,17 @@ pub fn show_databases(
     (vec![text_column(&label)], rows)
 }
 
+/// The rows whose first column matches a SHOW statement's LIKE pattern (all without one).
+pub fn filter_like(mut rows: Vec<Vec<Value>>, like: Option<&str>) -> Vec<Vec<Value>> {
+    if let Some(p) = like {
+        rows.retain(|row| match row.first() {
+            Some(Value::Bytes(b)) => like_match(p, &String::from_utf8_lossy(b)),
+            _ => false,
+        });
+    }
+    rows
+}
+
 /// SHOW TABLES of a sharded schema: the default shard's tables without the physical tables
 /// of table-sharded rules (`name_N`), plus every logical table of the shard map.
 pub fn logical_tables(
@@ -91,6 +182,7 @@ pub fn logical_tables(
             _ => true,
         })
         .collect();
+    out = filter_like(out, like);
     for t in &schema.tables {
         let present = out.iter().any(|r| matches!(r.first(), Some(Value::Bytes(b)) if b.eq_ignore_ascii_case(t.name.as_bytes())));
         if !present && like.is_none_or(|p| like_match(p, &t.name)) {
@@ -150,5 +242,20 @@ mod tests {
         assert!(!like_match("s_op", "sop"));
         assert!(like_match("a\\%", "a%"));
         assert!(!like_match("a\\%", "ab"));
+        assert!(like_match("%b%d", "abcd"));
+        assert!(!like_match("%b%d", "abcde"));
+        assert!(like_match("%", ""));
+        assert!(!like_match("_", ""));
+        assert!(like_match("a%%c", "abbbc"));
+        assert!(like_match("ÉT%", "été"));
+    }
+
+    #[test]
+    fn like_is_linear_for_many_wildcards() {
+        let p = format!("{}x", "%".repeat(1_000_000));
+        assert!(!like_match(&p, "shop_orders_with_a_long_name"));
+        let p = "%_".repeat(100_000);
+        assert!(!like_match(&p, "short"));
+        assert!(like_match(&"%_".repeat(3), "abc"));
     }
 }

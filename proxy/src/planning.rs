@@ -4,6 +4,7 @@
 
 use crate::error::{codes, ProxyError};
 use crate::session::Session;
+use myshard_router::policy::Denied;
 use myshard_router::{RouteError, RoutePlan};
 use myshard_sql_rewrite::planner::PlanError;
 use myshard_sql_rewrite::{ExecPlan, RewriteError};
@@ -18,14 +19,18 @@ impl Session {
     /// [`Session::plan`], keeping what the planner's refusal says beside its ERR packet.
     pub(crate) fn plan_checked(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), Refusal> {
         let mut ids = self.shared.ids();
-        let (plan, mut exec) = myshard_sql_rewrite::planner::plan(
+        let (plan, mut exec) = myshard_sql_rewrite::planner::plan_as(
             &self.shared.router(),
             self.schema.as_deref(),
+            (!self.admin).then_some(self.user.schemas.as_slice()),
             sql,
             &mut ids,
         )
         .map_err(|e| Refusal {
-            error: plan_error(&e),
+            error: match &e {
+                PlanError::Route(RouteError::Denied(d)) => self.denied(d),
+                other => plan_error(other),
+            },
             unsupported: e.is_unsupported(),
             join_off_key: e.join_off_key().map(str::to_string),
         })?;
@@ -57,6 +62,34 @@ impl Session {
             }
         }
         Ok((plan, exec))
+    }
+
+    /// The MySQL error for a statement the policy refuses, naming this session's user as a
+    /// server names the account.
+    pub(crate) fn denied(&self, d: &Denied) -> ProxyError {
+        let user = &self.user.name;
+        match d {
+            Denied::NotSupported(m) => ProxyError::not_supported(m.clone()),
+            Denied::Privilege { .. } => {
+                ProxyError::sql(codes::SPECIFIC_ACCESS_DENIED, "42000", d.to_string())
+            }
+            Denied::Table {
+                command,
+                schema,
+                table,
+            } => ProxyError::sql(
+                codes::TABLE_ACCESS_DENIED,
+                "42000",
+                format!(
+                    "{command} command denied to user '{user}'@'%' for table `{schema}`.`{table}`"
+                ),
+            ),
+            Denied::Database(db) => ProxyError::sql(
+                codes::DB_ACCESS_DENIED,
+                "42000",
+                format!("Access denied for user '{user}'@'%' to database '{db}'"),
+            ),
+        }
     }
 }
 

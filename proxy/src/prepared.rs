@@ -31,6 +31,9 @@ pub struct Prepared {
     pub types: Vec<ParamType>,
     /// Values sent with COM_STMT_SEND_LONG_DATA since the last execution.
     pub long_data: HashMap<u16, Vec<u8>>,
+    /// The long data sent since the last execution outgrew `max_allowed_packet` and was
+    /// dropped; the next execution fails.
+    pub long_data_overflow: bool,
 }
 
 /// The prepared statements of one session.
@@ -91,7 +94,24 @@ fn parse_for_prepare(sql: &str) -> Result<Prepared, ProxyError> {
     }
 }
 
+fn too_many_statements() -> ProxyError {
+    ProxyError::sql(
+        codes::MAX_PREPARED_STMT_COUNT_REACHED,
+        "42000",
+        format!("Can't create more than max_prepared_stmt_count statements (current value: {MAX_PER_SESSION})"),
+    )
+}
+
 impl Session {
+    /// A statement text checked for preparation, the statement policy included: a statement
+    /// myshard refuses is refused when it is prepared, not first when it runs.
+    fn checked_for_prepare(&self, sql: &str) -> Result<Prepared, ProxyError> {
+        let prepared = parse_for_prepare(sql)?;
+        myshard_router::policy::check(&myshard_router::lexer::tokenize(&prepared.sql))
+            .map_err(|d| self.denied(&d))?;
+        Ok(prepared)
+    }
+
     /// Counts an error and keeps it for `SHOW WARNINGS` / `SHOW ERRORS`.
     pub(crate) fn remember_error(&mut self, e: &ProxyError) {
         let (code, _, message) = e.to_err();
@@ -109,14 +129,10 @@ impl Session {
 
     /// COM_STMT_PREPARE.
     pub async fn stmt_prepare(&mut self, stream: &mut PacketStream, sql: &str) -> ClientResult {
-        let prepared = match parse_for_prepare(sql) {
+        let prepared = match self.checked_for_prepare(sql) {
             Ok(p) if self.statements.by_id.len() >= MAX_PER_SESSION => {
                 let _ = p;
-                let e = ProxyError::sql(
-                    codes::MAX_PREPARED_STMT_COUNT_REACHED,
-                    "42000",
-                    format!("Can't create more than max_prepared_stmt_count statements (current value: {MAX_PER_SESSION})"),
-                );
+                let e = too_many_statements();
                 self.remember_error(&e);
                 return executor::write_error(stream, &e).await;
             }
@@ -165,9 +181,18 @@ impl Session {
     }
 
     /// COM_STMT_SEND_LONG_DATA (no answer, by protocol).
+    /// Long data is bounded as it arrives: past `max_allowed_packet` for the statement's
+    /// parameters together, it is dropped and the next execution fails.
     pub fn stmt_long_data(&mut self, id: u32, param: u16, data: &[u8]) {
+        let max = self.shared.config().server.max_allowed_packet;
         if let Some(stmt) = self.statements.by_id.get_mut(&id) {
-            if (param as usize) < stmt.markers.len() {
+            if (param as usize) < stmt.markers.len() && !stmt.long_data_overflow {
+                let held: usize = stmt.long_data.values().map(Vec::len).sum();
+                if held + data.len() > max {
+                    stmt.long_data.clear();
+                    stmt.long_data_overflow = true;
+                    return;
+                }
                 stmt.long_data
                     .entry(param)
                     .or_default()
@@ -186,6 +211,7 @@ impl Session {
         match self.statements.by_id.get_mut(&id) {
             Some(stmt) => {
                 stmt.long_data.clear();
+                stmt.long_data_overflow = false;
                 executor::write_ok(stream, self.framing(false), 0).await
             }
             None => {
@@ -218,6 +244,14 @@ impl Session {
         let mode = self.text.clone();
         let bound = match self.statements.by_id.get_mut(&id) {
             None => Err(not_found(id, "mysqld_stmt_execute")),
+            Some(stmt) if stmt.long_data_overflow => {
+                stmt.long_data_overflow = false;
+                Err(ProxyError::sql(
+                    codes::PACKET_TOO_LARGE,
+                    "08S01",
+                    "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes",
+                ))
+            }
             Some(stmt) => {
                 let parsed =
                     binary::parse_execute(body, stmt.markers.len(), &stmt.types, &stmt.long_data);
@@ -261,6 +295,7 @@ impl Session {
         self.shared.count_question();
         let saved = std::mem::replace(&mut self.binary, binary);
         let res = self.statement(stream, sql, false).await;
+        self.registered.entry.end();
         self.binary = saved;
         match res {
             Ok(()) => Ok(()),
@@ -298,11 +333,15 @@ impl Session {
                 }
             },
         };
-        let prepared = parse_for_prepare(&text)?;
+        let prepared = self.checked_for_prepare(&text)?;
+        let key = name.to_ascii_lowercase();
+        if !self.statements.by_name.contains_key(&key)
+            && self.statements.by_name.len() >= MAX_PER_SESSION
+        {
+            return Err(too_many_statements());
+        }
         // Preparing a name again replaces the statement, as in MySQL.
-        self.statements
-            .by_name
-            .insert(name.to_ascii_lowercase(), prepared);
+        self.statements.by_name.insert(key, prepared);
         Ok(())
     }
 

@@ -50,6 +50,8 @@ pub struct Shared {
     /// TLS, when configured.
     pub tls: Option<TlsAcceptor>,
     next_conn_id: AtomicU32,
+    /// myshard's own client sessions (SHOW PROCESSLIST, KILL).
+    pub sessions: Arc<crate::sessions::Registry>,
     questions: AtomicU64,
     /// Client connections being served.
     pub active: AtomicUsize,
@@ -148,6 +150,7 @@ impl Shared {
             sha2,
             tls,
             next_conn_id: AtomicU32::new(1),
+            sessions: Default::default(),
             questions: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             started: Instant::now(),

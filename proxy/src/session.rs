@@ -10,6 +10,7 @@ use crate::local;
 use crate::protocol::PacketStream;
 use crate::server::Shared;
 use myshard_config::UserConfig;
+use myshard_router::policy::Denied;
 use myshard_router::session::{classify, SessionStatement, SetTarget};
 use myshard_router::text::quote_ident;
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
@@ -34,6 +35,8 @@ pub struct Session {
     pub shared: Arc<Shared>,
     /// Connection id announced in the handshake.
     pub conn_id: u32,
+    /// This session as SHOW PROCESSLIST and KILL see it (listed while the session lives).
+    pub registered: crate::sessions::Registered,
     /// The authenticated user.
     pub user: UserConfig,
     /// Current logical schema.
@@ -83,6 +86,9 @@ pub struct Session {
     pub xid: Option<String>,
     /// `START TRANSACTION READ ONLY`.
     pub tx_read_only: bool,
+    /// Why the open transaction was rolled back behind the client's back (a statement
+    /// timeout): every statement fails until the client ends the transaction.
+    pub rolled_back: Option<String>,
     /// Savepoints of the open transaction, oldest first.
     pub savepoints: Vec<crate::transaction::Savepoint>,
     /// `SET TRANSACTION …` for the next transaction, run on each shard before its branch.
@@ -289,12 +295,14 @@ impl Session {
     /// A connection whose statement failed at the transport level is dropped.
     pub(crate) fn give_back(&mut self, conn: PooledConn, failed: Option<&ProxyError>) {
         if matches!(failed, Some(ProxyError::ShardUnavailable { .. })) {
-            // Circuit breaker: a backend whose connection broke takes no new statements until
-            // its health check answers again.
-            conn.mark_backend_down();
+            // A broken connection is dropped, and only it: a client can break its own
+            // connection (a statement the server ends it for), so this alone never takes the
+            // server out of rotation for every client. A server that is really gone fails
+            // the next connect, which does (`BackendPool::checkout`).
             // The shard rolled its branch back when the connection broke; the rest of the
             // transaction is rolled back after the statement fails.
             self.branches.remove(conn.shard());
+            drop(conn);
             return;
         }
         if self.is_pinned() {
@@ -339,7 +347,9 @@ impl Session {
         let n = statements.len();
         for (i, stmt) in statements.into_iter().enumerate() {
             let more = i + 1 < n;
-            match self.statement(stream, stmt.trim(), more).await {
+            let res = self.statement(stream, stmt.trim(), more).await;
+            self.registered.entry.end();
+            match res {
                 Ok(()) => {}
                 Err(ForwardError::Client(e)) => return Err(e),
                 Err(ForwardError::Statement(e)) => {
@@ -360,9 +370,37 @@ impl Session {
         more: bool,
     ) -> Result<(), ForwardError> {
         self.role = myshard_router::Role::Primary;
+        self.registered.entry.begin(self.schema.as_deref(), sql);
         let kind = classify(sql);
         if !matches!(kind, SessionStatement::ShowWarnings { .. }) {
             self.diagnostics.clear();
+        }
+        if let Some(reason) = &self.rolled_back {
+            let failed = ProxyError::sql(
+                codes::XA_RBTIMEOUT,
+                "XA106",
+                format!("Transaction was rolled back: {reason}"),
+            );
+            match kind {
+                SessionStatement::Rollback => {
+                    self.rolled_back = None;
+                    executor::write_ok(stream, self.framing(more), 0).await?;
+                    return Ok(());
+                }
+                SessionStatement::ShowWarnings { .. } => {}
+                // COMMIT (and what commits implicitly) reports the rollback and ends it.
+                SessionStatement::Commit | SessionStatement::Begin => {
+                    self.rolled_back = None;
+                    return Err(ForwardError::Statement(failed));
+                }
+                _ => {
+                    return Err(ForwardError::Statement(ProxyError::sql(
+                        codes::XA_RBTIMEOUT,
+                        "XA106",
+                        format!("Transaction was rolled back: {reason}; ROLLBACK to end it"),
+                    )))
+                }
+            }
         }
         match kind {
             SessionStatement::Use(db) => {
@@ -395,6 +433,11 @@ impl Session {
                 let cols = [local::text_column(&label)];
                 executor::write_result(stream, &cols, &[vec![value]], self.framing(more)).await?;
             }
+            SessionStatement::SelectConnectionId(label) => {
+                let cols = [local::int_column(&label)];
+                let row = vec![Value::Bytes(self.conn_id.to_string().into_bytes())];
+                executor::write_result(stream, &cols, &[row], self.framing(more)).await?;
+            }
             SessionStatement::SelectRowCount(label) => {
                 let cols = [local::int_column(&label)];
                 let row = vec![Value::Bytes(self.row_count.to_string().into_bytes())];
@@ -424,8 +467,11 @@ impl Session {
                 }
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
             }
-            SessionStatement::ShowVariables(_) => {
-                let (cols, mut rows) = self.collect(sql).await?;
+            SessionStatement::ShowVariables(like) => {
+                // The pattern is matched here, in linear time: a server's matcher recurses
+                // on every `%`, and a pattern of many ends the connection.
+                let (cols, rows) = self.collect("SHOW SESSION VARIABLES").await?;
+                let mut rows = local::filter_like(rows, like.as_deref());
                 for row in &mut rows {
                     let name = match row.first() {
                         Some(Value::Bytes(b)) => String::from_utf8_lossy(b).to_ascii_lowercase(),
@@ -500,9 +546,63 @@ impl Session {
                     .map_err(ForwardError::Statement)?;
                 executor::write_ok(stream, self.framing(more), 0).await?;
             }
+            SessionStatement::ShowProcesslist { full } => {
+                let (cols, rows) = local::processlist(
+                    &self.shared.sessions.all(),
+                    (!self.admin).then_some(self.user.name.as_str()),
+                    full,
+                );
+                executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+            }
+            SessionStatement::Kill { query, id } => {
+                self.kill(id, query).map_err(ForwardError::Statement)?;
+                executor::write_ok(stream, self.framing(more), 0).await?;
+            }
             SessionStatement::Savepoint => self.savepoint(stream, sql, more).await?,
             SessionStatement::Routed => self.routed(stream, sql, more).await?,
         }
+        Ok(())
+    }
+
+    /// `KILL [QUERY] id` of one of myshard's own sessions: the user's own, or any from the
+    /// admin port, as MySQL lets a user kill its own threads.
+    pub(crate) fn kill(&self, id: u64, query: bool) -> Result<(), ProxyError> {
+        let target = self.shared.sessions.get(id).ok_or_else(|| {
+            ProxyError::sql(
+                codes::NO_SUCH_THREAD,
+                "HY000",
+                format!("Unknown thread id: {id}"),
+            )
+        })?;
+        if !self.admin && (target.user != self.user.name || target.admin) {
+            return Err(ProxyError::sql(
+                codes::KILL_DENIED,
+                "HY000",
+                format!("You are not owner of thread {id}"),
+            ));
+        }
+        let kind = if query {
+            crate::sessions::Kill::Query
+        } else {
+            crate::sessions::Kill::Connection
+        };
+        if u64::from(self.conn_id) == id {
+            // The statement running is this KILL itself.
+            if query {
+                return Err(ProxyError::sql(
+                    codes::QUERY_INTERRUPTED,
+                    "70100",
+                    "Query execution was interrupted",
+                ));
+            }
+            target.kill(kind);
+            return Err(ProxyError::sql(
+                codes::CONNECTION_KILLED,
+                "70100",
+                "Connection was killed",
+            ));
+        }
+        target.kill(kind);
         Ok(())
     }
 
@@ -576,23 +676,20 @@ impl Session {
             .schema(&logical)
             .map(|s| s.physical_database().to_string())
             .unwrap_or_else(|| logical.clone());
-        let mut sql = format!(
+        // The LIKE pattern is matched here, in linear time (a server's matcher recurses on
+        // every `%`, and a pattern of many ends the connection).
+        let sql = format!(
             "SHOW {}TABLES FROM {}",
             if full { "FULL " } else { "" },
             quote_ident(&physical)
         );
-        if let Some(p) = &like {
-            sql.push_str(&format!(
-                " LIKE {}",
-                myshard_router::text::quote(p.as_bytes(), "_utf8mb4")
-            ));
-        }
         let saved = self.schema.replace(logical.clone());
         let res = self.collect(&sql).await;
         self.schema = saved;
         let (mut cols, mut rows) = res?;
-        if let Some(schema) = config.schema(&logical).filter(|s| !s.is_unsharded()) {
-            rows = local::logical_tables(schema, rows, full, like.as_deref());
+        match config.schema(&logical).filter(|s| !s.is_unsharded()) {
+            Some(schema) => rows = local::logical_tables(schema, rows, full, like.as_deref()),
+            None => rows = local::filter_like(rows, like.as_deref()),
         }
         if let Some(first) = cols.first_mut() {
             let label = match &like {
@@ -648,6 +745,32 @@ impl Session {
                 "42000",
                 format!("myshard does not change global variable '{name}' on its shards; set it on each shard, or use SET SESSION"),
             )));
+        }
+        for t in targets {
+            let refused = match t {
+                SetTarget::Other(word) => Some(match word.as_str() {
+                    "PASSWORD" | "ROLE" | "DEFAULT" => Denied::Privilege {
+                        privilege: "CREATE USER",
+                        what: format!("SET {word}: myshard's users are configured in its shard map"),
+                    },
+                    "STATEMENT" => Denied::NotSupported(
+                        "SET STATEMENT … FOR is not supported through myshard; SET the variable for the session, run the statement, then set it back".into(),
+                    ),
+                    _ => Denied::NotSupported(format!(
+                        "myshard does not recognise SET {word}; it was not sent to any shard"
+                    )),
+                }),
+                SetTarget::System(name) if myshard_router::policy::is_protected_variable(name) => {
+                    Some(Denied::Privilege {
+                        privilege: "SUPER",
+                        what: format!("variable '{name}' acts beyond this session's own statements"),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(d) = refused {
+                return Err(ForwardError::Statement(self.denied(&d)));
+            }
         }
         if targets == [SetTarget::NextTransaction] {
             // Applies to the next transaction: run on each shard before its branch begins.
@@ -779,6 +902,7 @@ impl Session {
         self.refresh_text_mode();
         self.autocommit = true;
         self.in_transaction = false;
+        self.rolled_back = None;
         self.pin_reason = None;
         self.diagnostics.clear();
         self.last_insert_id = 0;

@@ -162,6 +162,16 @@ mod tests {
     }
 
     #[test]
+    fn executable_comments_are_found_outside_literals() {
+        assert!(has_executable_comment("SELECT 1 /*!50000 , 2 */"));
+        assert!(has_executable_comment("SELECT 1 /*M!100000 , 2 */"));
+        assert!(!has_executable_comment(
+            "SELECT '/*!50000 x */', 1 /* plain */"
+        ));
+        assert!(!has_executable_comment("SELECT 1 -- /*! x */"));
+    }
+
+    #[test]
     fn comments_are_skipped_and_executable_comments_kept() {
         assert_eq!(words("/* hi */ SELECT -- x\n 1"), ["SELECT", "1"]);
         assert_eq!(
@@ -260,7 +270,10 @@ fn scan_code(sql: &str, mut f: impl FnMut(usize, u8)) {
                     i += 1;
                 }
             }
-            b'/' if b.get(i + 1) == Some(&b'*') && b.get(i + 2) != Some(&b'!') => {
+            b'/' if b.get(i + 1) == Some(&b'*')
+                && b.get(i + 2) != Some(&b'!')
+                && !(b.get(i + 2) == Some(&b'M') && b.get(i + 3) == Some(&b'!')) =>
+            {
                 i += 2;
                 while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
                     i += 1;
@@ -273,6 +286,22 @@ fn scan_code(sql: &str, mut f: impl FnMut(usize, u8)) {
             }
         }
     }
+}
+
+/// Whether `sql` holds an executable comment (`/*! … */`, `/*M! … */`) outside literals:
+/// a server runs its body, which sqlparser reads as a comment.
+pub fn has_executable_comment(sql: &str) -> bool {
+    if !sql.contains("/*") {
+        return false;
+    }
+    let b = sql.as_bytes();
+    let mut found = false;
+    scan_code(sql, |i, c| {
+        if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            found = true;
+        }
+    });
+    found
 }
 
 /// Byte offsets of the `?` parameter markers of a prepared statement's text (outside

@@ -15,6 +15,7 @@ pub mod lexer;
 pub mod parse;
 pub mod placement;
 pub mod plan;
+pub mod policy;
 pub mod route;
 pub mod session;
 pub mod text;

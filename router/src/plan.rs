@@ -120,6 +120,10 @@ pub struct RoutePlan {
     pub generated: Option<GeneratedIds>,
     /// The shard was forced by a `/* myshard:shard=… */` hint.
     pub hinted: bool,
+    /// Logical schemas other than the session's that the statement names (the session must
+    /// be allowed to use each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<String>,
     /// The parsed statement, when the rewriter needs it.
     #[serde(skip)]
     pub ast: Option<Arc<Statement>>,
@@ -142,6 +146,7 @@ impl RoutePlan {
             schema_renames: Vec::new(),
             generated: None,
             hinted: false,
+            schemas: Vec::new(),
             ast: None,
         }
     }

@@ -33,6 +33,9 @@ pub enum RouteError {
     /// A statement myshard cannot route correctly (ER_NOT_SUPPORTED_YET).
     #[error("{0}")]
     Unsupported(String),
+    /// The statement policy refuses it, or it names a schema no client of myshard reaches.
+    #[error("{0}")]
+    Denied(#[from] crate::policy::Denied),
     /// A join of a table (or alias) that is not on its sharding key: its rows could be on
     /// other shards than the rest of the join's (ER_NOT_SUPPORTED_YET as it stands; a caller
     /// may fetch that table by itself, see `myshard_sql_rewrite::subquery::derive_table`).
@@ -82,9 +85,6 @@ pub struct Router {
     /// Parses of statement shapes, for this configuration only.
     cache: Arc<crate::cache::ParseCache>,
 }
-
-/// System schemas every shard has; statements on them run on one shard as they are.
-const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "mysql", "performance_schema", "sys"];
 
 /// Reads the `/* myshard:shard=NAME */` hint.
 pub fn hint_shard(sql: &str) -> Option<String> {
@@ -448,8 +448,23 @@ impl Router {
         sql: &str,
         ids: &mut dyn IdSource,
     ) -> Result<RoutePlan, RouteError> {
-        // One tokenization serves classification, the schema check and the replica check.
+        self.route_as(schema, None, sql, ids)
+    }
+
+    /// [`Router::route`] for a client that may use only the logical schemas `allowed`
+    /// (`None`: every schema of the shard map). A statement that names another schema is
+    /// refused before anything else is decided about it.
+    pub fn route_as(
+        &self,
+        schema: Option<&str>,
+        allowed: Option<&[String]>,
+        sql: &str,
+        ids: &mut dyn IdSource,
+    ) -> Result<RoutePlan, RouteError> {
+        // One tokenization serves the policy, classification, the schema check and the
+        // replica check.
         let tokens = tokenize(sql);
+        crate::policy::check(&tokens)?;
         let kind = first_kind(&tokens);
         let role = Role::Primary;
         let schema_cfg = match schema {
@@ -467,6 +482,7 @@ impl Router {
             }
             let mut plan = RoutePlan::single(kind, role, &shard, database);
             plan.hinted = true;
+            plan.schemas = self.checked_names(sql, &tokens, schema_cfg, allowed)?;
             return Ok(plan);
         }
         let default_shard = match schema_cfg {
@@ -491,9 +507,20 @@ impl Router {
             } else {
                 role
             };
-            return Ok(RoutePlan::single(kind, role, &default_shard, database));
+            let mut plan = RoutePlan::single(kind, role, &default_shard, database);
+            plan.schemas = self.checked_names(sql, &tokens, schema_cfg, allowed)?;
+            return Ok(plan);
+        }
+        if crate::lexer::has_executable_comment(sql) {
+            return unsupported("executable comments (/*! … */) in a statement myshard routes by its content are not supported; write the statement without them");
         }
         let stmt = self.parse_one(sql)?;
+        // Without a qualifier in its tokens a statement names no schema: no tree walk.
+        let schemas = if has_qualifier(&tokens, None) || show_schema(&tokens).is_some() {
+            named_schemas(&stmt, &tokens, schema_cfg, self.config(), allowed)?
+        } else {
+            Vec::new()
+        };
         let ctx = Ctx {
             router: self,
             schema: schema_cfg,
@@ -501,6 +528,7 @@ impl Router {
             kind,
         };
         let mut plan = ctx.plan(&stmt, ids)?;
+        plan.schemas = schemas;
         plan.database = database.map(str::to_string);
         plan.role = role;
         if plan.kind == StatementKind::Read && replica_safe(sql, &tokens) {
@@ -511,6 +539,136 @@ impl Router {
         }
         Ok(plan)
     }
+}
+
+impl Router {
+    /// The other logical schemas a statement sent as written names. Qualified names are
+    /// read from a parse: a qualifier that is a table or alias cannot be told from a schema
+    /// by tokens alone, and a statement that names schemas must not reach a shard unchecked.
+    fn checked_names(
+        &self,
+        sql: &str,
+        tokens: &[Token],
+        current: Option<&SchemaConfig>,
+        allowed: Option<&[String]>,
+    ) -> Result<Vec<String>, RouteError> {
+        if !has_qualifier(tokens, current) && show_schema(tokens).is_none() {
+            return Ok(Vec::new());
+        }
+        let stmt = self.parse_one(sql).map_err(|_| {
+            RouteError::Unsupported(
+                "myshard cannot parse this statement to check the schemas it names; qualify tables only by your own schemas, or rewrite it".into(),
+            )
+        })?;
+        named_schemas(&stmt, tokens, current, &self.config, allowed)
+    }
+}
+
+/// Whether a statement qualifies any name by something other than its current schema (a
+/// schema, or a table or alias: tokens cannot tell which).
+fn has_qualifier(tokens: &[Token], current: Option<&SchemaConfig>) -> bool {
+    tokens.windows(2).enumerate().any(|(i, w)| {
+        w[1].is_sym(".")
+            && !(i > 0 && tokens[i - 1].is_sym("."))
+            && w[0].ident().is_some_and(|q| {
+                !q.starts_with('@')
+                    && current.is_none_or(|c| q != c.name)
+                    && !q.eq_ignore_ascii_case("information_schema")
+            })
+    })
+}
+
+/// The database a SHOW statement names by `FROM`/`IN` (`SHOW TABLE STATUS FROM db`,
+/// `SHOW COLUMNS FROM t FROM db`).
+fn show_schema(tokens: &[Token]) -> Option<&str> {
+    if !tokens.first()?.is_kw("SHOW") {
+        return None;
+    }
+    let froms: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.is_kw("FROM") || t.is_kw("IN"))
+        .map(|(i, _)| i)
+        .collect();
+    // The table-describing SHOWs name a table first, then its database.
+    let table_first = tokens.iter().take(4).any(|t| {
+        t.is_kw("COLUMNS")
+            || t.is_kw("FIELDS")
+            || t.is_kw("INDEX")
+            || t.is_kw("INDEXES")
+            || t.is_kw("KEYS")
+    });
+    let at = *froms.get(usize::from(table_first))?;
+    tokens.get(at + 1)?.ident()
+}
+
+/// Checks every qualified name of a statement (tables, routines, a SHOW's database) and
+/// returns the logical schemas other than the current one that it names. Schemas the client
+/// may not use (`allowed`), backend schemas and names outside the shard map are refused (ER_TABLEACCESS_DENIED_ERROR, as MySQL
+/// answers for a table in a database one may not use, whether it exists or not).
+fn named_schemas(
+    stmt: &Statement,
+    tokens: &[Token],
+    current: Option<&SchemaConfig>,
+    config: &Config,
+    allowed: Option<&[String]>,
+) -> Result<Vec<String>, RouteError> {
+    let command = tokens
+        .iter()
+        .find_map(|t| match t {
+            Token::Word(w) => Some(w.to_ascii_uppercase()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "SELECT".into());
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut take = |n: &ObjectName| {
+        let parts = ident_parts(n);
+        if let [s, t, ..] = parts.as_slice() {
+            names.push((s.clone(), t.clone()));
+        }
+    };
+    let _ = visit_relations(stmt, |n| {
+        take(n);
+        ControlFlow::<()>::Continue(())
+    });
+    for n in table_names_outside_relations(stmt) {
+        take(n);
+    }
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Function(f) = e {
+            take(&f.name);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if let Some(db) = show_schema(tokens) {
+        names.push((db.to_string(), String::new()));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (schema, table) in names {
+        if schema.eq_ignore_ascii_case("information_schema")
+            || current.is_some_and(|c| c.name == schema)
+        {
+            continue;
+        }
+        if crate::policy::is_backend_schema(&schema) || config.schema(&schema).is_none() {
+            return Err(RouteError::Denied(if table.is_empty() {
+                crate::policy::Denied::Database(schema)
+            } else {
+                crate::policy::Denied::Table {
+                    command,
+                    schema,
+                    table,
+                }
+            }));
+        }
+        if allowed.is_some_and(|a| !a.contains(&schema)) {
+            return Err(RouteError::Denied(crate::policy::Denied::Database(schema)));
+        }
+        if !out.contains(&schema) {
+            out.push(schema);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a read may run on a replica: no locking clause, no function bound to the session
@@ -608,7 +766,7 @@ impl<'c> Ctx<'c> {
         let (schema, table) = match parts.as_slice() {
             [t] => (self.schema, t.clone()),
             [s, t] => {
-                if SYSTEM_SCHEMAS.iter().any(|x| x.eq_ignore_ascii_case(s)) {
+                if s.eq_ignore_ascii_case("information_schema") {
                     return Ok(TableUse {
                         name: t.clone(),
                         alias: None,
@@ -763,6 +921,7 @@ impl<'c> Ctx<'c> {
             schema_renames,
             generated: None,
             hinted: false,
+            schemas: Vec::new(),
             ast: None,
         }
     }

@@ -50,6 +50,8 @@ pub enum SessionStatement {
     SelectDatabase(String),
     /// `SELECT LAST_INSERT_ID()`, with the column label.
     SelectLastInsertId(String),
+    /// `SELECT CONNECTION_ID()`, with the column label: myshard's own id of the session.
+    SelectConnectionId(String),
     /// `SELECT ROW_COUNT()`, with the column label.
     SelectRowCount(String),
     /// `SELECT FOUND_ROWS()`, with the column label.
@@ -93,6 +95,18 @@ pub enum SessionStatement {
     /// `SAVEPOINT x`, `ROLLBACK [WORK] TO [SAVEPOINT] x`, `RELEASE SAVEPOINT x`: run on every
     /// shard the transaction has touched.
     Savepoint,
+    /// `SHOW [FULL] PROCESSLIST`: myshard's own client sessions.
+    ShowProcesslist {
+        /// Whole statements, not their first 100 characters.
+        full: bool,
+    },
+    /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: of one of myshard's own client sessions.
+    Kill {
+        /// `KILL QUERY`: the running statement only.
+        query: bool,
+        /// The session's connection id.
+        id: u64,
+    },
     /// `EXPLAIN ROUTE <statement>`: the plan, without running it.
     ExplainRoute(String),
     /// Any other statement: routed to shards.
@@ -219,7 +233,33 @@ fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
     if first.is_kw("SHOW") {
         return classify_show(&t[1..]);
     }
+    if first.is_kw("KILL") {
+        return classify_kill(&t[1..]);
+    }
     None
+}
+
+fn classify_kill(t: &[Token]) -> Option<SessionStatement> {
+    let t = match t.first() {
+        Some(w) if w.is_kw("HARD") || w.is_kw("SOFT") => &t[1..],
+        _ => t,
+    };
+    let (query, t) = match t.first() {
+        Some(w) if w.is_kw("QUERY") => (true, &t[1..]),
+        Some(w) if w.is_kw("CONNECTION") => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let t = match t.first() {
+        Some(w) if query && w.is_kw("ID") => &t[1..],
+        _ => t,
+    };
+    match t {
+        [Token::Num(n)] => Some(SessionStatement::Kill {
+            query,
+            id: n.parse().ok()?,
+        }),
+        _ => None,
+    }
 }
 
 /// The statement after `EXPLAIN ROUTE`, if that is how `sql` starts.
@@ -250,6 +290,9 @@ fn classify_show(t: &[Token]) -> Option<SessionStatement> {
     } else {
         (false, t)
     };
+    if rest.len() == 1 && rest[0].is_kw("PROCESSLIST") {
+        return Some(SessionStatement::ShowProcesslist { full });
+    }
     if rest.first().is_some_and(|w| w.is_kw("TABLES")) {
         let mut rest = &rest[1..];
         let mut schema = None;
@@ -290,6 +333,12 @@ fn classify_select(t: &[Token]) -> Option<SessionStatement> {
         }
         [f, open, close] if f.is_kw("LAST_INSERT_ID") && open.is_sym("(") && close.is_sym(")") => {
             return Some(SessionStatement::SelectLastInsertId(format!(
+                "{}()",
+                f.ident()?
+            )));
+        }
+        [f, open, close] if f.is_kw("CONNECTION_ID") && open.is_sym("(") && close.is_sym(")") => {
+            return Some(SessionStatement::SelectConnectionId(format!(
                 "{}()",
                 f.ident()?
             )));
@@ -451,6 +500,11 @@ pub fn pins_connection(sql: &str) -> Option<&'static str> {
     {
         return Some("session-bound statement");
     }
+    if first.is_kw("CALL") {
+        // A procedure may set variables, create temporary tables or take locks that myshard
+        // cannot see; its connection stays with the session.
+        return Some("CALL of a stored procedure");
+    }
     if first.is_kw("SET") && t.get(1).is_some_and(|w| w.is_kw("TRANSACTION")) {
         return Some("SET TRANSACTION for the next transaction");
     }
@@ -461,7 +515,15 @@ pub fn pins_connection(sql: &str) -> Option<&'static str> {
         if tok.is_kw("INTO") && matches!(t.get(i + 1), Some(Token::Word(w)) if w.starts_with('@')) {
             return Some("SELECT … INTO a user variable");
         }
-        if tok.is_kw("GET_LOCK") || tok.is_kw("SQL_CALC_FOUND_ROWS") || tok.is_kw("FOUND_ROWS") {
+        if tok.is_kw("GET_LOCK")
+            || tok.is_kw("SQL_CALC_FOUND_ROWS")
+            || tok.is_kw("FOUND_ROWS")
+            || tok.is_kw("LASTVAL")
+            || tok.is_kw("NEXTVAL")
+            || tok.is_kw("SETVAL")
+            || (tok.is_kw("NEXT") && t.get(i + 1).is_some_and(|w| w.is_kw("VALUE")))
+            || (tok.is_kw("PREVIOUS") && t.get(i + 1).is_some_and(|w| w.is_kw("VALUE")))
+        {
             return Some("session-bound function");
         }
     }
@@ -582,6 +644,29 @@ mod tests {
         assert_eq!(classify("SHOW GLOBAL VARIABLES"), S::Routed);
         assert_eq!(classify("SHOW WARNINGS"), S::ShowWarnings { errors: false });
         assert_eq!(
+            classify("SHOW FULL PROCESSLIST"),
+            S::ShowProcesslist { full: true }
+        );
+        assert_eq!(
+            classify("KILL 12"),
+            S::Kill {
+                query: false,
+                id: 12
+            }
+        );
+        assert_eq!(
+            classify("kill hard query id 7;"),
+            S::Kill { query: true, id: 7 }
+        );
+        assert_eq!(
+            classify("KILL CONNECTION 3"),
+            S::Kill {
+                query: false,
+                id: 3
+            }
+        );
+        assert_eq!(classify("KILL USER app"), S::Routed);
+        assert_eq!(
             classify("SELECT DATABASE()"),
             S::SelectDatabase("DATABASE()".into())
         );
@@ -604,5 +689,8 @@ mod tests {
         assert!(pins_connection("SELECT 1").is_none());
         assert!(pins_connection("SELECT a INTO @x FROM t").is_some());
         assert!(pins_connection("INSERT INTO t VALUES (1)").is_none());
+        assert!(pins_connection("CALL p(1)").is_some());
+        assert!(pins_connection("SELECT NEXT VALUE FOR s").is_some());
+        assert!(pins_connection("SELECT LASTVAL(s)").is_some());
     }
 }

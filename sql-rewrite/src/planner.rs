@@ -41,8 +41,9 @@ impl PlanError {
     pub fn is_unsupported(&self) -> bool {
         !matches!(
             self,
-            PlanError::Route(RouteError::NoDatabase | RouteError::UnknownDatabase(_))
-                | PlanError::Rewrite(RewriteError::UnionColumnCount)
+            PlanError::Route(
+                RouteError::NoDatabase | RouteError::UnknownDatabase(_) | RouteError::Denied(_)
+            ) | PlanError::Rewrite(RewriteError::UnionColumnCount)
         )
     }
 }
@@ -54,30 +55,48 @@ pub fn plan(
     sql: &str,
     ids: &mut dyn IdSource,
 ) -> Result<(RoutePlan, ExecPlan), PlanError> {
-    match plan_whole(router, schema, sql, ids) {
+    plan_as(router, schema, None, sql, ids)
+}
+
+/// [`plan`] for a client that may use only the logical schemas `allowed` (`None`: all).
+pub fn plan_as(
+    router: &Router,
+    schema: Option<&str>,
+    allowed: Option<&[String]>,
+    sql: &str,
+    ids: &mut dyn IdSource,
+) -> Result<(RoutePlan, ExecPlan), PlanError> {
+    let scope = Scope { schema, allowed };
+    match plan_whole(&scope, router, sql, ids) {
         Err(e) if e.is_unsupported() && sql.to_ascii_uppercase().contains("UNION") => {
-            plan_union(router, schema, sql, ids).unwrap_or(Err(e))
+            plan_union(&scope, router, sql, ids).unwrap_or(Err(e))
         }
         other => other,
     }
 }
 
+/// Who plans: the session's current schema and the schemas it may use.
+struct Scope<'a> {
+    schema: Option<&'a str>,
+    allowed: Option<&'a [String]>,
+}
+
 /// Rule 1: the statement as a whole.
 fn plan_whole(
+    scope: &Scope,
     router: &Router,
-    schema: Option<&str>,
     sql: &str,
     ids: &mut dyn IdSource,
 ) -> Result<(RoutePlan, ExecPlan), PlanError> {
-    let plan = router.route(schema, sql, ids)?;
+    let plan = router.route_as(scope.schema, scope.allowed, sql, ids)?;
     let exec = rewrite(&plan, sql)?;
     Ok((plan, exec))
 }
 
 /// Rule 2: a UNION branch by branch; `None` when `sql` is not a UNION.
 fn plan_union(
+    scope: &Scope,
     router: &Router,
-    schema: Option<&str>,
     sql: &str,
     ids: &mut dyn IdSource,
 ) -> Option<Result<(RoutePlan, ExecPlan), PlanError>> {
@@ -92,11 +111,19 @@ fn plan_union(
     let mut first: Option<RoutePlan> = None;
     let mut execs = Vec::with_capacity(shape.branches.len());
     for branch in &shape.branches {
-        match plan_whole(router, schema, branch, ids) {
+        match plan_whole(scope, router, branch, ids) {
             Ok((plan, exec)) => {
                 match first.as_mut() {
-                    // A hint on any branch is a hint of the statement (permission checks).
-                    Some(f) => f.hinted |= plan.hinted,
+                    // A hint or schema on any branch is one of the statement (permission
+                    // checks).
+                    Some(f) => {
+                        f.hinted |= plan.hinted;
+                        for s in plan.schemas {
+                            if !f.schemas.contains(&s) {
+                                f.schemas.push(s);
+                            }
+                        }
+                    }
                     None => first = Some(plan),
                 }
                 execs.push(exec);

@@ -252,13 +252,21 @@ impl BackendPool {
             pooled.prepare(database, state).await?;
             return Ok(pooled);
         }
+        // A server that cannot be connected to leaves rotation until its health check
+        // answers again: failing to connect is the one failure no client can cause.
         let conn =
             tokio::time::timeout(self.settings.connect_timeout, Conn::new(self.opts.clone()))
                 .await
-                .map_err(|_| self.unavailable("connect timed out"))?
+                .map_err(|_| {
+                    self.health.mark_down();
+                    self.unavailable("connect timed out")
+                })?
                 .map_err(|e| match e {
                     mysql_async::Error::Server(_) => ProxyError::from_driver(&self.shard, e),
-                    other => self.unavailable(other.to_string()),
+                    other => {
+                        self.health.mark_down();
+                        self.unavailable(other.to_string())
+                    }
                 })?;
         let mut pooled = PooledConn {
             conn: Some(conn),

@@ -6,11 +6,20 @@ use crate::executor::{self, ForwardError};
 use crate::protocol::PacketStream;
 use crate::server::Shared;
 use crate::session::Session;
+use crate::sessions::Kill;
 use myshard_merger::MergeSpec;
 use myshard_router::session::pins_connection;
 use myshard_router::{RoutePlan, StatementKind};
 use myshard_sql_rewrite::ExecPlan;
 use std::sync::Arc;
+
+/// Why a running statement was stopped.
+enum Stop {
+    /// `protection.statement_timeout_ms` (in ms) passed.
+    Timeout(u64),
+    /// A KILL of this session.
+    Killed(Kill),
+}
 
 impl Session {
     pub(crate) async fn routed(
@@ -68,34 +77,25 @@ impl Session {
         self.in_flight.clear();
         let _running = RunningGuard::new(&self.shared);
         let timeout_ms = config.protection.statement_timeout_ms;
-        let res = if timeout_ms == 0 {
-            self.execute_or_copy(stream, sql, &plan, &exec, more).await
-        } else {
-            match tokio::time::timeout(
-                std::time::Duration::from_millis(timeout_ms),
-                self.execute_or_copy(stream, sql, &plan, &exec, more),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => {
-                    // Stop the statement on every backend it reached; their connections were
-                    // dropped with the statement.
-                    for (pool, id) in self.in_flight.drain(..) {
-                        tokio::spawn(async move { pool.kill_query(id).await });
-                    }
-                    self.pinned.clear();
-                    self.branches.clear();
-                    self.xid = None;
-                    self.savepoints.clear();
-                    self.in_transaction = false;
-                    Err(ForwardError::Statement(ProxyError::sql(
-                        codes::QUERY_TIMEOUT,
-                        "HY000",
-                        format!("Query execution was interrupted, maximum statement execution time exceeded ({timeout_ms} ms, protection.statement_timeout_ms)"),
-                    )))
+        let mut kills = self.registered.entry.kills();
+        let stopped = {
+            let run = self.execute_or_copy(stream, sql, &plan, &exec, more);
+            let deadline = async {
+                if timeout_ms == 0 {
+                    std::future::pending::<()>().await
+                } else {
+                    tokio::time::sleep(std::time::Duration::from_millis(timeout_ms)).await
                 }
+            };
+            tokio::select! {
+                r = run => Ok(r),
+                _ = deadline => Err(Stop::Timeout(timeout_ms)),
+                k = kills.wait_for(|k| *k != Kill::None) => Err(Stop::Killed(k.map_or(Kill::Connection, |k| *k))),
             }
+        };
+        let res = match stopped {
+            Ok(r) => r,
+            Err(why) => Err(ForwardError::Statement(self.abort_statement(why))),
         };
         self.in_flight.clear();
         timer.observe_duration();
@@ -110,6 +110,39 @@ impl Session {
             config.server.slow_query_log.as_deref(),
         );
         res
+    }
+
+    /// Stops a statement that ran out of time or was killed: on every backend it reached
+    /// (their connections were dropped with it), and with its transaction, which the client
+    /// hears of until it ends the transaction itself.
+    fn abort_statement(&mut self, why: Stop) -> ProxyError {
+        for (pool, id) in self.in_flight.drain(..) {
+            tokio::spawn(async move { pool.kill_query(id).await });
+        }
+        let error = match why {
+            Stop::Timeout(ms) => ProxyError::sql(
+                codes::QUERY_TIMEOUT,
+                "HY000",
+                format!("Query execution was interrupted, maximum statement execution time exceeded ({ms} ms, protection.statement_timeout_ms)"),
+            ),
+            Stop::Killed(Kill::Connection) => {
+                ProxyError::sql(codes::CONNECTION_KILLED, "70100", "Connection was killed")
+            }
+            Stop::Killed(_) => ProxyError::sql(
+                codes::QUERY_INTERRUPTED,
+                "70100",
+                "Query execution was interrupted",
+            ),
+        };
+        if self.in_transaction || !self.autocommit {
+            self.rolled_back = Some(error.to_string());
+        }
+        self.pinned.clear();
+        self.branches.clear();
+        self.xid = None;
+        self.savepoints.clear();
+        self.in_transaction = false;
+        error
     }
 
     /// Runs a planned statement. A read the shards' answers show cannot be merged (UNION

@@ -57,13 +57,17 @@ impl Session {
                     return Err(ForwardError::Statement(e));
                 }
                 Err(e) => {
-                    let e = if i > 0 && !self.in_transaction {
-                        let (code, _, message) = e.to_err();
-                        ProxyError::sql(
+                    let e = if queries.len() > 1 && !self.in_transaction {
+                        let (code, state, message) = e.to_err();
+                        ProxyError::Backend {
                             code,
-                            "HY000",
-                            format!("{message} (on shard '{}'; the statement already ran on {i} other target(s) outside a transaction)", query.shard),
-                        )
+                            state,
+                            message: format!(
+                                "{message} (failed on shard '{}'; {})",
+                                query.shard,
+                                applied_where(queries, i)
+                            ),
+                        }
                     } else {
                         e
                     };
@@ -95,4 +99,28 @@ impl Session {
         stream.write_packet(&ok.encode(0)).await?;
         Ok(())
     }
+}
+
+/// Which shards a statement that failed at target `failed` ran on, and which it did not: a
+/// statement outside a transaction (DDL above all) cannot be undone where it ran.
+fn applied_where(queries: &[ShardQuery], failed: usize) -> String {
+    let names = |qs: &[ShardQuery]| {
+        let mut out: Vec<&str> = Vec::new();
+        for q in qs {
+            if !out.contains(&q.shard.as_str()) {
+                out.push(&q.shard);
+            }
+        }
+        out.iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let done = names(&queries[..failed]);
+    let rest = names(&queries[failed + 1..]);
+    format!(
+        "applied on: {}; not run on: {}",
+        if done.is_empty() { "none" } else { &done },
+        if rest.is_empty() { "none" } else { &rest }
+    )
 }

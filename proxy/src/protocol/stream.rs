@@ -120,6 +120,11 @@ impl PacketStream {
         }
     }
 
+    /// Sets the largest packet the client may send from now on.
+    pub fn set_max_allowed_packet(&mut self, max: usize) {
+        self.codec.max_allowed_packet = max;
+    }
+
     /// Packets written so far (a statement that wrote nothing may be retried elsewhere).
     pub fn packets_written(&self) -> u64 {
         self.packets_written

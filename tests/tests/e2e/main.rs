@@ -13,6 +13,7 @@ mod prepared;
 mod protection;
 mod protocol;
 mod replicas;
+mod safety;
 mod scaleout;
 mod sessions;
 mod sharding;

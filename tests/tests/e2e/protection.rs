@@ -44,6 +44,71 @@ async fn a_statement_over_its_timeout_is_gone_from_the_shard_within_a_second() {
     assert_eq!(one, Some(1));
 }
 
+/// A statement timeout inside a transaction rolls the transaction back: the client hears
+/// of it at every statement until it ends the transaction, COMMIT included, and nothing of
+/// the transaction is stored.
+#[tokio::test]
+async fn a_timeout_inside_a_transaction_fails_it_until_the_client_ends_it() {
+    let e = env();
+    sql(
+        e.cluster.primary_port(0),
+        "CREATE TABLE shop.tx_timeout (id INT PRIMARY KEY)",
+    )
+    .expect("table");
+    let proxy = proxy_with("statement_timeout_ms = 1000\n");
+    let mut c = connect_to(proxy.port, "app", "app", Some("shop"))
+        .await
+        .expect("connects");
+    let code = |r: mysql_async::Result<()>| match r {
+        Err(mysql_async::Error::Server(se)) => se.code,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("INSERT INTO tx_timeout (id) VALUES (1)")
+        .await
+        .expect("insert");
+    assert_eq!(code(c.query_drop("SELECT SLEEP(5)").await), 3024);
+    assert_eq!(
+        code(c.query_drop("INSERT INTO tx_timeout (id) VALUES (2)").await),
+        1613
+    );
+    assert_eq!(code(c.query_drop("SELECT 1").await), 1613);
+    assert_eq!(code(c.query_drop("COMMIT").await), 1613);
+    // The transaction is over: the session works again, in autocommit, and stored nothing.
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM tx_timeout")
+        .await
+        .expect("count");
+    assert_eq!(n, Some(0));
+    // The same under autocommit = 0, ended by ROLLBACK.
+    c.query_drop("SET autocommit = 0")
+        .await
+        .expect("autocommit off");
+    c.query_drop("INSERT INTO tx_timeout (id) VALUES (3)")
+        .await
+        .expect("insert");
+    assert_eq!(code(c.query_drop("SELECT SLEEP(5)").await), 3024);
+    assert_eq!(
+        code(c.query_drop("UPDATE tx_timeout SET id = 4").await),
+        1613
+    );
+    c.query_drop("ROLLBACK").await.expect("rollback ends it");
+    c.query_drop("SET autocommit = 1")
+        .await
+        .expect("autocommit on");
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM tx_timeout")
+        .await
+        .expect("count");
+    assert_eq!(n, Some(0));
+    let stored = sql(
+        e.cluster.primary_port(0),
+        "SELECT COUNT(*) FROM shop.tx_timeout",
+    )
+    .expect("count on the shard");
+    assert_eq!(stored.trim(), "0");
+}
+
 #[tokio::test]
 async fn a_client_over_its_rate_limit_is_refused_and_others_are_not() {
     let proxy = proxy_with(
