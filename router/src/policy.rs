@@ -286,14 +286,43 @@ fn show(t: &[Token]) -> Result<(), Denied> {
         "GRANTS" | "PRIVILEGES" => not_supported(format!(
             "SHOW {first}: myshard's users and their schemas are configured in its shard map"
         )),
-        "" => not_supported("SHOW of nothing"),
-        _ => privilege(
+        "MASTER"
+        | "SLAVE"
+        | "REPLICA"
+        | "BINARY"
+        | "BINLOG"
+        | "RELAYLOG"
+        | "ENGINE"
+        | "PLUGINS"
+        | "PROFILE"
+        | "PROFILES"
+        | "EVENTS"
+        | "USER_STATISTICS"
+        | "CLIENT_STATISTICS"
+        | "INDEX_STATISTICS"
+        | "TABLE_STATISTICS"
+        | "ALL"
+        | "EXPLAIN"
+        | "ANALYZE"
+        | "AUTHORS"
+        | "CONTRIBUTORS"
+        | "LOCALES"
+        | "QUERY_RESPONSE_TIME"
+        | "WSREP_MEMBERSHIP"
+        | "WSREP_STATUS"
+        | "PROCEDURE"
+        | "FUNCTION"
+        | "PACKAGE" => privilege(
             "PROCESS",
             format!(
                 "SHOW {first}{}{second} describes the backend server",
                 if second.is_empty() { "" } else { " " }
             ),
         ),
+        "" => not_supported("SHOW of nothing"),
+        other => not_supported(format!(
+            "myshard does not recognise SHOW {other}; it was not sent to any shard"
+        )),
     }
 }
 
