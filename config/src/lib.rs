@@ -8,7 +8,7 @@ mod model;
 mod validate;
 
 pub use model::{
-    AdminConfig, AuthPlugin, BackendDefaults, Config, NonCore, ProtectionConfig, RateLimit,
+    Access, AdminConfig, AuthPlugin, BackendDefaults, Config, NonCore, ProtectionConfig, RateLimit,
     RuleConfig, RuleKind, SchemaConfig, ServerConfig, ShardConfig, TableConfig, TransactionMode,
     TransactionsConfig, UserConfig,
 };

@@ -282,6 +282,46 @@ pub struct UserConfig {
     /// Whether the user may force a shard with a `/* myshard:shard=NAME */` comment.
     #[serde(default)]
     pub allow_hints: bool,
+    /// What the user may do in its schemas: `read_only`, `read_write` or `ddl` (default).
+    #[serde(default)]
+    pub access: Access,
+    /// Per-schema exceptions to `access`, e.g. `{ reports = "read_only" }`.
+    #[serde(default)]
+    pub schema_access: std::collections::BTreeMap<String, Access>,
+}
+
+/// A user's rights in one logical schema, each including the ones before it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// SELECT, SHOW, DESCRIBE, EXPLAIN.
+    ReadOnly,
+    /// Also INSERT, UPDATE, DELETE, REPLACE, CALL, LOCK TABLES.
+    ReadWrite,
+    /// Also CREATE, ALTER, DROP, TRUNCATE, RENAME.
+    #[default]
+    Ddl,
+}
+
+impl Access {
+    /// The configuration's name of this level.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::ReadOnly => "read_only",
+            Access::ReadWrite => "read_write",
+            Access::Ddl => "ddl",
+        }
+    }
+}
+
+impl UserConfig {
+    /// The user's rights in `schema`.
+    pub fn access_to(&self, schema: &str) -> Access {
+        self.schema_access
+            .get(schema)
+            .copied()
+            .unwrap_or(self.access)
+    }
 }
 
 /// Defaults for backend connections; each shard may override credentials.

@@ -158,6 +158,8 @@ async fn handshake(
                 auth_plugin: AuthPlugin::CachingSha2Password,
                 schemas: Vec::new(),
                 allow_hints: false,
+                access: myshard_config::Access::Ddl,
+                schema_access: Default::default(),
             })
     } else {
         config.user(&hello.user).cloned()

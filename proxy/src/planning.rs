@@ -4,8 +4,9 @@
 
 use crate::error::{codes, ProxyError};
 use crate::session::Session;
+use myshard_config::Access;
 use myshard_router::policy::Denied;
-use myshard_router::{RouteError, RoutePlan};
+use myshard_router::{RouteError, RoutePlan, StatementKind};
 use myshard_sql_rewrite::planner::PlanError;
 use myshard_sql_rewrite::{ExecPlan, RewriteError};
 
@@ -39,6 +40,9 @@ impl Session {
             unsupported: false,
             join_off_key: None,
         };
+        if !self.admin {
+            self.check_access(&plan, sql).map_err(refuse)?;
+        }
         if plan.hinted && !self.user.allow_hints {
             return Err(refuse(ProxyError::sql(
                 codes::SPECIFIC_ACCESS_DENIED,
@@ -62,6 +66,56 @@ impl Session {
             }
         }
         Ok((plan, exec))
+    }
+
+    /// The user's rights (`access`, `schema_access`) in every schema the statement uses:
+    /// reads for all, writes for `read_write`, DDL for `ddl` (ER_TABLEACCESS_DENIED_ERROR).
+    fn check_access(&self, plan: &RoutePlan, sql: &str) -> Result<(), ProxyError> {
+        let tokens = myshard_router::lexer::tokenize(sql.get(..256).unwrap_or(sql));
+        let verb = tokens
+            .iter()
+            .find_map(|t| match t {
+                myshard_router::lexer::Token::Word(w) => Some(w.to_ascii_uppercase()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let needed = match plan.kind {
+            StatementKind::Read => Access::ReadOnly,
+            StatementKind::Write => Access::ReadWrite,
+            StatementKind::Ddl => Access::Ddl,
+            StatementKind::Other => match verb.as_str() {
+                "CALL" | "LOCK" | "HANDLER" | "XA" => Access::ReadWrite,
+                "ANALYZE" | "OPTIMIZE" | "REPAIR" => Access::Ddl,
+                _ => Access::ReadOnly,
+            },
+        };
+        let schemas = self.schema.iter().chain(plan.schemas.iter());
+        for schema in schemas {
+            if self.user.access_to(schema) < needed {
+                // The table the statement names first after its verb's keyword, as MySQL's
+                // message names the table.
+                let table = tokens
+                    .windows(2)
+                    .find(|w| {
+                        ["INTO", "UPDATE", "FROM", "TABLE", "TRUNCATE", "JOIN", "ON"]
+                            .iter()
+                            .any(|k| w[0].is_kw(k))
+                            && w[1].ident().is_some()
+                    })
+                    .and_then(|w| w[1].ident())
+                    .unwrap_or("");
+                return Err(ProxyError::sql(
+                    codes::TABLE_ACCESS_DENIED,
+                    "42000",
+                    format!(
+                        "{verb} command denied to user '{}'@'%' for table `{schema}`.`{table}` (the user's access to '{schema}' is {})",
+                        self.user.name,
+                        self.user.access_to(schema).name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The MySQL error for a statement the policy refuses, naming this session's user as a

@@ -436,3 +436,88 @@ column = "id"
     assert!(ok, "{err}");
     assert!(out.lines().any(|l| l == "ddl\titems\tsame\t"), "{out}");
 }
+
+/// Rights per user and schema: a read-only user reads and nothing else, a read-write user
+/// also writes rows but changes no table, `schema_access` overrides `access` per schema.
+#[tokio::test]
+async fn access_levels_bound_what_each_user_may_do() {
+    let e = env();
+    sql(
+        e.cluster.primary_port(0),
+        "CREATE TABLE shop.acl_t (id INT PRIMARY KEY, v INT); INSERT INTO shop.acl_t VALUES (1, 1)",
+    )
+    .expect("table");
+    let proxy = myshard_tests::Proxy::start(
+        &e.cluster,
+        "",
+        &format!(
+            "{}\n{}",
+            crate::env::config_rest(),
+            r#"
+[[users]]
+name = "ro"
+password = "ro"
+schemas = ["shop"]
+access = "read_only"
+
+[[users]]
+name = "rw"
+password = "rw"
+schemas = ["shop"]
+access = "read_write"
+
+[[users]]
+name = "mixed"
+password = "mixed"
+schemas = ["shop"]
+schema_access = { shop = "read_only" }
+"#
+        ),
+    )
+    .expect("proxy");
+    let user = |name: &'static str| crate::env::connect_to(proxy.port, name, name, Some("shop"));
+    let mut ro = user("ro").await.expect("ro");
+    let n: Option<i64> = ro
+        .query_first("SELECT COUNT(*) FROM acl_t")
+        .await
+        .expect("read");
+    assert_eq!(n, Some(1));
+    let _: Vec<mysql_async::Row> = ro.query("SHOW COLUMNS FROM acl_t").await.expect("show");
+    for statement in [
+        "INSERT INTO acl_t (id, v) VALUES (2, 2)",
+        "UPDATE acl_t SET v = 3",
+        "DELETE FROM acl_t",
+        "REPLACE INTO acl_t (id, v) VALUES (1, 5)",
+        "CREATE TABLE acl_new (id INT)",
+        "DROP TABLE acl_t",
+        "TRUNCATE TABLE acl_t",
+    ] {
+        expect_error(&mut ro, statement, 1142).await;
+    }
+    let mut mixed = user("mixed").await.expect("mixed");
+    expect_error(&mut mixed, "INSERT INTO acl_t (id, v) VALUES (2, 2)", 1142).await;
+    let mut rw = user("rw").await.expect("rw");
+    rw.query_drop("INSERT INTO acl_t (id, v) VALUES (2, 2)")
+        .await
+        .expect("rw writes rows");
+    rw.query_drop("UPDATE acl_t SET v = 7 WHERE id = 2")
+        .await
+        .expect("rw updates rows");
+    for statement in [
+        "CREATE TABLE acl_new (id INT)",
+        "ALTER TABLE acl_t ADD COLUMN w INT",
+        "DROP TABLE acl_t",
+        "TRUNCATE TABLE acl_t",
+    ] {
+        expect_error(&mut rw, statement, 1142).await;
+    }
+    let stored = sql(
+        e.cluster.primary_port(0),
+        "SELECT GROUP_CONCAT(CONCAT(id, ':', v) ORDER BY id) FROM shop.acl_t; SHOW TABLES FROM shop LIKE 'acl%'",
+    )
+    .expect("shard");
+    assert_eq!(
+        stored.split_whitespace().collect::<Vec<_>>(),
+        ["1:1,2:7", "acl_t"]
+    );
+}
