@@ -204,11 +204,66 @@ pub async fn forward(
     Ok(outcome)
 }
 
+/// How much buffered statements may hold, counted as rows arrive (shared by the shards of
+/// one statement), not after they are all held.
+#[derive(Debug)]
+pub struct Budget {
+    bytes_left: std::sync::atomic::AtomicUsize,
+    rows_left: std::sync::atomic::AtomicUsize,
+    what: &'static str,
+}
+
+impl Budget {
+    /// At most `bytes` and `rows` in all; `what` names the limit in the error.
+    pub fn new(bytes: usize, rows: usize, what: &'static str) -> Self {
+        Budget {
+            bytes_left: bytes.into(),
+            rows_left: rows.into(),
+            what,
+        }
+    }
+
+    /// No limit.
+    pub fn unlimited() -> Self {
+        Budget::new(usize::MAX, usize::MAX, "")
+    }
+
+    /// Takes one row of `bytes`; false once the budget is spent.
+    fn take(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ok = |left: &std::sync::atomic::AtomicUsize, n: usize| {
+            left.fetch_update(Relaxed, Relaxed, |l| l.checked_sub(n))
+                .is_ok()
+        };
+        ok(&self.rows_left, 1) && ok(&self.bytes_left, bytes)
+    }
+}
+
+fn row_bytes(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| match v {
+            Value::Bytes(b) => b.len() + 8,
+            _ => 16,
+        })
+        .sum()
+}
+
 /// Runs `sql` and collects its first result set (for results myshard adjusts).
 pub async fn collect(
     conn: &mut Conn,
     shard: &str,
     sql: &str,
+) -> Result<(Vec<Column>, Vec<Vec<Value>>), ProxyError> {
+    collect_within(conn, shard, sql, &Budget::unlimited()).await
+}
+
+/// [`collect`] within a budget. Past it the rest of the result is read and dropped (the
+/// connection stays usable) and the statement fails with ERR 1038.
+pub async fn collect_within(
+    conn: &mut Conn,
+    shard: &str,
+    sql: &str,
+    budget: &Budget,
 ) -> Result<(Vec<Column>, Vec<Vec<Value>>), ProxyError> {
     let mut result = conn
         .query_iter(sql)
@@ -216,12 +271,35 @@ pub async fn collect(
         .map_err(|e| ProxyError::from_driver(shard, e))?;
     let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
     let mut rows = Vec::new();
+    let mut spent = false;
     while let Some(row) = result
         .next()
         .await
         .map_err(|e| ProxyError::from_driver(shard, e))?
     {
-        rows.push(row_values(row));
+        if spent {
+            continue;
+        }
+        let values = row_values(row);
+        if budget.take(row_bytes(&values)) {
+            rows.push(values);
+        } else {
+            spent = true;
+            rows = Vec::new();
+        }
+    }
+    if spent {
+        while !result.is_empty() {
+            result
+                .next()
+                .await
+                .map_err(|e| ProxyError::from_driver(shard, e))?;
+        }
+        return Err(ProxyError::sql(
+            1038,
+            "HY001",
+            format!("Out of memory: the rows this statement buffers passed {} while arriving from the shards; myshard stopped holding them", budget.what),
+        ));
     }
     // Drain any further result sets so the connection is clean.
     while !result.is_empty() {
@@ -656,4 +734,25 @@ pub async fn merge_sorted_streams(
         ))
         .await?;
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_is_spent_row_by_row_across_shards() {
+        let b = Budget::new(100, 3, "test");
+        assert!(b.take(40));
+        assert!(b.take(40));
+        // Bytes run out before rows.
+        assert!(!b.take(40));
+        let rows = Budget::new(usize::MAX, 2, "test");
+        assert!(rows.take(1) && rows.take(1));
+        assert!(!rows.take(1));
+        assert_eq!(
+            row_bytes(&[Value::Bytes(vec![0; 10]), Value::NULL]),
+            18 + 16
+        );
+    }
 }

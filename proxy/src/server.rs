@@ -384,18 +384,45 @@ impl Shared {
 }
 
 /// Accepts admin-interface clients until the process ends.
+/// At most this many admin-port connections at once; more are refused before the handshake.
+pub const ADMIN_MAX_CONNECTIONS: usize = 16;
+
+/// Accepts admin-interface clients until the process ends.
 pub async fn run_admin(listener: TcpListener, shared: Arc<Shared>) {
+    let limit = Arc::new(Semaphore::new(ADMIN_MAX_CONNECTIONS));
     loop {
         let Ok((socket, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = socket.set_nodelay(true);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            refuse_too_many(socket);
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             crate::connection::serve(shared, socket, peer, true).await;
+            drop(permit);
         });
     }
+}
+
+/// Answers a connection over the limit with ER_CON_COUNT_ERROR as its very first packet
+/// (sequence id 0), then closes it.
+fn refuse_too_many(mut socket: tokio::net::TcpStream) {
+    tokio::spawn(async move {
+        let payload = err_packet_pre_handshake(
+            crate::error::codes::TOO_MANY_CONNECTIONS,
+            "Too many connections",
+        );
+        let mut frame = Vec::with_capacity(payload.len() + 4);
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+        frame.push(0);
+        frame.extend_from_slice(&payload);
+        let _ = socket.write_all(&frame).await;
+        let _ = socket.shutdown().await;
+    });
 }
 
 /// Accepts clients until shutdown, then waits for running statements up to the grace period.
@@ -440,7 +467,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
             r = listener.accept() => r,
             _ = shutdown.changed() => break,
         };
-        let (mut socket, peer) = match accepted {
+        let (socket, peer) = match accepted {
             Ok(s) => {
                 backoff = Duration::from_millis(5);
                 s
@@ -455,19 +482,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = socket.set_nodelay(true);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tokio::spawn(async move {
-                // ER_CON_COUNT_ERROR as the very first packet, sequence id 0.
-                let payload = err_packet_pre_handshake(
-                    crate::error::codes::TOO_MANY_CONNECTIONS,
-                    "Too many connections",
-                );
-                let mut frame = Vec::with_capacity(payload.len() + 4);
-                frame.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
-                frame.push(0);
-                frame.extend_from_slice(&payload);
-                let _ = socket.write_all(&frame).await;
-                let _ = socket.shutdown().await;
-            });
+            refuse_too_many(socket);
             continue;
         };
         let shared = shared.clone();

@@ -337,11 +337,18 @@ impl Session {
         let mut window = myshard_merger::OffsetLimit::new(offset, limit);
         let mut columns = None;
         let mut out = Vec::new();
+        // Rows and bytes are counted as they arrive: a table far past the cap is not held
+        // first and refused afterwards.
+        let budget = executor::Budget::new(
+            self.shared.config().server.merge_memory_limit,
+            (MAX_ROWS + offset as usize + 1).saturating_mul(exec.queries.len()),
+            "the 100,000 rows myshard materializes (or server.merge_memory_limit)",
+        );
         for q in &exec.queries {
             let mut conn = self.acquire(&q.shard, q.database.as_deref()).await?;
             conn.count_statement();
             let res = match conn.conn() {
-                Ok(c) => executor::collect(c, &q.shard, &q.sql).await,
+                Ok(c) => executor::collect_within(c, &q.shard, &q.sql, &budget).await,
                 Err(e) => Err(e),
             };
             self.give_back(conn, res.as_ref().err());

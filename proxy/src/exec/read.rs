@@ -239,6 +239,13 @@ impl Session {
         &mut self,
         queries: &[ShardQuery],
     ) -> Result<Vec<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>)>, ProxyError> {
+        // What a buffered merge holds is counted as it arrives, over all its shards.
+        let budget = executor::Budget::new(
+            self.shared.config().server.merge_memory_limit,
+            usize::MAX,
+            "server.merge_memory_limit",
+        );
+        let budget = &budget;
         if !distinct_shards(queries) {
             let mut out = Vec::with_capacity(queries.len());
             for query in queries {
@@ -246,7 +253,7 @@ impl Session {
                     .acquire(&query.shard, query.database.as_deref())
                     .await?;
                 conn.count_statement();
-                let res = collect_timed(&self.shared, &mut conn, query).await;
+                let res = collect_timed(&self.shared, &mut conn, query, budget).await;
                 self.give_back(conn, res.as_ref().err());
                 out.push(res?);
             }
@@ -257,7 +264,7 @@ impl Session {
         let results =
             futures_util::future::join_all(conns.iter_mut().zip(queries).map(|(conn, query)| {
                 let shared = &shared;
-                async move { collect_timed(shared, conn, query).await }
+                async move { collect_timed(shared, conn, query, budget).await }
             }))
             .await;
         let mut out = Vec::with_capacity(queries.len());
@@ -453,6 +460,7 @@ pub(crate) async fn collect_timed(
     shared: &Shared,
     conn: &mut PooledConn,
     query: &ShardQuery,
+    budget: &executor::Budget,
 ) -> Result<(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>), ProxyError> {
     let timer = shared
         .metrics
@@ -460,7 +468,7 @@ pub(crate) async fn collect_timed(
         .with_label_values(&[&query.shard])
         .start_timer();
     let res = match conn.conn() {
-        Ok(c) => executor::collect(c, &query.shard, &query.sql).await,
+        Ok(c) => executor::collect_within(c, &query.shard, &query.sql, budget).await,
         Err(e) => Err(e),
     };
     timer.observe_duration();

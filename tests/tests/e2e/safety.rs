@@ -521,3 +521,48 @@ schema_access = { shop = "read_only" }
         ["1:1,2:7", "acl_t"]
     );
 }
+
+/// The admin port takes a bounded number of connections: the one past the cap gets ERR 1040
+/// before any handshake, and the port serves again once one closes.
+#[tokio::test]
+async fn admin_port_connections_are_capped() {
+    let e = env();
+    let admin_port = myshard_tests::cluster::free_port().expect("port");
+    let proxy = myshard_tests::Proxy::start(
+        &e.cluster,
+        "",
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nuser = \"dbadmin\"\npassword = \"secret\"\n\n{}",
+            crate::env::config_rest()
+        ),
+    )
+    .expect("proxy");
+    // The first packet the port sends: a handshake (0x0a) under the cap, an ERR (0xff) past it.
+    async fn first_packet(port: u16) -> (tokio::net::TcpStream, u8, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("tcp");
+        let mut header = [0u8; 4];
+        s.read_exact(&mut header).await.expect("header");
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.expect("body");
+        let kind = body.first().copied().unwrap_or(0);
+        (s, kind, body)
+    }
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let (s, kind, _) = first_packet(admin_port).await;
+        assert_eq!(kind, 0x0a, "a handshake under the cap");
+        held.push(s);
+    }
+    let (_, kind, body) = first_packet(admin_port).await;
+    assert_eq!(kind, 0xff, "an ERR past the cap");
+    assert_eq!(u16::from_le_bytes([body[1], body[2]]), 1040);
+    drop(held.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, kind, _) = first_packet(admin_port).await;
+    assert_eq!(kind, 0x0a, "a slot is free again");
+    drop(proxy);
+}
