@@ -60,13 +60,23 @@ fn main() {
         replicas: 1,
     })
     .unwrap_or_else(|e| fail(&e));
+    // myshard's backend account has only what it uses (README, "The backend account"); the
+    // statements replicate to the replicas.
     for shard in 0..cluster.shards() {
-        if let Err(e) = sql(cluster.primary_port(shard), "CREATE DATABASE shop") {
+        if let Err(e) = sql(
+            cluster.primary_port(shard),
+            "CREATE DATABASE shop;
+             CREATE USER 'myshard'@'127.0.0.1' IDENTIFIED BY 'myshard-demo';
+             GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, INDEX, REFERENCES,
+                   CREATE VIEW, SHOW VIEW, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE
+               ON shop.* TO 'myshard'@'127.0.0.1';
+             GRANT SLAVE MONITOR ON *.* TO 'myshard'@'127.0.0.1';",
+        ) {
             fail(&e);
         }
     }
     let config = format!(
-        "[server]\nlisten = \"{listen}\"\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"shop\"]\n\n{}{SHOP_MAP}",
+        "[server]\nlisten = \"{listen}\"\n\n[backend]\nuser = \"myshard\"\npassword = \"myshard-demo\"\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"shop\"]\n\n{}{SHOP_MAP}",
         shards_toml(&cluster)
     );
     let config_path = cluster.dir().join("myshard.toml");
