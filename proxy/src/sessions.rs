@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
 
+/// The most of a statement's text SHOW FULL PROCESSLIST shows.
+pub const INFO_MAX: usize = 64 * 1024;
+
 /// What a `KILL` asked of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kill {
@@ -52,7 +55,12 @@ impl Entry {
             if a.db.as_deref() != db {
                 a.db = db.map(str::to_string);
             }
-            a.info = Some(statement.to_string());
+            // A multi-megabyte INSERT is not copied whole per statement for the processlist.
+            let mut end = statement.len().min(INFO_MAX);
+            while !statement.is_char_boundary(end) {
+                end -= 1;
+            }
+            a.info = Some(statement[..end].to_string());
             a.since = Instant::now();
         }
         // A KILL QUERY that arrived between statements has nothing left to stop.
