@@ -789,18 +789,8 @@ impl Session {
             // Switching autocommit on commits the open transaction, as in MySQL.
             self.end_transaction(stream, "COMMIT", None).await?;
         }
-        let replayable = targets.iter().all(|t| {
-            matches!(
-                t,
-                SetTarget::System(_)
-                    | SetTarget::User(_)
-                    | SetTarget::Names
-                    | SetTarget::CharacterSet
-            )
-        });
-        if !replayable {
-            self.pin_reason = Some("SET statement whose effect cannot be replayed");
-        }
+        // Every target left is replayable: GLOBAL, next-transaction and the rest (PASSWORD,
+        // ROLE, STATEMENT …) were answered or refused above.
         let shard = self.route_shard(sql)?;
         let database = self.physical_database();
         let mut conn = self
@@ -809,9 +799,7 @@ impl Session {
             .map_err(ForwardError::Statement)?;
         conn.count_statement();
         let outgoing = self.outgoing(sql);
-        let res = self
-            .set_on(&mut conn, &shard, &outgoing, targets, replayable)
-            .await;
+        let res = self.set_on(&mut conn, &shard, &outgoing, targets).await;
         self.give_back(conn, res.as_ref().err());
         res.map_err(ForwardError::Statement)?;
         self.unpin_if_free();
@@ -825,13 +813,9 @@ impl Session {
         shard: &str,
         sql: &str,
         targets: &[SetTarget],
-        replayable: bool,
     ) -> Result<(), ProxyError> {
         let c = conn.conn()?;
         executor::run(c, shard, sql).await?;
-        if !replayable {
-            return Ok(());
-        }
         // Read the values back so other connections get literals, not expressions.
         let mut names: Vec<(bool, String)> = Vec::new();
         for t in targets {

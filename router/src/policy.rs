@@ -328,13 +328,24 @@ fn show(t: &[Token]) -> Result<(), Denied> {
 
 /// What no statement may contain, wherever it appears.
 fn check_anywhere(verb: &str, t: &[Token]) -> Result<(), Denied> {
+    let table = |schema: &str, at: usize| Denied::Table {
+        command: if verb.is_empty() {
+            "SELECT".into()
+        } else {
+            verb.into()
+        },
+        schema: schema.to_string(),
+        table: t.get(at).and_then(|x| x.ident()).unwrap_or("").to_string(),
+    };
+    // Quoted or not: a back-quoted `LOAD_FILE` is still a name the server resolves.
+    let named = |x: &Token, w: &str| x.ident().is_some_and(|n| n.eq_ignore_ascii_case(w));
     for (i, tok) in t.iter().enumerate() {
-        if tok.is_kw("LOAD_FILE") && t.get(i + 1).is_some_and(|x| x.is_sym("(")) {
+        if named(tok, "LOAD_FILE") && t.get(i + 1).is_some_and(|x| x.is_sym("(")) {
             return privilege("FILE", "LOAD_FILE() reads files of the backend server");
         }
         if tok.is_kw("INTO")
             && t.get(i + 1)
-                .is_some_and(|x| x.is_kw("OUTFILE") || x.is_kw("DUMPFILE"))
+                .is_some_and(|x| named(x, "OUTFILE") || named(x, "DUMPFILE"))
         {
             return privilege(
                 "FILE",
@@ -344,33 +355,17 @@ fn check_anywhere(verb: &str, t: &[Token]) -> Result<(), Denied> {
         if let Some(name) = tok.ident() {
             let qualifies = t.get(i + 1).is_some_and(|x| x.is_sym("."));
             if qualifies && name.eq_ignore_ascii_case("information_schema") {
-                let table = t.get(i + 2).and_then(|x| x.ident()).unwrap_or("");
-                if !INFORMATION_SCHEMA_TABLES
-                    .iter()
-                    .any(|x| x.eq_ignore_ascii_case(table))
-                {
-                    return Err(Denied::Table {
-                        command: if verb.is_empty() {
-                            "SELECT".into()
-                        } else {
-                            verb.into()
-                        },
-                        schema: name.to_string(),
-                        table: table.to_string(),
-                    });
+                let listed = t.get(i + 2).and_then(|x| x.ident()).is_some_and(|n| {
+                    INFORMATION_SCHEMA_TABLES
+                        .iter()
+                        .any(|x| x.eq_ignore_ascii_case(n))
+                });
+                if !listed {
+                    return Err(table(name, i + 2));
                 }
             }
             if is_backend_schema(name) && qualifies {
-                let table = t.get(i + 2).and_then(|x| x.ident()).unwrap_or("");
-                return Err(Denied::Table {
-                    command: if verb.is_empty() {
-                        "SELECT".into()
-                    } else {
-                        verb.into()
-                    },
-                    schema: name.to_string(),
-                    table: table.to_string(),
-                });
+                return Err(table(name, i + 2));
             }
         }
     }
@@ -457,6 +452,8 @@ mod tests {
         let privilege = |sql: &str, p: &str| matches!(verdict(sql), Err(Denied::Privilege { privilege, .. }) if privilege == p);
         assert!(privilege("SELECT LOAD_FILE('/etc/passwd')", "FILE"));
         assert!(privilege("SELECT load_file ('/etc/passwd') FROM t", "FILE"));
+        assert!(privilege("SELECT `LOAD_FILE`('/etc/passwd')", "FILE"));
+        assert!(privilege("SELECT 1 INTO `OUTFILE` '/tmp/x'", "FILE"));
         assert!(privilege(
             "SELECT 1 /*!50000 , LOAD_FILE('/etc/passwd') */",
             "FILE"
