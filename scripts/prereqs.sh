@@ -41,9 +41,9 @@ myshard_prereqs_test() {
   myshard_need javac default-jdk-headless
   myshard_need python3 python3 python3-pip
   [ -f /usr/share/java/mariadb-java-client.jar ] || myshard_apt_install libmariadb-java
-  if ! python3 -c 'import pymysql, cryptography, prometheus_client' 2>/dev/null; then
-    python3 -m pip install -q pymysql cryptography prometheus-client 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages pymysql cryptography prometheus-client 2>/dev/null \
-      || myshard_apt_install python3-pymysql python3-cryptography python3-prometheus-client
+  if ! python3 -c 'import pymysql, cryptography, prometheus_client, sqlalchemy' 2>/dev/null; then
+    python3 -m pip install -q pymysql cryptography prometheus-client sqlalchemy 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages pymysql cryptography prometheus-client sqlalchemy 2>/dev/null \
+      || myshard_apt_install python3-pymysql python3-cryptography python3-prometheus-client python3-sqlalchemy
   fi
 }

@@ -193,7 +193,11 @@ pub fn logical_tables(
             out.push(row);
         }
     }
-    out.sort_by(|a, b| format!("{:?}", a.first()).cmp(&format!("{:?}", b.first())));
+    let name = |r: &Vec<Value>| match r.first() {
+        Some(Value::Bytes(b)) => b.clone(),
+        _ => Vec::new(),
+    };
+    out.sort_by_key(name);
     out
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod backend;
+mod catalog;
 mod connection;
 mod digest;
 mod drift;

@@ -174,13 +174,6 @@ impl Session {
         let config = self.shared.config();
         let allowed = self.user.schemas.iter().any(|s| s == schema);
         if config.schema(schema).is_none() {
-            if allowed {
-                return Err(ProxyError::sql(
-                    codes::BAD_DB,
-                    "42000",
-                    format!("Unknown database '{schema}'"),
-                ));
-            }
             return Err(ProxyError::sql(
                 codes::BAD_DB,
                 "42000",
@@ -455,7 +448,17 @@ impl Session {
                 executor::write_result(stream, &cols, &[row], self.framing(more)).await?;
             }
             SessionStatement::SelectVariables(vars) => {
-                let (cols, mut rows) = self.collect(sql).await?;
+                let mapped = mariadb_variables(sql);
+                let (mut cols, mut rows) = self.collect(&mapped).await?;
+                if matches!(mapped, std::borrow::Cow::Owned(_)) {
+                    // Labelled as the client wrote them, not as the shard knows them.
+                    for (col, (_, label)) in cols.iter_mut().zip(&vars) {
+                        *col = col
+                            .clone()
+                            .with_name(label.as_bytes())
+                            .with_org_name(label.as_bytes());
+                    }
+                }
                 for row in &mut rows {
                     for (i, (name, _)) in vars.iter().enumerate() {
                         if let (Some(v), Some(cell)) =
@@ -494,6 +497,9 @@ impl Session {
             SessionStatement::ShowTables { full, schema, like } => {
                 self.show_tables(stream, full, schema, like, more).await?;
             }
+            SessionStatement::ShowTableStatus { schema, like } => {
+                self.show_table_status(stream, schema, like, more).await?;
+            }
             SessionStatement::ShowWarnings { errors } => {
                 let (cols, rows) = local::show_warnings(&self.diagnostics, errors);
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
@@ -506,7 +512,14 @@ impl Session {
                     local::text_column("sql"),
                     local::text_column("merge"),
                 ];
-                let merge = exec.merge.to_string();
+                let merge = match plan.catalog.as_slice() {
+                    [] => exec.merge.to_string(),
+                    tables => format!(
+                        "{} over the logical information_schema.{} gathered from the shards",
+                        exec.merge,
+                        tables.join(", information_schema.")
+                    ),
+                };
                 let rows: Vec<Vec<Value>> = exec
                     .queries
                     .iter()
@@ -705,6 +718,65 @@ impl Session {
         Ok(())
     }
 
+    /// SHOW TABLE STATUS of a logical schema: what the logical `information_schema.TABLES`
+    /// says of its tables (each once, sharded tables' counters summed over their shards),
+    /// under SHOW's column names. The LIKE pattern is matched here, in linear time.
+    pub(crate) async fn show_table_status(
+        &mut self,
+        stream: &mut PacketStream,
+        schema: Option<String>,
+        like: Option<String>,
+        more: bool,
+    ) -> Result<(), ForwardError> {
+        let Some(logical) = schema.or_else(|| self.schema.clone()) else {
+            return Err(ForwardError::Statement(ProxyError::sql(
+                codes::NO_DB,
+                "3D000",
+                "No database selected",
+            )));
+        };
+        self.check_schema(&logical)
+            .map_err(ForwardError::Statement)?;
+        const COLUMNS: [(&str, &str); 20] = [
+            ("TABLE_NAME", "Name"),
+            ("ENGINE", "Engine"),
+            ("VERSION", "Version"),
+            ("ROW_FORMAT", "Row_format"),
+            ("TABLE_ROWS", "Rows"),
+            ("AVG_ROW_LENGTH", "Avg_row_length"),
+            ("DATA_LENGTH", "Data_length"),
+            ("MAX_DATA_LENGTH", "Max_data_length"),
+            ("INDEX_LENGTH", "Index_length"),
+            ("DATA_FREE", "Data_free"),
+            ("AUTO_INCREMENT", "Auto_increment"),
+            ("CREATE_TIME", "Create_time"),
+            ("UPDATE_TIME", "Update_time"),
+            ("CHECK_TIME", "Check_time"),
+            ("TABLE_COLLATION", "Collation"),
+            ("CHECKSUM", "Checksum"),
+            ("CREATE_OPTIONS", "Create_options"),
+            ("TABLE_COMMENT", "Comment"),
+            ("MAX_INDEX_LENGTH", "Max_index_length"),
+            ("TEMPORARY", "Temporary"),
+        ];
+        let items: Vec<String> = COLUMNS
+            .iter()
+            .map(|(c, label)| format!("{c} AS `{label}`"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} ORDER BY TABLE_NAME",
+            items.join(", "),
+            myshard_router::text::quote(logical.as_bytes(), "")
+        );
+        let (cols, rows) = self
+            .collect_read(&sql)
+            .await
+            .map_err(ForwardError::Statement)?;
+        let rows = local::filter_like(rows, like.as_deref());
+        executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+        Ok(())
+    }
+
     /// COMMIT or ROLLBACK on every pinned connection. `reply` is `Some(more)` when the
     /// client's statement must be answered with OK.
     pub(crate) async fn end_transaction(
@@ -735,7 +807,8 @@ impl Session {
         targets: &[SetTarget],
         more: bool,
     ) -> Result<(), ForwardError> {
-        let mapped = mariadb_collations(sql);
+        let collations = mariadb_collations(sql);
+        let mapped = mariadb_variables(&collations);
         let sql = mapped.as_ref();
         if let Some(SetTarget::Global(name)) =
             targets.iter().find(|t| matches!(t, SetTarget::Global(_)))
@@ -924,6 +997,18 @@ fn mariadb_collations(sql: &str) -> std::borrow::Cow<'_, str> {
             ("utf8mb4_0900_as_ci", "utf8mb4_unicode_520_ci"),
             ("utf8mb4_0900_as_cs", "utf8mb4_bin"),
             ("utf8mb4_0900_bin", "utf8mb4_bin"),
+        ],
+    )
+}
+
+/// MySQL 8's names of the transaction variables (what clients of a MySQL 8 server ask for:
+/// SQLAlchemy, Connector/J) under the names MariaDB knows them by.
+fn mariadb_variables(sql: &str) -> std::borrow::Cow<'_, str> {
+    myshard_router::text::replace_names(
+        sql,
+        &[
+            ("transaction_isolation", "tx_isolation"),
+            ("transaction_read_only", "tx_read_only"),
         ],
     )
 }

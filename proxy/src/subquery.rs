@@ -23,7 +23,7 @@ use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
 /// Rows a materialized subquery may hold.
-const MAX_ROWS: usize = 100_000;
+pub(crate) const MAX_ROWS: usize = 100_000;
 
 type Rows = (Vec<Column>, Vec<Vec<Value>>);
 
@@ -170,6 +170,18 @@ fn answer(kind: &Subquery, (cols, rows): Rows, mode: &TextMode) -> Result<Answer
     })
 }
 
+/// A derived table's columns (typed by casts) and its rows as literals.
+pub(crate) fn answer_rows(
+    cols: Vec<Column>,
+    rows: Vec<Vec<Value>>,
+    mode: &TextMode,
+) -> (Vec<DerivedColumn>, Vec<Vec<String>>) {
+    match answer(&Subquery::Derived(String::new()), (cols, rows), mode) {
+        Ok(Answer::Derived(columns, rows)) => (columns, rows),
+        _ => (Vec::new(), Vec::new()),
+    }
+}
+
 /// Refuses a copy of rows whose literals would not keep some column's type exactly (ENUM and
 /// SET sort by definition position, BIT and spatial values have no typed literal form here).
 fn copied_exactly(cols: &[Column]) -> Result<(), ProxyError> {
@@ -230,6 +242,9 @@ impl Session {
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         match Box::pin(self.plan_split(sql)).await {
             Err(e) if e.to_err().0 == codes::NOT_SUPPORTED_YET => self.plan_copy(sql, e).await,
+            Ok((plan, _)) if !plan.catalog.is_empty() => {
+                Box::pin(self.plan_catalog(sql, &plan.catalog)).await
+            }
             other => other,
         }
     }

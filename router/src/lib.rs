@@ -9,6 +9,7 @@
 //! - [`route`]: [`Router`], which turns a statement into a plan.
 
 pub mod cache;
+pub mod catalog;
 pub mod hash;
 pub mod keys;
 pub mod lexer;

@@ -124,6 +124,11 @@ pub struct RoutePlan {
     /// be allowed to use each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<String>,
+    /// `information_schema` tables the read names that myshard shows logically
+    /// ([`crate::catalog`]): their rows are gathered from the shards and put in as literal
+    /// rows before the statement runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalog: Vec<String>,
     /// The parsed statement, when the rewriter needs it.
     #[serde(skip)]
     pub ast: Option<Arc<Statement>>,
@@ -147,6 +152,7 @@ impl RoutePlan {
             generated: None,
             hinted: false,
             schemas: Vec::new(),
+            catalog: Vec::new(),
             ast: None,
         }
     }

@@ -84,11 +84,11 @@ fn word(t: Option<&Token>) -> String {
     }
 }
 
-fn not_supported(msg: impl Into<String>) -> Result<(), Denied> {
+fn not_supported<T>(msg: impl Into<String>) -> Result<T, Denied> {
     Err(Denied::NotSupported(msg.into()))
 }
 
-fn privilege(privilege: &'static str, what: impl Into<String>) -> Result<(), Denied> {
+fn privilege<T>(privilege: &'static str, what: impl Into<String>) -> Result<T, Denied> {
     Err(Denied::Privilege {
         privilege,
         what: what.into(),
@@ -101,12 +101,20 @@ pub fn is_backend_schema(name: &str) -> bool {
 }
 
 /// Checks one statement's tokens (comments removed, executable comments kept as code).
-pub fn check(t: &[Token]) -> Result<(), Denied> {
+pub fn check(t: &[Token]) -> Result<Checked, Denied> {
     let start = t.iter().take_while(|x| x.is_sym("(")).count();
     let body = &t[start..];
     let verb = word(body.first());
     check_statement(&verb, body)?;
     check_anywhere(&verb, body)
+}
+
+/// What the policy learnt of an allowed statement.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The `information_schema` tables it reads that myshard shows logically
+    /// ([`crate::catalog`]), upper case, each once.
+    pub catalog: Vec<&'static str>,
 }
 
 /// What the statement's first words make it.
@@ -267,11 +275,22 @@ fn show(t: &[Token]) -> Result<(), Denied> {
     }
     let first = word(rest.first());
     let second = word(rest.get(1));
+    let lists_tables = first == "TABLES" || (first == "TABLE" && second == "STATUS");
+    if lists_tables && rest.iter().any(|x| x.is_kw("WHERE")) {
+        return not_supported(format!(
+            "SHOW {} … WHERE is not supported through myshard; use LIKE, or select from information_schema.TABLES",
+            if first == "TABLES" { "TABLES" } else { "TABLE STATUS" }
+        ));
+    }
     match first.as_str() {
         "TABLES" | "DATABASES" | "SCHEMAS" | "VARIABLES" | "STATUS" | "WARNINGS" | "ERRORS"
         | "COUNT" | "COLUMNS" | "FIELDS" | "INDEX" | "INDEXES" | "KEYS" | "TRIGGERS"
-        | "COLLATION" | "CHARACTER" | "CHARSET" | "ENGINES" | "OPEN" => Ok(()),
+        | "COLLATION" | "CHARACTER" | "CHARSET" | "ENGINES" => Ok(()),
         "TABLE" if second == "STATUS" => Ok(()),
+        "OPEN" => privilege(
+            "PROCESS",
+            "SHOW OPEN TABLES lists the backend server's open tables of every database",
+        ),
         "CREATE" if matches!(second.as_str(), "TABLE" | "VIEW") => Ok(()),
         "CREATE" if matches!(second.as_str(), "DATABASE" | "SCHEMA") => Ok(()),
         "PROCEDURE" | "FUNCTION" if second == "STATUS" => Ok(()),
@@ -327,7 +346,8 @@ fn show(t: &[Token]) -> Result<(), Denied> {
 }
 
 /// What no statement may contain, wherever it appears.
-fn check_anywhere(verb: &str, t: &[Token]) -> Result<(), Denied> {
+fn check_anywhere(verb: &str, t: &[Token]) -> Result<Checked, Denied> {
+    let mut checked = Checked::default();
     let table = |schema: &str, at: usize| Denied::Table {
         command: if verb.is_empty() {
             "SELECT".into()
@@ -363,13 +383,22 @@ fn check_anywhere(verb: &str, t: &[Token]) -> Result<(), Denied> {
                 if !listed {
                     return Err(table(name, i + 2));
                 }
+                let logical = t
+                    .get(i + 2)
+                    .and_then(|x| x.ident())
+                    .and_then(crate::catalog::catalog_table);
+                if let Some(c) = logical {
+                    if !checked.catalog.contains(&c.name) {
+                        checked.catalog.push(c.name);
+                    }
+                }
             }
             if is_backend_schema(name) && qualifies {
                 return Err(table(name, i + 2));
             }
         }
     }
-    Ok(())
+    Ok(checked)
 }
 
 /// Session variables whose effect reaches past the client's own statements (replication,
@@ -405,7 +434,21 @@ mod tests {
     use crate::lexer::tokenize;
 
     fn verdict(sql: &str) -> Result<(), Denied> {
-        check(&tokenize(sql))
+        check(&tokenize(sql)).map(|_| ())
+    }
+
+    #[test]
+    fn catalog_reads_are_named() {
+        let catalog = |sql: &str| check(&tokenize(sql)).map(|c| c.catalog);
+        assert_eq!(
+            catalog("SELECT * FROM information_schema.tables t JOIN INFORMATION_SCHEMA.`COLUMNS` c USING (table_name) WHERE t.table_name IN (SELECT table_name FROM information_schema.TABLES)"),
+            Ok(vec!["TABLES", "COLUMNS"])
+        );
+        assert_eq!(
+            catalog("SELECT * FROM information_schema.collations"),
+            Ok(vec![])
+        );
+        assert_eq!(catalog("SELECT 'information_schema.tables'"), Ok(vec![]));
     }
 
     #[test]

@@ -464,7 +464,7 @@ impl Router {
         // One tokenization serves the policy, classification, the schema check and the
         // replica check.
         let tokens = tokenize(sql);
-        crate::policy::check(&tokens)?;
+        let checked = crate::policy::check(&tokens)?;
         let kind = first_kind(&tokens);
         let role = Role::Primary;
         let schema_cfg = match schema {
@@ -476,6 +476,23 @@ impl Router {
             None => None,
         };
         let database = schema_cfg.map(|s| s.physical_database());
+        if !checked.catalog.is_empty() && kind != StatementKind::Other {
+            // Read from the logical catalog, never from one shard's (hints included).
+            if kind != StatementKind::Read {
+                return unsupported("information_schema can only be read through myshard: its rows are gathered from every shard and cannot be written into tables or combined with a write");
+            }
+            let shard = match schema_cfg {
+                Some(s) => s.default_shard.as_str(),
+                None => match self.config.shards.first() {
+                    Some(s) => s.name.as_str(),
+                    None => return unsupported("no shards are configured"),
+                },
+            };
+            let mut plan = RoutePlan::single(kind, role, shard, database);
+            plan.schemas = self.checked_names(sql, &tokens, schema_cfg, allowed)?;
+            plan.catalog = checked.catalog.iter().map(|c| c.to_string()).collect();
+            return Ok(plan);
+        }
         if let Some(shard) = hint_shard(sql) {
             if self.config.shard(&shard).is_none() {
                 return unsupported(format!("the hint names unknown shard '{shard}'"));
@@ -928,6 +945,7 @@ impl<'c> Ctx<'c> {
             generated: None,
             hinted: false,
             schemas: Vec::new(),
+            catalog: Vec::new(),
             ast: None,
         }
     }

@@ -69,6 +69,14 @@ pub enum SessionStatement {
         /// The `LIKE` pattern.
         like: Option<String>,
     },
+    /// `SHOW TABLE STATUS [FROM db] [LIKE 'p']`: the logical tables' status, from the
+    /// logical `information_schema.TABLES`.
+    ShowTableStatus {
+        /// The schema named by `FROM`/`IN`, else the current one.
+        schema: Option<String>,
+        /// The `LIKE` pattern.
+        like: Option<String>,
+    },
     /// `SHOW [SESSION] VARIABLES [LIKE 'p']`.
     ShowVariables(Option<String>),
     /// `SHOW WARNINGS` (`errors` is true for `SHOW ERRORS`).
@@ -274,6 +282,16 @@ fn explain_route(sql: &str) -> Option<&str> {
     (after[5..].starts_with(|c: char| c.is_whitespace()) && !inner.is_empty()).then_some(inner)
 }
 
+/// An optional `FROM db` / `IN db`, and the tokens after it.
+fn from_schema(t: &[Token]) -> Option<(Option<String>, &[Token])> {
+    match t {
+        [kw, name, tail @ ..] if kw.is_kw("FROM") || kw.is_kw("IN") => {
+            Some((Some(name.ident()?.to_string()), tail))
+        }
+        _ => Some((None, t)),
+    }
+}
+
 fn classify_show(t: &[Token]) -> Option<SessionStatement> {
     let head = t.first()?;
     if head.is_kw("DATABASES") || head.is_kw("SCHEMAS") {
@@ -294,16 +312,14 @@ fn classify_show(t: &[Token]) -> Option<SessionStatement> {
         return Some(SessionStatement::ShowProcesslist { full });
     }
     if rest.first().is_some_and(|w| w.is_kw("TABLES")) {
-        let mut rest = &rest[1..];
-        let mut schema = None;
-        if let [kw, name, tail @ ..] = rest {
-            if kw.is_kw("FROM") || kw.is_kw("IN") {
-                schema = Some(name.ident()?.to_string());
-                rest = tail;
-            }
-        }
+        let (schema, rest) = from_schema(&rest[1..])?;
         let like = like_pattern(rest)?;
         return Some(SessionStatement::ShowTables { full, schema, like });
+    }
+    if !full && rest.len() >= 2 && rest[0].is_kw("TABLE") && rest[1].is_kw("STATUS") {
+        let (schema, rest) = from_schema(&rest[2..])?;
+        let like = like_pattern(rest)?;
+        return Some(SessionStatement::ShowTableStatus { schema, like });
     }
     let rest = if head.is_kw("SESSION") || head.is_kw("LOCAL") {
         &t[1..]
@@ -642,6 +658,20 @@ mod tests {
             S::ShowVariables(Some("sql_mode".into()))
         );
         assert_eq!(classify("SHOW GLOBAL VARIABLES"), S::Routed);
+        assert_eq!(
+            classify("SHOW TABLE STATUS IN shop LIKE 'o%'"),
+            S::ShowTableStatus {
+                schema: Some("shop".into()),
+                like: Some("o%".into())
+            }
+        );
+        assert_eq!(
+            classify("SHOW TABLE STATUS"),
+            S::ShowTableStatus {
+                schema: None,
+                like: None
+            }
+        );
         assert_eq!(classify("SHOW WARNINGS"), S::ShowWarnings { errors: false });
         assert_eq!(
             classify("SHOW FULL PROCESSLIST"),

@@ -2,6 +2,7 @@
 //! receives (physical table and database names, one INSERT per target with its rows and
 //! generated ids, LIMIT pushed down) and the [`MergeSpec`] for their answers.
 
+pub mod catalog;
 pub mod merge;
 pub mod planner;
 pub mod render;

@@ -253,7 +253,7 @@ fn parse_expr(sql: &str) -> Result<Expr, RewriteError> {
     }
 }
 
-fn parse_query(sql: &str) -> Result<Box<Query>, RewriteError> {
+pub(crate) fn parse_query(sql: &str) -> Result<Box<Query>, RewriteError> {
     match myshard_router::parse::parse(sql)
         .map_err(|e| RewriteError::Unsupported(e.to_string()))?
         .pop()
@@ -336,7 +336,7 @@ fn inner_join(op: &sqlparser::ast::JoinOperator) -> bool {
 }
 
 /// A derived table of `body` in place of a table: under the table's alias, else its name.
-fn derived_factor(
+pub(crate) fn derived_factor(
     body: Box<Query>,
     alias: Option<sqlparser::ast::TableAlias>,
     name: sqlparser::ast::Ident,
@@ -356,7 +356,7 @@ fn derived_factor(
 }
 
 /// A table factor that names a plain table: its name and alias (cloned).
-fn plain_table(
+pub(crate) fn plain_table(
     t: &TableFactor,
 ) -> Option<(
     sqlparser::ast::ObjectName,
@@ -779,13 +779,15 @@ fn filter_text(c: &Expr) -> Result<String, RewriteError> {
 /// A derived table's rows as `SELECT … UNION ALL SELECT …` (each row naming its columns),
 /// parenthesized as a balanced tree: a flat chain of n UNIONs nests n deep in the syntax
 /// tree, and walking that many levels overflows the stack; balanced, it nests log2(n) deep.
-fn derived_sql(columns: &[DerivedColumn], rows: &[Vec<String>]) -> String {
+pub(crate) fn derived_sql(columns: &[DerivedColumn], rows: &[Vec<String>]) -> String {
     let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     let rows_sql = literal_rows(&names, rows);
     if columns.iter().all(|c| c.cast.is_none()) {
         return rows_sql;
     }
-    // Typed as the columns were: `SELECT CAST(`a` AS DATE) AS `a`, … FROM (rows) AS r`.
+    // Typed as the columns were: `SELECT CAST(`a` AS DATE) AS `a`, … FROM (rows) AS r`. The
+    // LIMIT of every row keeps MariaDB from merging this into the statement: merged, the
+    // statement's result columns would take these names instead of the ones it wrote.
     let typed: Vec<String> = columns
         .iter()
         .zip(&names)
@@ -795,7 +797,7 @@ fn derived_sql(columns: &[DerivedColumn], rows: &[Vec<String>]) -> String {
         })
         .collect();
     format!(
-        "SELECT {} FROM ({rows_sql}) AS `__myshard_rows`",
+        "SELECT {} FROM ({rows_sql}) AS `__myshard_rows` LIMIT 18446744073709551615",
         typed.join(", ")
     )
 }
@@ -1082,7 +1084,7 @@ mod tests {
         .expect("ok");
         assert_eq!(
             typed,
-            "SELECT COUNT(*) FROM (SELECT CAST(`id` AS SIGNED) AS `id` FROM (SELECT NULL AS `id` UNION ALL SELECT 7 AS `id`) AS `__myshard_rows`) AS x"
+            "SELECT COUNT(*) FROM (SELECT CAST(`id` AS SIGNED) AS `id` FROM (SELECT NULL AS `id` UNION ALL SELECT 7 AS `id`) AS `__myshard_rows` LIMIT 18446744073709551615) AS x"
         );
         assert!(
             none.contains("SELECT NULL AS `id` FROM DUAL WHERE false"),

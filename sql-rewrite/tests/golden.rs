@@ -38,6 +38,9 @@ fn actual(router: &Router, schema: Option<&str>, sql: &str) -> (Option<Value>, O
     if let Some(id) = exec.last_insert_id {
         out["last_insert_id"] = json!(id);
     }
+    if !plan.catalog.is_empty() {
+        out["catalog"] = json!(plan.catalog);
+    }
     if !plan.schemas.is_empty() {
         out["schemas"] = json!(plan.schemas);
     }

@@ -47,6 +47,7 @@ fn demo_starts_serves_and_stops_everything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    introspection_lists_exactly_the_logical_schema(port);
     // SAFETY: plain kill(2) on our child.
     unsafe {
         libc::kill(demo.id() as i32, libc::SIGINT);
@@ -64,4 +65,36 @@ fn demo_starts_serves_and_stops_everything() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "myshard still listens after the demo stopped"
     );
+}
+
+/// SQLAlchemy's `inspect()` and `information_schema` through the demo (whose shards hold
+/// `mysql`, `performance_schema` and the rest) list exactly the logical schema `shop`: its
+/// three tables and their columns, nothing of the backend.
+fn introspection_lists_exactly_the_logical_schema(port: u16) {
+    crate::drivers::ensure_python_module("pymysql", "pymysql");
+    crate::drivers::ensure_python_module("sqlalchemy", "sqlalchemy");
+    let out = crate::drivers::python_client(
+        "introspect_check.py",
+        &[port.to_string(), "app".into(), "app".into(), "shop".into()],
+        None,
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(out.trim()).expect("introspect_check prints JSON");
+    let columns = serde_json::json!({
+        "customers": ["id", "name", "region", "created"],
+        "orders": ["id", "customer_id", "product_id", "quantity", "ordered_at"],
+        "products": ["id", "title", "price"],
+    });
+    let expected = serde_json::json!({
+        "schemas": ["shop"],
+        "schemata": ["information_schema", "shop"],
+        "tables": {
+            "customers": {"columns": columns["customers"], "primary_key": ["id"], "indexes": []},
+            "orders": {"columns": columns["orders"], "primary_key": ["id"], "indexes": ["customer_id"]},
+            "products": {"columns": columns["products"], "primary_key": ["id"], "indexes": []},
+        },
+        "information_schema_tables": [["shop", "customers"], ["shop", "orders"], ["shop", "products"]],
+        "information_schema_columns": columns,
+    });
+    assert_eq!(got, expected);
 }

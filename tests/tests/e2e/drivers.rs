@@ -17,11 +17,17 @@ pub fn ensure_python_module(module: &str, package: &str) {
         .map(|s| s.success())
         .unwrap_or(false);
     if !have {
-        let ok = Command::new("python3")
-            .args(["-m", "pip", "install", "-q", package])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        // Debian's own python3 takes pip installs only with --break-system-packages.
+        let pip = |extra: &[&str]| {
+            Command::new("python3")
+                .args(["-m", "pip", "install", "-q"])
+                .args(extra)
+                .arg(package)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        let ok = pip(&[]) || pip(&["--break-system-packages"]);
         assert!(
             ok,
             "python3 module {module} is missing and `pip install {package}` failed"

@@ -53,6 +53,8 @@ const REFUSED: &[(&str, u16)] = &[
     ("SELECT * FROM other.t", 1044),
     ("SELECT * FROM sbtest_missing.t", 1142),
     ("SHOW TABLE STATUS FROM other", 1044),
+    ("SHOW OPEN TABLES", 1227),
+    ("SHOW TABLES WHERE Tables_in_shop LIKE '%'", 1235),
     // Files of the backend server.
     ("SELECT LOAD_FILE('/etc/passwd')", 1227),
     (
@@ -565,4 +567,127 @@ async fn admin_port_connections_are_capped() {
     let (_, kind, _) = first_packet(admin_port).await;
     assert_eq!(kind, 0x0a, "a slot is free again");
     drop(proxy);
+}
+
+/// `information_schema` through myshard is the logical catalog: only the user's schemas, under
+/// their logical names (`lit`, whose database on the shards is `lit_phys`), each table once
+/// (the split table `t_order` is `t_order_0`/`t_order_1` on four shards), and nothing of the
+/// backend (its `mysql`, `performance_schema`, other users' schemas). Hints do not reach the
+/// physical catalog, and catalog rows cannot be written into tables.
+#[tokio::test]
+async fn information_schema_is_the_users_logical_catalog() {
+    crate::sharding::setup();
+    crate::literals::literal_tables().await;
+    let mut mall = connect("mall", "mall", Some("mall"))
+        .await
+        .expect("connects");
+    let schemata: Vec<String> = mall
+        .query("SELECT schema_name FROM information_schema.schemata ORDER BY 1")
+        .await
+        .expect("schemata");
+    assert_eq!(schemata, ["information_schema", "mall"]);
+    let listed: Vec<(String, String)> = mall
+        .query("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> 'information_schema' ORDER BY 2")
+        .await
+        .expect("tables");
+    let shown: Vec<String> = mall.query("SHOW TABLES").await.expect("show tables");
+    let names: Vec<String> = listed.iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(names, shown);
+    assert!(listed.iter().all(|(s, _)| s == "mall"), "{listed:?}");
+    for t in ["users", "orders", "t_order", "countries", "notes"] {
+        assert!(names.contains(&t.to_string()), "{t} missing from {names:?}");
+    }
+    assert!(
+        !names.iter().any(|n| n.starts_with("t_order_")),
+        "{names:?}"
+    );
+    // Columns and keys of a split table: once, as the shard's first physical table has them.
+    let columns: Vec<String> = mall
+        .query("SELECT column_name FROM information_schema.columns WHERE table_schema = 'mall' AND table_name = 't_order' ORDER BY ordinal_position")
+        .await
+        .expect("columns");
+    assert_eq!(columns, ["order_id", "user_id", "amount"]);
+    let keys: Vec<(String, String)> = mall
+        .query("SELECT index_name, column_name FROM information_schema.statistics WHERE table_name = 't_order'")
+        .await
+        .expect("statistics");
+    assert_eq!(keys, [("PRIMARY".to_string(), "order_id".to_string())]);
+    // Joins, grouping and subqueries over catalog tables are evaluated as one server would.
+    let per_table: Vec<(String, u64)> = mall
+        .query("SELECT t.table_name, COUNT(*) FROM information_schema.tables t JOIN information_schema.columns c ON c.table_schema = t.table_schema AND c.table_name = t.table_name WHERE t.table_schema = 'mall' AND t.table_name IN ('t_order', 'countries') GROUP BY 1 ORDER BY 1")
+        .await
+        .expect("join");
+    assert_eq!(
+        per_table,
+        [("countries".to_string(), 2), ("t_order".to_string(), 3)]
+    );
+    let leaked: u64 = mall
+        .query_first("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema NOT IN ('information_schema', 'mall') OR table_name LIKE 't\\_order\\_%'")
+        .await
+        .expect("count")
+        .unwrap_or(1);
+    assert_eq!(leaked, 0);
+    // SHOW TABLE STATUS reads the same logical catalog.
+    let status: Vec<mysql_async::Row> = mall.query("SHOW TABLE STATUS").await.expect("status");
+    let status_names: Vec<String> = status
+        .iter()
+        .map(|r| r.get::<String, _>("Name").expect("Name"))
+        .collect();
+    assert_eq!(status_names, shown);
+    let split: Vec<mysql_async::Row> = mall
+        .query("SHOW TABLE STATUS LIKE 't_order'")
+        .await
+        .expect("status like");
+    assert_eq!(split.len(), 1, "{split:?}");
+    // A hint does not reach one shard's physical catalog.
+    let mut dba = connect("dba", "dba", Some("mall")).await.expect("connects");
+    let hinted: Vec<String> = dba
+        .query("/* myshard:shard=s1 */ SELECT DISTINCT table_schema FROM information_schema.tables ORDER BY 1")
+        .await
+        .expect("hinted");
+    assert_eq!(hinted, ["information_schema", "mall"]);
+    // A schema with its own physical database name shows its logical name.
+    let mut app = connect("app", "app", Some("lit")).await.expect("connects");
+    let lit: Vec<(String, String)> = app
+        .query("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'kv%' ORDER BY 2")
+        .await
+        .expect("lit tables");
+    assert_eq!(
+        lit,
+        [
+            ("lit".to_string(), "kv".to_string()),
+            ("lit".to_string(), "kv_gen".to_string()),
+            ("lit".to_string(), "kv_split".to_string()),
+        ]
+    );
+    let schemas: Vec<String> = app
+        .query("SELECT schema_name FROM information_schema.schemata ORDER BY 1")
+        .await
+        .expect("schemata");
+    assert!(
+        schemas.iter().all(
+            |s| ["information_schema", "lit", "sbshard", "sbtest", "shop"].contains(&s.as_str())
+        ),
+        "{schemas:?}"
+    );
+    assert!(schemas.contains(&"lit".to_string()), "{schemas:?}");
+    // Catalog rows are read, never written into tables or mixed with a table's rows.
+    expect_error(
+        &mut mall,
+        "CREATE TABLE catalog_copy AS SELECT * FROM information_schema.tables",
+        1235,
+    )
+    .await;
+    expect_error(
+        &mut mall,
+        "INSERT INTO notes (id, body) SELECT 1000, table_name FROM information_schema.tables",
+        1235,
+    )
+    .await;
+    expect_error(
+        &mut mall,
+        "SELECT n.id FROM notes n JOIN information_schema.tables t ON t.table_name = n.body",
+        1235,
+    )
+    .await;
 }

@@ -1,0 +1,90 @@
+//! Reads of the logical `information_schema` (`myshard_router::catalog`): each catalog table
+//! the statement names is read from the shards that hold the client's schemas, reduced to the
+//! logical view, and put in as literal rows; one server then evaluates the statement over
+//! them. No backend database, and no physical split table, reaches the client.
+
+use crate::error::ProxyError;
+use crate::executor;
+use crate::session::Session;
+use crate::subquery::{answer_rows, MAX_ROWS};
+use myshard_router::catalog::{catalog_table, fetch_sql, sources, Cell, LogicalRows};
+use myshard_router::RoutePlan;
+use myshard_sql_rewrite::catalog::{substitute_catalog, CatalogRows};
+use myshard_sql_rewrite::ExecPlan;
+use mysql_common::packets::Column;
+use mysql_common::value::Value;
+
+impl Session {
+    /// Plans a read of the catalog tables `tables` (as the planner named them): their logical
+    /// rows replace them, and the statement is planned again over those rows.
+    pub(crate) async fn plan_catalog(
+        &mut self,
+        sql: &str,
+        tables: &[String],
+    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        let config = self.shared.config();
+        let visible: Vec<String> = config
+            .schemas
+            .iter()
+            .map(|s| s.name.clone())
+            .filter(|n| self.admin || self.user.schemas.contains(n))
+            .collect();
+        let from = sources(&config, &visible);
+        let budget = executor::Budget::new(
+            config.server.merge_memory_limit,
+            MAX_ROWS,
+            "the 100,000 rows myshard gathers from information_schema (or server.merge_memory_limit)",
+        );
+        let mut gathered = Vec::with_capacity(tables.len());
+        for name in tables {
+            let Some(table) = catalog_table(name) else {
+                continue;
+            };
+            let mut view = LogicalRows::new(&config, &visible, table);
+            let mut columns: Option<Vec<Column>> = None;
+            for (shard, databases) in &from {
+                let fetch = fetch_sql(table, databases);
+                let mut conn = self.acquire_outside_transaction(shard, None).await?;
+                conn.count_statement();
+                let res = match conn.conn() {
+                    Ok(c) => executor::collect_within(c, shard, &fetch, &budget).await,
+                    Err(e) => Err(e),
+                };
+                self.give_back(conn, res.as_ref().err());
+                let (cols, rows) = res?;
+                let names: Vec<String> = cols.iter().map(|c| c.name_str().into_owned()).collect();
+                for row in rows {
+                    view.add(shard, &names, row.into_iter().map(cell).collect());
+                }
+                columns.get_or_insert(cols);
+            }
+            let (_, rows) = view.finish();
+            let rows: Vec<Vec<Value>> = rows
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|c| c.map_or(Value::NULL, Value::Bytes))
+                        .collect()
+                })
+                .collect();
+            let (columns, rows) = answer_rows(columns.unwrap_or_default(), rows, &self.text);
+            gathered.push(CatalogRows {
+                table: table.name.to_string(),
+                columns,
+                rows,
+            });
+        }
+        let rewritten = substitute_catalog(sql, &gathered, self.schema.as_deref())
+            .map_err(|e| ProxyError::not_supported(e.to_string()))?;
+        self.plan(&rewritten)
+    }
+}
+
+/// A catalog value as text (the text protocol gives every value so).
+fn cell(v: Value) -> Cell {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(b),
+        other => Some(other.as_sql(true).into_bytes()),
+    }
+}
