@@ -1,13 +1,16 @@
-//! The schema drift check (admin `CHECK SCHEMA`): every logical table placed by a rule is
-//! compared across the shards and physical tables that hold it. A DDL statement that failed
-//! on some shards (DDL cannot be rolled back) leaves such a difference; this names it.
+//! The schema drift check (admin `CHECK SCHEMA`, `myshard check --schema`): every logical
+//! table placed by a rule is compared across the shards and physical tables that hold it. A
+//! DDL statement that failed on some shards (DDL cannot be rolled back) leaves such a
+//! difference; this names it.
 
 use crate::error::ProxyError;
 use crate::executor;
 use crate::session::Session;
+use myshard_config::Config;
 use myshard_router::placement::all_targets;
-use myshard_router::text::quote_ident;
+use myshard_router::text::{quote, quote_ident};
 use mysql_common::value::Value;
+use std::collections::HashMap;
 
 /// One logical table's definition on one target, normalised: the physical name replaced by
 /// the logical one, the AUTO_INCREMENT counter dropped.
@@ -21,89 +24,127 @@ fn normalised(create: &str, physical: &str, logical: &str) -> String {
     out
 }
 
+/// Reads rows from a shard's primary: through the pool for the admin command, over
+/// connections of its own for `myshard check --schema`.
+pub(crate) trait ShardReader {
+    /// The rows `sql` returns on `shard`.
+    async fn read(&mut self, shard: &str, sql: &str) -> Result<Vec<Vec<Value>>, ProxyError>;
+}
+
+fn text_of(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// (schema, table, status, detail) for every rule-placed table: `same` when every target
+/// has one definition; otherwise `differs`, naming the targets of each definition, or
+/// `missing` on a target whose database lacks the table (as the shard's own
+/// `information_schema.TABLES` says).
+pub(crate) async fn schema_drift<R: ShardReader>(
+    config: &Config,
+    reader: &mut R,
+) -> Result<Vec<[String; 4]>, ProxyError> {
+    // (shard, database) -> the tables it has, read once.
+    let mut present: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut rows = Vec::new();
+    for schema in &config.schemas {
+        let database = schema.physical_database();
+        for table in &schema.tables {
+            let Some(rule) = schema.rule(&table.rule) else {
+                continue;
+            };
+            // definition -> targets having it
+            let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+            let mut missing: Vec<String> = Vec::new();
+            for target in all_targets(rule) {
+                let physical = match target.table {
+                    Some(i) => format!("{}_{i}", table.name),
+                    None => table.name.clone(),
+                };
+                let key = (target.shard.clone(), database.to_string());
+                if !present.contains_key(&key) {
+                    let sql = format!(
+                        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {}",
+                        quote(database.as_bytes(), "")
+                    );
+                    let names = reader.read(&target.shard, &sql).await?;
+                    let names = names.iter().map(|r| text_of(r.first())).collect();
+                    present.insert(key.clone(), names);
+                }
+                let name = target.to_string();
+                let exists = present
+                    .get(&key)
+                    .is_some_and(|names| names.iter().any(|n| n.eq_ignore_ascii_case(&physical)));
+                if !exists {
+                    missing.push(name);
+                    continue;
+                }
+                let sql = format!(
+                    "SHOW CREATE TABLE {}.{}",
+                    quote_ident(database),
+                    quote_ident(&physical)
+                );
+                let found = reader.read(&target.shard, &sql).await?;
+                let create = text_of(found.first().and_then(|r| r.get(1)));
+                let def = normalised(&create, &physical, &table.name);
+                match seen.iter_mut().find(|(d, _)| *d == def) {
+                    Some((_, targets)) => targets.push(name),
+                    None => seen.push((def, vec![name])),
+                }
+            }
+            let (status, detail) = if !missing.is_empty() {
+                ("missing", format!("missing on {}", missing.join(", ")))
+            } else if seen.len() > 1 {
+                let groups: Vec<String> = seen
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (def, targets))| {
+                        format!("definition {} on {}: {def}", i + 1, targets.join(", "))
+                    })
+                    .collect();
+                ("differs", groups.join(" | "))
+            } else {
+                ("same", String::new())
+            };
+            rows.push([
+                schema.name.clone(),
+                table.name.clone(),
+                status.to_string(),
+                detail,
+            ]);
+        }
+    }
+    Ok(rows)
+}
+
+impl ShardReader for Session {
+    async fn read(&mut self, shard: &str, sql: &str) -> Result<Vec<Vec<Value>>, ProxyError> {
+        let mut conn = self.acquire_outside_transaction(shard, None).await?;
+        let res = match conn.conn() {
+            Ok(c) => executor::collect(c, shard, sql).await,
+            Err(e) => Err(e),
+        };
+        self.give_back(conn, res.as_ref().err());
+        res.map(|(_, rows)| rows)
+    }
+}
+
 impl Session {
-    /// (schema, table, status, detail) for every rule-placed table: `same` when every target
-    /// has one definition; otherwise `differs`, naming the targets of each definition, or
-    /// `missing` on a target that lacks the table.
+    /// The drift report of every rule-placed table, as admin `CHECK SCHEMA` shows it.
     pub(crate) async fn schema_drift(&mut self) -> Result<Vec<Vec<Value>>, ProxyError> {
         let config = self.shared.config();
-        let text = |s: &str| Value::Bytes(s.as_bytes().to_vec());
-        let mut rows = Vec::new();
-        for schema in &config.schemas {
-            for table in &schema.tables {
-                let Some(rule) = schema.rule(&table.rule) else {
-                    continue;
-                };
-                // definition -> targets having it
-                let mut seen: Vec<(String, Vec<String>)> = Vec::new();
-                let mut missing: Vec<String> = Vec::new();
-                for target in all_targets(rule) {
-                    let physical = match target.table {
-                        Some(i) => format!("{}_{i}", table.name),
-                        None => table.name.clone(),
-                    };
-                    let sql = format!("SHOW CREATE TABLE {}", quote_ident(&physical));
-                    let res = match self
-                        .acquire_outside_transaction(
-                            &target.shard,
-                            Some(schema.physical_database()),
-                        )
-                        .await
-                    {
-                        Ok(mut conn) => {
-                            let res = match conn.conn() {
-                                Ok(c) => executor::collect(c, &target.shard, &sql).await,
-                                Err(e) => Err(e),
-                            };
-                            self.give_back(conn, res.as_ref().err());
-                            res
-                        }
-                        Err(e) => Err(e),
-                    };
-                    let name = target.to_string();
-                    match res {
-                        Ok((_, found)) => {
-                            let create = match found.first().and_then(|r| r.get(1)) {
-                                Some(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-                                _ => String::new(),
-                            };
-                            let def = normalised(&create, &physical, &table.name);
-                            match seen.iter_mut().find(|(d, _)| *d == def) {
-                                Some((_, targets)) => targets.push(name),
-                                None => seen.push((def, vec![name])),
-                            }
-                        }
-                        // No such table, or no such database on that shard.
-                        Err(ProxyError::Backend {
-                            code: 1146 | 1049, ..
-                        }) => missing.push(name),
-                        Err(e) => return Err(e),
-                    }
-                }
-                let (status, detail) = if !missing.is_empty() {
-                    ("missing", format!("missing on {}", missing.join(", ")))
-                } else if seen.len() > 1 {
-                    let groups: Vec<String> = seen
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (def, targets))| {
-                            format!("definition {} on {}: {def}", i + 1, targets.join(", "))
-                        })
-                        .collect();
-                    ("differs", groups.join(" | "))
-                } else {
-                    ("same", String::new())
-                };
-                rows.push(vec![
-                    text(&schema.name),
-                    text(&table.name),
-                    text(status),
-                    text(&detail),
-                ]);
-            }
-        }
+        let res = schema_drift(&config, self).await;
         self.unpin_if_free();
-        Ok(rows)
+        Ok(res?
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|c| Value::Bytes(c.into_bytes()))
+                    .collect()
+            })
+            .collect())
     }
 }
 

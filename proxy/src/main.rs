@@ -1,9 +1,11 @@
-//! The `myshard` binary: `myshard --config FILE` serves; `myshard check FILE` validates a
-//! shard map; `myshard explain --config FILE SQL` prints a statement's route.
+//! The `myshard` binary: `myshard --config FILE` serves; `myshard check FILE [--schema]`
+//! validates a shard map (and checks its shards); `myshard explain --config FILE SQL` prints
+//! a statement's route.
 
 mod admin;
 mod backend;
 mod catalog;
+mod check;
 mod connection;
 mod digest;
 mod drift;
@@ -47,10 +49,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Validate a configuration file and print every problem.
+    /// Validate a configuration file and print every problem; then warn about backend
+    /// accounts with more rights than myshard needs (SUPER, FILE, GRANT OPTION).
     Check {
         /// The file to check.
         file: PathBuf,
+        /// Also compare every sharded table's definition across its shards and physical
+        /// tables (exit status 1 when one differs or a shard cannot be read).
+        #[arg(long)]
+        schema: bool,
     },
     /// Print the route of a statement.
     Explain {
@@ -90,10 +97,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Some(Cmd::Check { file }) => match load(&file) {
-            Ok(_) => {
+        Some(Cmd::Check { file, schema }) => match load(&file) {
+            Ok(config) => {
                 println!("{}: ok", file.display());
-                ExitCode::SUCCESS
+                check::run(&config, schema)
             }
             Err(code) => code,
         },

@@ -71,7 +71,7 @@ impl Health {
     }
 }
 
-fn opts(addr: &str, user: &str, password: &str) -> Opts {
+pub(crate) fn opts(addr: &str, user: &str, password: &str) -> Opts {
     let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
     OptsBuilder::default()
         .ip_or_hostname(host)

@@ -428,6 +428,34 @@ column = "id"
     assert!(row.starts_with("ddl\titems\tdiffers\t"), "{row}");
     assert!(row.contains("on s3:"), "{row}");
     assert!(row.contains("on s0, s1, s2:"), "{row}");
+    // The same report from the command line, which also warns that the test cluster's
+    // backend account (root) has rights myshard never needs.
+    let cli = |path: &std::path::Path| {
+        let out =
+            std::process::Command::new(myshard_tests::proxy::myshard_binary().expect("binary"))
+                .args(["check", "--schema"])
+                .arg(path)
+                .output()
+                .expect("myshard check runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cli(&proxy.config_path);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let report = out
+        .split("\nddl.items: ")
+        .nth(1)
+        .or_else(|| out.strip_prefix("ddl.items: "))
+        .unwrap_or_else(|| panic!("no report of ddl.items: {out}"));
+    assert!(report.starts_with("differs: "), "{report}");
+    assert!(report.contains("on s3:"), "{report}");
+    assert!(
+        err.contains("backend user 'root' has SUPER, FILE, GRANT OPTION"),
+        "{err}"
+    );
     // Repaired by hand on the shard that missed it: the same everywhere.
     sql(
         e.cluster.primary_port(3),
@@ -437,6 +465,8 @@ column = "id"
     let (ok, out, err) = check(admin_port);
     assert!(ok, "{err}");
     assert!(out.lines().any(|l| l == "ddl\titems\tsame\t"), "{out}");
+    let (_, out, err) = cli(&proxy.config_path);
+    assert!(out.lines().any(|l| l == "ddl.items: same"), "{out}\n{err}");
 }
 
 /// Rights per user and schema: a read-only user reads and nothing else, a read-write user
