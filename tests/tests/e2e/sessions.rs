@@ -140,3 +140,56 @@ async fn last_insert_id_and_warnings_follow_the_session() {
     assert_eq!(warnings[0].1, 1292);
     c.query_drop("DROP TABLE autoinc").await.expect("drop");
 }
+
+/// Session state myshard does not track (temporary tables, user locks, user variables set
+/// inside statements) keeps the client on its backend connection, and the connection is reset
+/// before another client gets it: with one backend connection per shard, the next client
+/// finds none of it.
+#[tokio::test]
+async fn untracked_session_state_never_reaches_another_client() {
+    let e = crate::env::env();
+    let proxy = myshard_tests::Proxy::start(
+        &e.cluster,
+        "",
+        "[backend]\npool_max = 1\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"shop\"]\n\n[[schemas]]\nname = \"shop\"\ndefault_shard = \"s0\"\n",
+    )
+    .expect("proxy");
+    let mut a = crate::env::connect_to(proxy.port, "app", "app", Some("shop"))
+        .await
+        .expect("connects");
+    a.query_drop("CREATE TEMPORARY TABLE leak_tmp (id INT)")
+        .await
+        .expect("temporary table");
+    a.query_drop("INSERT INTO leak_tmp VALUES (1)")
+        .await
+        .expect("insert");
+    let got: Option<i64> = a
+        .query_first("SELECT GET_LOCK('myshard_leak_lock', 0)")
+        .await
+        .expect("lock");
+    assert_eq!(got, Some(1));
+    a.query_drop("SELECT @leak := 42").await.expect("variable");
+    // The session keeps its connection: its own state is there on every statement.
+    let n: Option<i64> = a
+        .query_first("SELECT COUNT(*) FROM leak_tmp")
+        .await
+        .expect("own temporary table");
+    assert_eq!(n, Some(1));
+    let v: Option<i64> = a.query_first("SELECT @leak").await.expect("own variable");
+    assert_eq!(v, Some(42));
+    a.disconnect().await.expect("disconnect");
+    let mut b = crate::env::connect_to(proxy.port, "app", "app", Some("shop"))
+        .await
+        .expect("connects");
+    match b.query_drop("SELECT * FROM leak_tmp").await {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1146, "{se:?}"),
+        other => panic!("another client sees the temporary table: {other:?}"),
+    }
+    let holder: Option<Option<u64>> = b
+        .query_first("SELECT IS_USED_LOCK('myshard_leak_lock')")
+        .await
+        .expect("lock state");
+    assert_eq!(holder, Some(None), "the user lock outlived its session");
+    let v: Option<Option<i64>> = b.query_first("SELECT @leak").await.expect("variable");
+    assert_eq!(v, Some(None), "a user variable crossed clients");
+}
