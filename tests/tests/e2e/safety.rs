@@ -7,12 +7,17 @@ use crate::env::{connect, env};
 use myshard_tests::cluster::sql;
 use mysql_async::prelude::Queryable;
 
-/// What an application must not change on any shard: its databases, accounts, plugins and
-/// the settings a client could flip.
+/// What an application must not change on any shard: its databases, accounts, plugins, the
+/// settings a client could flip, and the rows of the schema it works in.
 fn shard_snapshot() -> Vec<String> {
     let e = env();
-    (0..e.cluster.shards())
-        .map(|s| {
+    let rows = sql(
+        e.cluster.primary_port(0),
+        "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', id, name, amount, created, HEX(data)))) FROM shop.items",
+    )
+    .unwrap_or_else(|e| panic!("rows of shop.items: {e}"));
+    std::iter::once(rows)
+        .chain((0..e.cluster.shards()).map(|s| {
             sql(
                 e.cluster.primary_port(s),
                 "SELECT GROUP_CONCAT(schema_name ORDER BY schema_name) FROM information_schema.schemata;
@@ -22,7 +27,7 @@ fn shard_snapshot() -> Vec<String> {
                  SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'shop'",
             )
             .unwrap_or_else(|e| panic!("snapshot of shard {s}: {e}"))
-        })
+        }))
         .collect()
 }
 
