@@ -38,6 +38,7 @@ myshard_prereqs_demo() {
 myshard_prereqs_test() {
   myshard_prereqs_demo
   myshard_need sysbench sysbench
+  myshard_need haproxy haproxy
   myshard_need javac default-jdk-headless
   myshard_need python3 python3 python3-pip
   [ -f /usr/share/java/mariadb-java-client.jar ] || myshard_apt_install libmariadb-java

@@ -179,6 +179,13 @@ impl fmt::Display for RoutePlan {
         if let Some(db) = &self.database {
             write!(f, " db={db}")?;
         }
+        if !self.catalog.is_empty() {
+            write!(
+                f,
+                " over the logical information_schema.{}",
+                self.catalog.join(", information_schema.")
+            )?;
+        }
         Ok(())
     }
 }

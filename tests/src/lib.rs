@@ -5,6 +5,8 @@
 pub mod cluster;
 pub mod differential;
 pub mod proxy;
+pub mod relay;
 
 pub use cluster::{Cluster, ClusterSpec};
 pub use proxy::Proxy;
+pub use relay::Relay;

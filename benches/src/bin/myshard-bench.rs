@@ -1,12 +1,13 @@
 //! `myshard-bench [--quick] [--out DIR]`: the end-to-end benchmark suite. Starts a local
 //! cluster (4 shards, each with a replica) and myshard, loads data, and measures each
-//! workload through myshard and directly against one MariaDB holding the same rows: QPS,
-//! p50/p95/p99 latency, myshard CPU time per statement (from /proc), myshard peak RSS, and the
-//! myshard/direct ratio. Writes `report.json` and `report.md` to DIR (default
+//! workload through myshard, directly against one MariaDB holding the same rows, and through a
+//! byte relay (HAProxy `mode tcp`) in front of that server: QPS, p50/p95/p99 latency, CPU time
+//! per statement of myshard and of the relay (from /proc), myshard peak RSS, and the ratios of
+//! myshard to direct and to the relay. Writes `report.json` and `report.md` to DIR (default
 //! `target/bench-report`). Exits non-zero only when a workload fails.
 
 use myshard_tests::cluster::sql;
-use myshard_tests::{Cluster, ClusterSpec, Proxy};
+use myshard_tests::{Cluster, ClusterSpec, Proxy, Relay};
 use mysql_async::prelude::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -326,6 +327,46 @@ fn sync_all(cluster: &Cluster) -> Result<(), String> {
     (0..cluster.shards()).try_for_each(|s| cluster.sync_replicas(s))
 }
 
+/// One workload's report: myshard against the direct server and against the byte relay in
+/// front of it, with QPS and CPU-per-statement ratios to both.
+fn compared(
+    name: &str,
+    clients: usize,
+    m: &mut Run,
+    cpu: f64,
+    d: &mut Run,
+    r: &mut Run,
+    relay_cpu: f64,
+) -> Value {
+    let per_statement = |cpu: f64, run: &Run| {
+        if run.statements > 0 {
+            (cpu * 1e6 / run.statements as f64).round()
+        } else {
+            0.0
+        }
+    };
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let (m_cpu, r_cpu) = (per_statement(cpu, m), per_statement(relay_cpu, r));
+    eprintln!(
+        "{name}: myshard {:.0} qps ({m_cpu} µs CPU/stmt), relay {:.0} qps ({r_cpu} µs), direct {:.0} qps",
+        m.qps(),
+        r.qps(),
+        d.qps()
+    );
+    json!({
+        "workload": name,
+        "clients": clients,
+        "myshard": m.json(),
+        "direct": d.json(),
+        "relay": r.json(),
+        "ratio_qps": round3(m.qps() / d.qps().max(1e-9)),
+        "ratio_qps_to_relay": round3(m.qps() / r.qps().max(1e-9)),
+        "myshard_cpu_us_per_statement": m_cpu,
+        "relay_cpu_us_per_statement": r_cpu,
+        "ratio_cpu_to_relay": if r_cpu > 0.0 { round3(m_cpu / r_cpu) } else { 0.0 },
+    })
+}
+
 fn main() {
     let a = args();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -357,7 +398,7 @@ fn main() {
     }
     let _ = sql(
         direct,
-        "CREATE DATABASE direct_sb; CREATE DATABASE direct_bench;",
+        "CREATE DATABASE direct_sb; CREATE DATABASE direct_bench; CREATE DATABASE relay_bench;",
     );
     let proxy = match Proxy::start(
         &cluster,
@@ -372,14 +413,27 @@ fn main() {
         }
     };
     let pid = proxy.pid().unwrap_or(0);
+    // The floor for any proxy: a byte relay in front of the direct server.
+    let relay = match Relay::start(direct) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("relay: {e}");
+            std::process::exit(1);
+        }
+    };
+    let relay_pid = relay.pid();
     let mut failed = false;
     let mut results = Vec::new();
     runtime.block_on(async {
-        // Data: items through myshard (sharded) and directly into one server.
+        // Data: items through myshard (sharded), directly into one server, and through the
+        // relay into that server.
         let table = "CREATE TABLE items (id BIGINT PRIMARY KEY, grp INT, v INT, name VARCHAR(32), KEY (v))";
         let via = opts(proxy.port, "bench", "bench", "bench");
         let one = opts(direct, "bench", "bench", "direct_bench");
-        for (o, label) in [(&via, "myshard"), (&one, "direct")] {
+        // The same rows in a database of their own on the direct server: writes through the
+        // relay do not collide with the direct run's.
+        let relayed = opts(relay.port, "bench", "bench", "relay_bench");
+        for (o, label) in [(&via, "myshard"), (&one, "direct"), (&relayed, "relay")] {
             let Ok(mut c) = mysql_async::Conn::new(o.clone()).await else {
                 eprintln!("cannot connect ({label})");
                 failed = true;
@@ -419,17 +473,11 @@ fn main() {
             let mut m = closed_loop(via.clone(), clients, Duration::from_secs(seconds), make).await;
             let cpu = cpu_seconds(pid) - cpu0;
             let mut d = closed_loop(one.clone(), clients, Duration::from_secs(seconds), make).await;
-            failed |= m.errors > 0 || d.errors > 0;
-            let ratio = m.qps() / d.qps().max(1e-9);
-            results.push(json!({
-                "workload": name,
-                "clients": clients,
-                "myshard": m.json(),
-                "direct": d.json(),
-                "ratio_qps": (ratio * 1000.0).round() / 1000.0,
-                "myshard_cpu_us_per_statement": if m.statements > 0 { (cpu * 1e6 / m.statements as f64).round() } else { 0.0 },
-            }));
-            eprintln!("{name}: myshard {:.0} qps, direct {:.0} qps", m.qps(), d.qps());
+            let relay_cpu0 = cpu_seconds(relay_pid);
+            let mut r = closed_loop(relayed.clone(), clients, Duration::from_secs(seconds), make).await;
+            let relay_cpu = cpu_seconds(relay_pid) - relay_cpu0;
+            failed |= m.errors > 0 || d.errors > 0 || r.errors > 0;
+            results.push(compared(name, clients, &mut m, cpu, &mut d, &mut r, relay_cpu));
         }
         // 1,000 mostly idle connections and a few busy ones.
         let rss0 = status_kib(pid, "VmRSS");
@@ -471,21 +519,20 @@ fn main() {
             let mut m = sysbench(workload, proxy.port, "bench", "bench", "sb", seconds, 8);
             let cpu = cpu_seconds(pid) - cpu0;
             let mut d = sysbench(workload, direct, "bench", "bench", "direct_sb", seconds, 8);
-            failed |= m.errors > 0 || d.errors > 0;
-            let ratio = m.qps() / d.qps().max(1e-9);
-            results.push(json!({
-                "workload": format!("sysbench_{workload}"),
-                "clients": 8,
-                "myshard": m.json(),
-                "direct": d.json(),
-                "ratio_qps": (ratio * 1000.0).round() / 1000.0,
-                "myshard_cpu_us_per_statement": if m.statements > 0 { (cpu * 1e6 / m.statements as f64).round() } else { 0.0 },
-            }));
-            eprintln!(
-                "sysbench {workload}: myshard {:.0} qps, direct {:.0} qps",
-                m.qps(),
-                d.qps()
+            let relay_cpu0 = cpu_seconds(relay_pid);
+            let mut r = sysbench(
+                workload,
+                relay.port,
+                "bench",
+                "bench",
+                "direct_sb",
+                seconds,
+                8,
             );
+            let relay_cpu = cpu_seconds(relay_pid) - relay_cpu0;
+            failed |= m.errors > 0 || d.errors > 0 || r.errors > 0;
+            let name = format!("sysbench_{workload}");
+            results.push(compared(&name, 8, &mut m, cpu, &mut d, &mut r, relay_cpu));
         }
     } else {
         eprintln!("sysbench is missing or could not prepare its tables (apt-get install sysbench)");
@@ -513,7 +560,7 @@ fn main() {
         "workloads": results,
     });
     let mut md = format!(
-        "# myshard benchmark ({} mode)\n\nMachine: {machine}. {seconds} s per run. myshard peak RSS: {} MiB.\n\n| workload | clients | myshard QPS | direct QPS | ratio | myshard p50 / p95 / p99 ms | direct p50 / p95 / p99 ms | myshard CPU µs/stmt |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "# myshard benchmark ({} mode)\n\nMachine: {machine}. {seconds} s per run. myshard peak RSS: {} MiB.\n\nThe relay is HAProxy in `mode tcp` in front of the direct server (a byte relay: the floor for any proxy).\n\n| workload | clients | myshard QPS | relay QPS | direct QPS | ÷ relay | ÷ direct | myshard p50 / p95 / p99 ms | direct p50 / p95 / p99 ms | myshard CPU µs/stmt | relay CPU µs/stmt | CPU ÷ relay |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
         if a.quick { "quick" } else { "full" },
         peak_rss / 1024
     );
@@ -527,20 +574,21 @@ fn main() {
                 v["p99_ms"].as_f64().unwrap_or(0.0)
             )
         };
+        let field = |v: Option<&Value>| v.map(|x| x.to_string()).unwrap_or_else(|| "–".into());
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             w["workload"].as_str().unwrap_or(""),
             w["clients"],
             w["myshard"]["qps"],
-            w.get("direct")
-                .map(|d| d["qps"].to_string())
-                .unwrap_or_else(|| "–".into()),
-            w.get("ratio_qps")
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "–".into()),
+            field(w.get("relay").map(|r| &r["qps"])),
+            field(w.get("direct").map(|d| &d["qps"])),
+            field(w.get("ratio_qps_to_relay")),
+            field(w.get("ratio_qps")),
             lat(&w["myshard"]),
             w.get("direct").map(lat).unwrap_or_else(|| "–".into()),
             w["myshard_cpu_us_per_statement"],
+            field(w.get("relay_cpu_us_per_statement")),
+            field(w.get("ratio_cpu_to_relay")),
         ));
         if let Some(kib) = w
             .get("myshard_kib_per_idle_connection")
@@ -562,6 +610,7 @@ fn main() {
     let _ = std::fs::write(a.out.join("report.md"), &md);
     println!("{}", serde_json::to_string(&report).unwrap_or_default());
     println!("{md}");
+    drop(relay);
     drop(proxy);
     drop(cluster);
     if failed {
