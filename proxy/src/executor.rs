@@ -92,6 +92,42 @@ fn row_values(row: mysql_async::Row) -> Vec<Value> {
         .collect()
 }
 
+/// What myshard changes in a result it forwards.
+pub struct Patches<'a> {
+    /// (column label, value): columns that show the shard's identity (`@@version`, …) get
+    /// myshard's values instead.
+    pub identity: &'a [(String, String)],
+    /// (physical, logical) table names: a value that is the physical name, or a CREATE
+    /// statement of it, shows the logical name.
+    pub renames: &'a [(String, String)],
+}
+
+impl Patches<'_> {
+    /// A value with its physical table name shown as the logical one.
+    fn rename(&self, v: &mut Value) {
+        let Value::Bytes(b) = v else {
+            return;
+        };
+        for (physical, logical) in self.renames {
+            if b.as_slice() == physical.as_bytes() {
+                *b = logical.as_bytes().to_vec();
+                return;
+            }
+            // `SHOW CREATE TABLE`: `CREATE TABLE `name_0` (…`.
+            let quoted = format!("`{physical}`");
+            if let Some(at) = b.windows(quoted.len()).position(|w| w == quoted.as_bytes()) {
+                if b[..at]
+                    .iter()
+                    .all(|c| c.is_ascii_alphabetic() || *c == b' ')
+                {
+                    b.splice(at..at + quoted.len(), format!("`{logical}`").into_bytes());
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Runs `sql` on `conn` and streams every result set it produces to the client.
 pub async fn forward(
     stream: &mut PacketStream,
@@ -99,8 +135,9 @@ pub async fn forward(
     shard: &str,
     sql: &str,
     framing: Framing,
-    overrides: &[(String, String)],
+    patches: Patches<'_>,
 ) -> Result<Outcome, ForwardError> {
+    let overrides = patches.identity;
     let driver = |e| ForwardError::Statement(ProxyError::from_driver(shard, e));
     let mut result = conn.query_iter(sql).await.map_err(driver)?;
     let mut outcome = Outcome::default();
@@ -111,7 +148,7 @@ pub async fn forward(
                 write_columns(stream, &columns, framing).await?;
                 // Columns that show the shard's identity (`@@version`, `VERSION()`, …) get
                 // myshard's values instead.
-                let patches: Vec<(usize, &str)> = columns
+                let identity: Vec<(usize, &str)> = columns
                     .iter()
                     .enumerate()
                     .filter_map(|(i, c)| {
@@ -128,10 +165,13 @@ pub async fn forward(
                     match result.next().await {
                         Ok(Some(row)) => {
                             let mut values = row_values(row);
-                            for (i, v) in &patches {
+                            for (i, v) in &identity {
                                 if let Some(cell) = values.get_mut(*i) {
                                     *cell = Value::Bytes(v.as_bytes().to_vec());
                                 }
+                            }
+                            if !patches.renames.is_empty() {
+                                values.iter_mut().for_each(|v| patches.rename(v));
                             }
                             if encode_error.is_some() {
                                 continue;

@@ -11,9 +11,9 @@ use crate::placement::{all_targets, place, targets, Target};
 use crate::plan::{Combine, GeneratedIds, Rewrite, Role, RoutePlan, StatementKind};
 use myshard_config::{Config, RuleConfig, RuleKind, SchemaConfig, TableConfig};
 use sqlparser::ast::{
-    visit_expressions, visit_relations, Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator,
-    LimitClause, ObjectName, OnInsert, Query, SelectItem, SetExpr, Statement, TableFactor,
-    TableObject, TableWithJoins, UpdateTableFromKind,
+    visit_expressions, visit_relations, Expr, FromTable, GroupByExpr, Ident, JoinConstraint,
+    JoinOperator, LimitClause, ObjectName, OnInsert, Query, SelectItem, SetExpr, Statement,
+    TableFactor, TableObject, TableWithJoins, UpdateTableFromKind,
 };
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -509,6 +509,37 @@ impl Router {
                 None => return unsupported("no shards are configured"),
             },
         };
+        if let Some(show) = show_index(&tokens) {
+            let show = show?;
+            let mut schemas = Vec::new();
+            if let Some(s) = show.schema.as_deref() {
+                if crate::policy::is_backend_schema(s) || self.config.schema(s).is_none() {
+                    return Err(RouteError::Denied(crate::policy::Denied::Table {
+                        command: "SHOW".into(),
+                        schema: s.to_string(),
+                        table: show.table.clone(),
+                    }));
+                }
+                if allowed.is_some_and(|a| !a.iter().any(|x| x == s)) {
+                    return Err(RouteError::Denied(crate::policy::Denied::Database(
+                        s.to_string(),
+                    )));
+                }
+                if schema_cfg.is_none_or(|c| c.name != s) {
+                    schemas.push(s.to_string());
+                }
+            }
+            let ctx = Ctx {
+                router: self,
+                schema: schema_cfg,
+                default_shard,
+                kind,
+            };
+            let mut plan = ctx.plan_show_index(show)?;
+            plan.database = database.map(str::to_string);
+            plan.schemas = schemas;
+            return Ok(plan);
+        }
         let sharded_schemas = self.config.schemas.iter().any(|s| !s.is_unsharded());
         // Fast path: nothing in this schema (or anywhere, without a schema) is placed by a rule.
         let fast = match schema_cfg {
@@ -599,6 +630,55 @@ fn has_qualifier(tokens: &[Token], current: Option<&SchemaConfig>) -> bool {
                     && !q.eq_ignore_ascii_case("information_schema")
             })
     })
+}
+
+/// `SHOW {INDEX|INDEXES|KEYS} {FROM|IN} [db.]t [{FROM|IN} db]`, read from its tokens.
+struct ShowIndex {
+    keyword: String,
+    schema: Option<String>,
+    table: String,
+}
+
+/// The SHOW INDEX a statement is, if it is one; an error for the forms myshard does not
+/// route (a WHERE clause, EXTENDED).
+fn show_index(t: &[Token]) -> Option<Result<ShowIndex, RouteError>> {
+    if !t.first()?.is_kw("SHOW") {
+        return None;
+    }
+    let keyword = ["INDEX", "INDEXES", "KEYS"]
+        .into_iter()
+        .find(|k| t.get(1).is_some_and(|x| x.is_kw(k)))?;
+    let from = |x: Option<&Token>| x.is_some_and(|x| x.is_kw("FROM") || x.is_kw("IN"));
+    let refuse = || {
+        Some(Err(RouteError::Unsupported(
+            "myshard routes SHOW INDEX only as SHOW INDEX FROM table [FROM schema]; filter with information_schema.STATISTICS".into(),
+        )))
+    };
+    if !from(t.get(2)) {
+        return refuse();
+    }
+    let (mut schema, table, rest) = match t.get(3..) {
+        Some([q, dot, name, rest @ ..]) if dot.is_sym(".") => {
+            (q.ident().map(str::to_string), name.ident(), rest)
+        }
+        Some([name, rest @ ..]) => (None, name.ident(), rest),
+        _ => return refuse(),
+    };
+    let rest = match rest {
+        [kw, db, rest @ ..] if from(Some(kw)) => {
+            schema = db.ident().map(str::to_string);
+            rest
+        }
+        other => other,
+    };
+    match (table, rest) {
+        (Some(table), []) => Some(Ok(ShowIndex {
+            keyword: keyword.to_string(),
+            schema,
+            table: table.to_string(),
+        })),
+        _ => refuse(),
+    }
 }
 
 /// The database a SHOW statement names by `FROM`/`IN` (`SHOW TABLE STATUS FROM db`,
@@ -1098,6 +1178,45 @@ impl<'c> Ctx<'c> {
             Combine::Single
         };
         Ok(self.base_plan(first, Rewrite::Verbatim, combine, &tables))
+    }
+
+    /// `SHOW INDEX FROM t [FROM db]`, which sqlparser reads only as words: run on the first
+    /// target holding the table, as SHOW COLUMNS is, naming its physical table and database.
+    fn plan_show_index(&self, show: ShowIndex) -> Result<RoutePlan, RouteError> {
+        let name = ObjectName(
+            show.schema
+                .iter()
+                .chain(std::iter::once(&show.table))
+                .map(|p| sqlparser::ast::ObjectNamePart::Identifier(Ident::new(p.clone())))
+                .collect(),
+        );
+        let table = self.resolve(&name)?;
+        let schema = match &show.schema {
+            Some(s) => self.config().schema(s),
+            None => self.schema,
+        };
+        let target: Vec<Target> = match table.rule {
+            Some(rule) if rule.kind == RuleKind::Broadcast => self.broadcast_read_target(rule),
+            Some(rule) => all_targets(rule).into_iter().take(1).collect(),
+            None => self.default_target(),
+        };
+        let physical = match target.first().and_then(|t| t.table) {
+            Some(i) => format!("{}_{i}", table.name),
+            None => table.name.clone(),
+        };
+        let mut words = vec![
+            Ident::new(show.keyword),
+            Ident::new("FROM"),
+            Ident::with_quote('`', physical),
+        ];
+        if let Some(s) = schema {
+            words.push(Ident::new("FROM"));
+            words.push(Ident::with_quote('`', s.physical_database()));
+        }
+        let tables = [table];
+        let mut plan = self.base_plan(target, Rewrite::Rename, Combine::Single, &tables);
+        plan.ast = Some(Arc::new(Statement::ShowVariable { variable: words }));
+        Ok(plan)
     }
 
     /// SHOW, DESCRIBE, EXPLAIN and the like: one target holding the table.

@@ -10,7 +10,7 @@ pub mod subquery;
 pub mod union;
 
 use myshard_merger::MergeSpec;
-use myshard_router::{Combine, Rewrite, Role, RoutePlan, Target};
+use myshard_router::{Combine, Rewrite, Role, RoutePlan, StatementKind, Target};
 use serde::{Deserialize, Serialize};
 use sqlparser::ast::{
     Expr, Ident, LimitClause, ObjectName, ObjectNamePart, SetExpr, Statement, TableAlias,
@@ -45,6 +45,11 @@ pub struct ExecPlan {
     /// The statement is a UNION of these queries' results: its columns are defined as MySQL
     /// defines a UNION's, from every branch's.
     pub union: bool,
+    /// Physical table names to show under their logical names in the answer: a SHOW or
+    /// DESCRIBE of a split table runs on `name_N`, whose name the shard puts in its rows
+    /// (`SHOW CREATE TABLE`, `SHOW INDEX`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub result_renames: Vec<(String, String)>,
 }
 
 /// Why a statement could not be rewritten.
@@ -313,6 +318,19 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
             sql: text,
         });
     }
+    let result_renames = match (plan.kind, plan.targets.as_slice()) {
+        (
+            StatementKind::Other,
+            [Target {
+                table: Some(index), ..
+            }],
+        ) => plan
+            .sharded_tables
+            .iter()
+            .map(|t| (format!("{t}_{index}"), t.clone()))
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(ExecPlan {
         role: plan.role,
         queries,
@@ -321,6 +339,7 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
             .first_generated_id()
             .and_then(|v| u64::try_from(v).ok()),
         union: false,
+        result_renames,
     })
 }
 

@@ -251,5 +251,6 @@ pub fn combine(shape: UnionShape, branches: Vec<ExecPlan>) -> Result<ExecPlan, R
         merge: shape.merge,
         last_insert_id: None,
         union: true,
+        result_renames: Vec::new(),
     })
 }

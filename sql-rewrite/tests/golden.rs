@@ -38,6 +38,9 @@ fn actual(router: &Router, schema: Option<&str>, sql: &str) -> (Option<Value>, O
     if let Some(id) = exec.last_insert_id {
         out["last_insert_id"] = json!(id);
     }
+    if !exec.result_renames.is_empty() {
+        out["result_renames"] = json!(exec.result_renames);
+    }
     if !plan.catalog.is_empty() {
         out["catalog"] = json!(plan.catalog);
     }

@@ -217,7 +217,9 @@ impl Session {
         more: bool,
     ) -> Result<(), ForwardError> {
         match (&exec.merge, exec.queries.as_slice(), exec.last_insert_id) {
-            (MergeSpec::Passthrough, [query], None) => self.single(stream, query, more).await,
+            (MergeSpec::Passthrough, [query], None) => {
+                self.single(stream, query, &exec.result_renames, more).await
+            }
             (MergeSpec::Select(spec), queries, _) => {
                 let spec = spec.clone();
                 self.merged_select(stream, queries, &spec, exec.union, more)

@@ -19,6 +19,7 @@ impl Session {
         &mut self,
         stream: &mut PacketStream,
         query: &ShardQuery,
+        renames: &[(String, String)],
         more: bool,
     ) -> Result<(), ForwardError> {
         let mut retried = false;
@@ -44,7 +45,10 @@ impl Session {
                         &query.shard,
                         &query.sql,
                         framing,
-                        self.shared.identity_overrides(),
+                        executor::Patches {
+                            identity: self.shared.identity_overrides(),
+                            renames,
+                        },
                     )
                     .await
                 }

@@ -662,6 +662,26 @@ async fn information_schema_is_the_users_logical_catalog() {
         .expect("count")
         .unwrap_or(1);
     assert_eq!(leaked, 0);
+    // SHOW CREATE TABLE and SHOW INDEX of a split table name the logical table.
+    let (name, create): (String, String) = mall
+        .query_first("SHOW CREATE TABLE t_order")
+        .await
+        .expect("show create")
+        .expect("a row");
+    assert_eq!(name, "t_order");
+    assert!(create.starts_with("CREATE TABLE `t_order` ("), "{create}");
+    let index: Vec<mysql_async::Row> = mall
+        .query("SHOW INDEX FROM t_order")
+        .await
+        .expect("show index");
+    assert!(!index.is_empty());
+    for row in &index {
+        assert_eq!(
+            row.get::<String, _>("Table").as_deref(),
+            Some("t_order"),
+            "{row:?}"
+        );
+    }
     // SHOW TABLE STATUS reads the same logical catalog.
     let status: Vec<mysql_async::Row> = mall.query("SHOW TABLE STATUS").await.expect("status");
     let status_names: Vec<String> = status
