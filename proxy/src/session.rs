@@ -165,8 +165,13 @@ impl Session {
             .contains(CapabilityFlags::CLIENT_FOUND_ROWS)
     }
 
+    /// Whether the session keeps its backend connections: while a transaction is open on
+    /// them, or after a statement whose session effects myshard does not track. Under
+    /// autocommit=0 a transaction begins at the first statement that reaches a shard (as in
+    /// MySQL) and ends at COMMIT/ROLLBACK; between transactions the connections go back to
+    /// the pool.
     pub(crate) fn is_pinned(&self) -> bool {
-        self.in_transaction || !self.autocommit || self.pin_reason.is_some()
+        self.in_transaction || self.pin_reason.is_some()
     }
 
     /// Checks that the user may use `schema` and that it exists.
@@ -196,7 +201,8 @@ impl Session {
     /// Whether the statement being run may read from a replica: a replica-role plan, outside
     /// any transaction or pinned state, and outside the read-your-writes window.
     pub(crate) fn replica_read(&self, shard: &str) -> bool {
-        if self.role != myshard_router::Role::Replica || self.is_pinned() {
+        // Under autocommit=0 every statement begins (or is in) a transaction: the primary's.
+        if self.role != myshard_router::Role::Replica || self.is_pinned() || self.tx_active() {
             return false;
         }
         let window = self.shared.config().backend.read_your_writes_ms;

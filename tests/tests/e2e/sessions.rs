@@ -193,3 +193,77 @@ async fn untracked_session_state_never_reaches_another_client() {
     let v: Option<Option<i64>> = b.query_first("SELECT @leak").await.expect("variable");
     assert_eq!(v, Some(None), "a user variable crossed clients");
 }
+
+/// autocommit=0 (PyMySQL's, SQLAlchemy's and Hibernate's default) holds a backend connection
+/// only while a transaction is open: eight such clients share two backend connections, each
+/// statement beginning a transaction that its COMMIT or ROLLBACK ends, as in MySQL.
+#[tokio::test]
+async fn autocommit_off_holds_a_connection_only_during_a_transaction() {
+    let e = crate::env::env();
+    myshard_tests::cluster::sql(
+        e.cluster.primary_port(0),
+        "CREATE DATABASE IF NOT EXISTS ac_db; CREATE TABLE IF NOT EXISTS ac_db.t (id INT PRIMARY KEY, v INT)",
+    )
+    .expect("table");
+    let proxy = myshard_tests::Proxy::start(
+        &e.cluster,
+        "",
+        "[backend]\npool_max = 2\ncheckout_timeout_ms = 3000\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"ac\"]\n\n[[schemas]]\nname = \"ac\"\ndefault_shard = \"s0\"\ndatabase = \"ac_db\"\n",
+    )
+    .expect("proxy");
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let mut c = crate::env::connect_to(proxy.port, "app", "app", Some("ac"))
+            .await
+            .expect("connects");
+        c.query_drop("SET autocommit = 0")
+            .await
+            .expect("autocommit off");
+        clients.push(c);
+    }
+    // Each round: every client reads (beginning a transaction) and commits; none waits for a
+    // connection another idle client holds.
+    for round in 0..3 {
+        for (i, c) in clients.iter_mut().enumerate() {
+            let n: Option<i64> = c
+                .query_first("SELECT COUNT(*) FROM t")
+                .await
+                .unwrap_or_else(|e| panic!("round {round}, client {i}: {e}"));
+            assert!(n.is_some());
+            c.query_drop("COMMIT").await.expect("commit");
+        }
+    }
+    // A write belongs to the implicit transaction: rolled back, it is gone; committed, kept.
+    let id = std::process::id() as i64 % 100_000;
+    let (a, rest) = clients.split_at_mut(1);
+    let (a, b) = (&mut a[0], &mut rest[0]);
+    a.query_drop(format!("INSERT INTO t (id, v) VALUES ({id}, 1)"))
+        .await
+        .expect("insert");
+    let seen: Option<i64> = b
+        .query_first(format!("SELECT COUNT(*) FROM t WHERE id = {id}"))
+        .await
+        .expect("read");
+    assert_eq!(seen, Some(0), "another client saw an uncommitted row");
+    b.query_drop("COMMIT").await.expect("commit");
+    a.query_drop("ROLLBACK").await.expect("rollback");
+    let after: Option<i64> = a
+        .query_first(format!("SELECT COUNT(*) FROM t WHERE id = {id}"))
+        .await
+        .expect("read");
+    assert_eq!(after, Some(0), "the rolled-back row is stored");
+    a.query_drop(format!("INSERT INTO t (id, v) VALUES ({id}, 2)"))
+        .await
+        .expect("insert");
+    a.query_drop("COMMIT").await.expect("commit");
+    let kept: Option<i64> = b
+        .query_first(format!("SELECT v FROM t WHERE id = {id}"))
+        .await
+        .expect("read");
+    assert_eq!(kept, Some(2));
+    b.query_drop("COMMIT").await.expect("commit");
+    a.query_drop(format!("DELETE FROM t WHERE id = {id}"))
+        .await
+        .expect("clean up");
+    a.query_drop("COMMIT").await.expect("commit");
+}
