@@ -36,6 +36,7 @@ pub struct Metrics {
     plan_cache: IntCounterVec,
     plan_cache_entries: IntGauge,
     pool: IntGaugeVec,
+    pool_exhausted: IntCounterVec,
     up: IntGaugeVec,
     usable: IntGaugeVec,
     lag: IntGaugeVec,
@@ -146,6 +147,16 @@ impl Metrics {
             ),
             "backend_pool_connections",
         );
+        let pool_exhausted = must(
+            IntCounterVec::new(
+                Opts::new(
+                    "backend_pool_exhausted_total",
+                    "Checkouts that found every backend connection busy for checkout_timeout_ms (ERR 1040)",
+                ),
+                &["backend"],
+            ),
+            "backend_pool_exhausted_total",
+        );
         let up = must(
             IntGaugeVec::new(
                 Opts::new("backend_up", "Whether the backend answers health checks"),
@@ -184,6 +195,7 @@ impl Metrics {
             Box::new(plan_cache.clone()),
             Box::new(plan_cache_entries.clone()),
             Box::new(pool.clone()),
+            Box::new(pool_exhausted.clone()),
             Box::new(up.clone()),
             Box::new(usable.clone()),
             Box::new(lag.clone()),
@@ -205,6 +217,7 @@ impl Metrics {
             plan_cache,
             plan_cache_entries,
             pool,
+            pool_exhausted,
             up,
             usable,
             lag,
@@ -230,6 +243,8 @@ impl Metrics {
         let backends = shared.backends();
         self.pool.reset();
         for pool in backends.pools() {
+            let exhausted = self.pool_exhausted.with_label_values(&[pool.addr()]);
+            exhausted.inc_by(pool.exhausted().saturating_sub(exhausted.get()));
             let (idle, in_use, _) = pool.usage();
             self.pool
                 .with_label_values(&[pool.addr(), "idle"])

@@ -44,6 +44,8 @@ pub struct BackendPool {
     permits: Arc<Semaphore>,
     max: usize,
     statements: AtomicU64,
+    /// Checkouts that found no free connection within `checkout_timeout_ms`.
+    exhausted: AtomicU64,
     health: Arc<Health>,
     replica: bool,
 }
@@ -206,6 +208,7 @@ impl BackendPool {
             permits: Arc::new(Semaphore::new(max)),
             max,
             statements: AtomicU64::new(0),
+            exhausted: AtomicU64::new(0),
             health,
             replica,
         })
@@ -229,7 +232,21 @@ impl BackendPool {
             self.permits.clone().acquire_owned(),
         )
         .await
-        .map_err(|_| self.unavailable("timed out waiting for a free backend connection"))?
+        .map_err(|_| {
+            // Every connection is busy: the server is fine, and stays in rotation.
+            self.exhausted.fetch_add(1, Ordering::Relaxed);
+            ProxyError::sql(
+                crate::error::codes::TOO_MANY_CONNECTIONS,
+                "08004",
+                format!(
+                    "Too many connections: all {} backend connections to shard '{}' ({}) stayed busy for backend.checkout_timeout_ms = {} ms; raise pool_max or shorten transactions",
+                    self.max,
+                    self.shard,
+                    self.addr,
+                    self.settings.checkout_timeout.as_millis()
+                ),
+            )
+        })?
         .map_err(|_| self.unavailable("pool closed"))?;
         loop {
             let candidate = self.take_idle(database, state.fingerprint());
@@ -331,6 +348,11 @@ impl BackendPool {
         let idle = self.idle.lock().map(|i| i.len()).unwrap_or(0);
         let in_use = self.max - self.permits.available_permits();
         (idle, in_use, self.max)
+    }
+
+    /// Checkouts that timed out waiting for a free connection so far.
+    pub fn exhausted(&self) -> u64 {
+        self.exhausted.load(Ordering::Relaxed)
     }
 
     /// Statements run on this backend so far.

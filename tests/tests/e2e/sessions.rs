@@ -205,10 +205,11 @@ async fn autocommit_off_holds_a_connection_only_during_a_transaction() {
         "CREATE DATABASE IF NOT EXISTS ac_db; CREATE TABLE IF NOT EXISTS ac_db.t (id INT PRIMARY KEY, v INT)",
     )
     .expect("table");
+    let metrics_port = myshard_tests::cluster::free_port().expect("port");
     let proxy = myshard_tests::Proxy::start(
         &e.cluster,
-        "",
-        "[backend]\npool_max = 2\ncheckout_timeout_ms = 3000\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"ac\"]\n\n[[schemas]]\nname = \"ac\"\ndefault_shard = \"s0\"\ndatabase = \"ac_db\"\n",
+        &format!("metrics_listen = \"127.0.0.1:{metrics_port}\"\n"),
+        "[backend]\npool_max = 2\ncheckout_timeout_ms = 1000\n\n[[users]]\nname = \"app\"\npassword = \"app\"\nschemas = [\"ac\"]\n\n[[schemas]]\nname = \"ac\"\ndefault_shard = \"s0\"\ndatabase = \"ac_db\"\n",
     )
     .expect("proxy");
     let mut clients = Vec::new();
@@ -266,4 +267,37 @@ async fn autocommit_off_holds_a_connection_only_during_a_transaction() {
         .await
         .expect("clean up");
     a.query_drop("COMMIT").await.expect("commit");
+    // Two open transactions hold both connections: a third client waits checkout_timeout_ms,
+    // then hears that the pool is exhausted (1040), not that the shard is down.
+    for c in clients.iter_mut().take(2) {
+        c.query_drop("SELECT COUNT(*) FROM t")
+            .await
+            .expect("begins");
+    }
+    match clients[2].query_drop("SELECT COUNT(*) FROM t").await {
+        Err(mysql_async::Error::Server(se)) => {
+            assert_eq!(se.code, 1040, "{se:?}");
+            assert!(
+                se.message.contains("backend.checkout_timeout_ms"),
+                "{}",
+                se.message
+            );
+        }
+        other => panic!("expected ERR 1040 while both connections are held: {other:?}"),
+    }
+    let metrics = crate::metrics::scrape(metrics_port);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("myshard_backend_pool_exhausted_total{") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    for c in clients.iter_mut().take(2) {
+        c.query_drop("COMMIT").await.expect("commit");
+    }
+    let n: Option<i64> = clients[2]
+        .query_first("SELECT COUNT(*) FROM t")
+        .await
+        .expect("a connection is free again");
+    assert!(n.is_some());
 }
