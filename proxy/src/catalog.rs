@@ -8,6 +8,7 @@ use crate::executor;
 use crate::session::Session;
 use crate::subquery::{answer_rows, MAX_ROWS};
 use myshard_router::catalog::{catalog_table, fetch_sql, sources, Cell, LogicalRows};
+use myshard_router::columns::{column_source, columns_sql};
 use myshard_router::RoutePlan;
 use myshard_sql_rewrite::catalog::{substitute_catalog, CatalogRows};
 use myshard_sql_rewrite::ExecPlan;
@@ -15,6 +16,39 @@ use mysql_common::packets::Column;
 use mysql_common::value::Value;
 
 impl Session {
+    /// Reads a rule-placed table's columns from its first shard into the planner's column
+    /// catalog (`myshard_router::columns`).
+    pub(crate) async fn read_columns(
+        &mut self,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), ProxyError> {
+        let config = self.shared.config();
+        let Some(sc) = config.schema(schema) else {
+            return Ok(());
+        };
+        let Some((shard, physical)) = column_source(sc, table) else {
+            return Ok(());
+        };
+        let sql = columns_sql(sc.physical_database(), &physical);
+        let mut conn = self.acquire_outside_transaction(&shard, None).await?;
+        let res = match conn.conn() {
+            Ok(c) => executor::collect(c, &shard, &sql).await,
+            Err(e) => Err(e),
+        };
+        self.give_back(conn, res.as_ref().err());
+        let (_, rows) = res?;
+        let columns: Vec<String> = rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().and_then(cell))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect();
+        if !columns.is_empty() {
+            self.shared.router().columns().set(schema, table, columns);
+        }
+        Ok(())
+    }
+
     /// Plans a read of the catalog tables `tables` (as the planner named them): their logical
     /// rows replace them, and the statement is planned again over those rows.
     pub(crate) async fn plan_catalog(

@@ -34,11 +34,15 @@ impl Session {
             },
             unsupported: e.is_unsupported(),
             join_off_key: e.join_off_key().map(str::to_string),
+            needs_columns: e
+                .needs_columns()
+                .map(|(s, t, row)| Box::new((s.to_string(), t.to_string(), row))),
         })?;
         let refuse = |error| Refusal {
             error,
             unsupported: false,
             join_off_key: None,
+            needs_columns: None,
         };
         // Users with full rights everywhere (the default) pay nothing here.
         let restricted = self.user.access != Access::Ddl || !self.user.schema_access.is_empty();
@@ -158,6 +162,9 @@ pub(crate) struct Refusal {
     pub unsupported: bool,
     /// The table of a join off the sharding key that made the router refuse.
     pub join_off_key: Option<String>,
+    /// The (schema, table) whose columns the planner needs to place an INSERT, and the first
+    /// row that does not match the columns it has.
+    pub needs_columns: Option<Box<(String, String, Option<usize>)>>,
 }
 
 /// The one mapping of planner refusals to MySQL errors.

@@ -5,6 +5,7 @@ use crate::backend::Backends;
 use crate::protocol::auth::Sha2Auth;
 use crate::protocol::response::err_packet_pre_handshake;
 use myshard_config::Config;
+use myshard_router::columns::ColumnCatalog;
 use myshard_router::Router;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,12 +29,12 @@ pub struct MapState {
 }
 
 impl MapState {
-    fn build(config: Arc<Config>) -> MapState {
+    fn build(config: Arc<Config>, columns: Arc<ColumnCatalog>) -> MapState {
         let backends = Arc::new(Backends::new(&config));
         let (stop_health, stopped) = watch::channel(false);
         crate::backend::health::spawn(backends.clone(), &config, stopped);
         MapState {
-            router: Router::new(config.clone()),
+            router: Router::with_columns(config.clone(), columns),
             backends,
             config,
             stop_health,
@@ -145,7 +146,7 @@ impl Shared {
             xa,
             ids: crate::ids::IdGenerator::new(worker),
             identity,
-            map: std::sync::RwLock::new(Arc::new(MapState::build(config))),
+            map: std::sync::RwLock::new(Arc::new(MapState::build(config, Arc::default()))),
             config_path,
             sha2,
             tls,
@@ -224,7 +225,11 @@ impl Shared {
                 refusals.join("\n  ")
             ));
         }
-        let state = Arc::new(MapState::build(Arc::new(new)));
+        // The column catalog carries over: a reload moves no table.
+        let state = Arc::new(MapState::build(
+            Arc::new(new),
+            self.router().columns().clone(),
+        ));
         let old_state = match self.map.write() {
             Ok(mut m) => std::mem::replace(&mut *m, state),
             Err(p) => std::mem::replace(&mut *p.into_inner(), state),

@@ -286,10 +286,27 @@ impl Session {
     /// Plans a statement that cannot run as written by running parts of it first: its
     /// uncorrelated subqueries, correlated subqueries' tables, tables joined off the key.
     async fn plan_split(&mut self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        let refusal = match self.plan_checked(sql) {
+        let mut refusal = match self.plan_checked(sql) {
             Ok(p) => return Ok(p),
             Err(r) => r,
         };
+        if let Some((schema, table, _)) = refusal.needs_columns.take().map(|b| *b) {
+            // The planner needs the table's columns: read them from its shard, plan again
+            // (once; a second refusal stands).
+            self.read_columns(&schema, &table).await?;
+            refusal = match self.plan_checked(sql) {
+                Ok(p) => return Ok(p),
+                Err(r) => r,
+            };
+            if let Some((_, _, Some(row))) = refusal.needs_columns.as_deref() {
+                // Fresh columns, and still a row that does not match them: as MySQL says it.
+                return Err(ProxyError::sql(
+                    1136,
+                    "21S01",
+                    format!("Column count doesn't match value count at row {row}"),
+                ));
+            }
+        }
         if !refusal.unsupported {
             return Err(refusal.error);
         }

@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod columns;
 pub mod hash;
 pub mod keys;
 pub mod lexer;

@@ -46,9 +46,33 @@ pub enum RouteError {
         /// Its sharding column.
         key: String,
     },
+    /// An INSERT without a column list into a table whose columns myshard has not read (or
+    /// whose rows do not match the columns it read): a caller may read them from the shard
+    /// (`crate::columns`) and plan again (ER_NOT_SUPPORTED_YET as it stands).
+    #[error("INSERT into '{table}' without a column list: myshard does not know the table's columns, so it cannot find the sharding key; list the columns")]
+    NeedsColumns {
+        /// The logical schema.
+        schema: String,
+        /// The table, as written.
+        table: String,
+        /// The first row (1-based) whose values do not match the columns known, if any.
+        mismatch_row: Option<usize>,
+    },
 }
 
 impl RouteError {
+    /// The (schema, table) whose columns the planner needs, if that is the refusal.
+    pub fn needs_columns(&self) -> Option<(&str, &str, Option<usize>)> {
+        match self {
+            RouteError::NeedsColumns {
+                schema,
+                table,
+                mismatch_row,
+            } => Some((schema, table, *mismatch_row)),
+            _ => None,
+        }
+    }
+
     /// The table (or alias) a join off the sharding key names, if that is the refusal.
     pub fn join_off_key(&self) -> Option<&str> {
         match self {
@@ -84,6 +108,9 @@ pub struct Router {
     config: Arc<Config>,
     /// Parses of statement shapes, for this configuration only.
     cache: Arc<crate::cache::ParseCache>,
+    /// Column lists read from the shards (kept across configuration reloads, which move no
+    /// table).
+    columns: Arc<crate::columns::ColumnCatalog>,
 }
 
 /// Reads the `/* myshard:shard=NAME */` hint.
@@ -388,6 +415,7 @@ impl Router {
         Router {
             config,
             cache: Arc::new(cache),
+            columns: Arc::default(),
         }
     }
 
@@ -568,7 +596,8 @@ impl Router {
         {
             return unsupported("executable comments (/*! … */) in a read or write myshard routes by its content are not supported; write the statement without them");
         }
-        let stmt = self.parse_one(sql)?;
+        let mut stmt = self.parse_one(sql)?;
+        self.fill_insert_columns(&mut stmt, schema_cfg)?;
         // Without a qualifier in its tokens a statement names no schema: no tree walk.
         let schemas = if has_qualifier(&tokens, None) || show_schema(&tokens).is_some() {
             named_schemas(&stmt, &tokens, schema_cfg, self.config(), allowed)?
@@ -596,6 +625,72 @@ impl Router {
 }
 
 impl Router {
+    /// The column catalog this router plans with.
+    pub fn columns(&self) -> &Arc<crate::columns::ColumnCatalog> {
+        &self.columns
+    }
+
+    /// This router for another configuration, keeping the column catalog.
+    pub fn with_columns(
+        config: Arc<Config>,
+        columns: Arc<crate::columns::ColumnCatalog>,
+    ) -> Router {
+        let mut r = Router::new(config);
+        r.columns = columns;
+        r
+    }
+
+    /// An INSERT … VALUES without a column list into a table the shard map places by a rule
+    /// gets the table's columns from the catalog, so the planner finds its sharding key (and
+    /// the rewritten statement names them). Without them: [`RouteError::NeedsColumns`].
+    fn fill_insert_columns(
+        &self,
+        stmt: &mut Statement,
+        current: Option<&SchemaConfig>,
+    ) -> Result<(), RouteError> {
+        let Statement::Insert(ins) = stmt else {
+            return Ok(());
+        };
+        if !ins.columns.is_empty() {
+            return Ok(());
+        }
+        let TableObject::TableName(name) = &ins.table else {
+            return Ok(());
+        };
+        let parts = ident_parts(name);
+        let (schema, table) = match parts.as_slice() {
+            [t] => (current, t.as_str()),
+            [s, t] => (self.config.schema(s), t.as_str()),
+            _ => return Ok(()),
+        };
+        let Some(schema) = schema else {
+            return Ok(());
+        };
+        if schema.table(table).is_none() {
+            return Ok(());
+        }
+        let Some(SetExpr::Values(values)) = ins.source.as_ref().map(|q| q.body.as_ref()) else {
+            return Ok(());
+        };
+        let needs = |mismatch_row| RouteError::NeedsColumns {
+            schema: schema.name.clone(),
+            table: table.to_string(),
+            mismatch_row,
+        };
+        let columns = self
+            .columns
+            .get(&schema.name, table)
+            .ok_or_else(|| needs(None))?;
+        if let Some(i) = values.rows.iter().position(|r| r.len() != columns.len()) {
+            return Err(needs(Some(i + 1)));
+        }
+        ins.columns = columns
+            .iter()
+            .map(|c| ObjectName::from(vec![Ident::with_quote('`', c.clone())]))
+            .collect();
+        Ok(())
+    }
+
     /// The other logical schemas a statement sent as written names. Qualified names are
     /// read from a parse: a qualifier that is a table or alias cannot be told from a schema
     /// by tokens alone, and a statement that names schemas must not reach a shard unchecked.

@@ -36,6 +36,14 @@ impl PlanError {
         }
     }
 
+    /// The (schema, table) whose column list the planner needs (an INSERT without one).
+    pub fn needs_columns(&self) -> Option<(&str, &str, Option<usize>)> {
+        match self {
+            PlanError::Route(e) => e.needs_columns(),
+            PlanError::Rewrite(_) => None,
+        }
+    }
+
     /// Whether this is a statement shape myshard does not support (ER_NOT_SUPPORTED_YET), as
     /// opposed to a missing or unknown database or a UNION's column-count mismatch.
     pub fn is_unsupported(&self) -> bool {

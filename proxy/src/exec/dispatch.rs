@@ -196,6 +196,13 @@ impl Session {
         if plan.kind != StatementKind::Read {
             self.mark_written(exec.queries.iter().map(|q| q.shard.as_str()));
         }
+        if plan.kind == StatementKind::Ddl {
+            // Tables may have changed: their columns are read again when next needed.
+            let columns = self.shared.router().columns().clone();
+            for schema in self.schema.iter().chain(plan.schemas.iter()) {
+                columns.forget_schema(schema);
+            }
+        }
         if res.is_ok() {
             match plan.kind {
                 StatementKind::Read => {

@@ -1192,3 +1192,119 @@ async fn cross_shard_selects_answer_like_one_server() {
         }
     }
 }
+
+/// INSERT … VALUES without a column list (mysqldump's and bulk loaders' form) into sharded
+/// and split tables: myshard reads the table's columns from its shard, finds the sharding key
+/// and places every row; a row of the wrong width gets MySQL's 1136; after ALTER TABLE through
+/// myshard the new columns are read again.
+#[tokio::test]
+async fn insert_without_a_column_list_is_placed_by_its_key() {
+    let e = env();
+    for s in 0..4 {
+        sql(
+            e.cluster.primary_port(s),
+            "CREATE DATABASE IF NOT EXISTS ins_db",
+        )
+        .expect("database");
+    }
+    let proxy = myshard_tests::Proxy::start(
+        &e.cluster,
+        "",
+        r#"
+[[users]]
+name = "app"
+password = "app"
+schemas = ["ins"]
+
+[[schemas]]
+name = "ins"
+default_shard = "s0"
+database = "ins_db"
+
+[[schemas.rules]]
+name = "by_id"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+
+[[schemas.rules]]
+name = "split"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+tables_per_shard = 2
+
+[[schemas.tables]]
+name = "kv"
+rule = "by_id"
+column = "id"
+
+[[schemas.tables]]
+name = "kvs"
+rule = "split"
+column = "k"
+"#,
+    )
+    .expect("proxy");
+    let mut c = connect_to(proxy.port, "app", "app", Some("ins"))
+        .await
+        .expect("connects");
+    c.query_drop("DROP TABLE IF EXISTS kv").await.expect("drop");
+    c.query_drop("DROP TABLE IF EXISTS kvs")
+        .await
+        .expect("drop");
+    c.query_drop("CREATE TABLE kv (id BIGINT PRIMARY KEY, v VARCHAR(20))")
+        .await
+        .expect("create kv");
+    c.query_drop("CREATE TABLE kvs (k INT PRIMARY KEY, v VARCHAR(20))")
+        .await
+        .expect("create kvs");
+    let values: Vec<String> = (1..=40).map(|i| format!("({i}, 'v{i}')")).collect();
+    c.query_drop(format!("INSERT INTO kv VALUES {}", values.join(", ")))
+        .await
+        .expect("insert without columns");
+    c.query_drop(format!("INSERT INTO kvs VALUES {}", values.join(", ")))
+        .await
+        .expect("insert without columns into a split table");
+    for table in ["kv", "kvs"] {
+        let n: Option<i64> = c
+            .query_first(format!("SELECT COUNT(*) FROM {table}"))
+            .await
+            .expect("count");
+        assert_eq!(n, Some(40), "{table}");
+        // Each row is where its key routes: a point read by key finds it.
+        let key = if table == "kv" { "id" } else { "k" };
+        for i in [1, 17, 40] {
+            let v: Option<String> = c
+                .query_first(format!("SELECT v FROM {table} WHERE {key} = {i}"))
+                .await
+                .expect("point read");
+            assert_eq!(v, Some(format!("v{i}")), "{table} {key} = {i}");
+        }
+    }
+    // The rows landed on more than one shard, each on the shard its key routes to.
+    let mut shards_with_rows = 0;
+    for s in 0..4 {
+        let n = sql(e.cluster.primary_port(s), "SELECT COUNT(*) FROM ins_db.kv").expect("count");
+        if n.trim() != "0" {
+            shards_with_rows += 1;
+        }
+    }
+    assert!(shards_with_rows > 1, "every row on one shard");
+    match c
+        .query_drop("INSERT INTO kv VALUES (100, 'a', 'extra')")
+        .await
+    {
+        Err(mysql_async::Error::Server(se)) => assert_eq!(se.code, 1136, "{se:?}"),
+        other => panic!("a row of the wrong width: {other:?}"),
+    }
+    c.query_drop("ALTER TABLE kv ADD COLUMN w INT")
+        .await
+        .expect("alter");
+    c.query_drop("INSERT INTO kv VALUES (101, 'b', 7)")
+        .await
+        .expect("insert with the new column");
+    let w: Option<i64> = c
+        .query_first("SELECT w FROM kv WHERE id = 101")
+        .await
+        .expect("read");
+    assert_eq!(w, Some(7));
+}

@@ -1,0 +1,134 @@
+//! Schema tracking, as far as routing needs it: the column lists of the shard map's tables,
+//! read from the shards (`information_schema.COLUMNS` of the first physical table of each
+//! rule). With them an `INSERT INTO t VALUES (…)` without a column list (mysqldump's, most
+//! ORMs' bulk loaders') finds its sharding key. The planner only reads this catalog; when it
+//! needs a table that is not there it says so ([`crate::RouteError::NeedsColumns`]) and the
+//! proxy reads it and plans again. DDL through myshard forgets a schema's entries.
+
+use dashmap::DashMap;
+use myshard_config::SchemaConfig;
+use std::sync::Arc;
+
+/// Column lists by (logical schema, table in lower case).
+#[derive(Debug, Default)]
+pub struct ColumnCatalog {
+    tables: DashMap<(String, String), Arc<Vec<String>>>,
+}
+
+impl ColumnCatalog {
+    /// The columns of a table, in order, if read.
+    pub fn get(&self, schema: &str, table: &str) -> Option<Arc<Vec<String>>> {
+        self.tables
+            .get(&(schema.to_string(), table.to_ascii_lowercase()))
+            .map(|e| e.value().clone())
+    }
+
+    /// Records a table's columns.
+    pub fn set(&self, schema: &str, table: &str, columns: Vec<String>) {
+        self.tables.insert(
+            (schema.to_string(), table.to_ascii_lowercase()),
+            Arc::new(columns),
+        );
+    }
+
+    /// Forgets every table of a schema (after DDL in it).
+    pub fn forget_schema(&self, schema: &str) {
+        self.tables.retain(|(s, _), _| s != schema);
+    }
+}
+
+/// Where a table's columns are read: the first shard of its rule and the physical table
+/// there (`name_0` for split tables). `None` for a table the shard map does not place.
+pub fn column_source(schema: &SchemaConfig, table: &str) -> Option<(String, String)> {
+    let t = schema.table(table)?;
+    let rule = schema.rule(&t.rule)?;
+    let shard = rule.shards.first()?.clone();
+    let physical = if rule.tables_per_shard > 1 {
+        format!("{}_0", t.name)
+    } else {
+        t.name.clone()
+    };
+    Some((shard, physical))
+}
+
+/// The statement that lists a physical table's columns in order.
+pub fn columns_sql(database: &str, physical: &str) -> String {
+    let quote = |s: &str| crate::text::quote(s.as_bytes(), "");
+    format!(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+        quote(database),
+        quote(physical)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CountingIds, Rewrite, Router};
+
+    #[test]
+    fn insert_without_columns_is_planned_from_the_catalog() {
+        let config = myshard_config::Config::from_toml_str(
+            r#"
+[[shards]]
+name = "s0"
+primary = "127.0.0.1:1"
+[[shards]]
+name = "s1"
+primary = "127.0.0.1:2"
+[[schemas]]
+name = "s"
+default_shard = "s0"
+[[schemas.rules]]
+name = "h"
+kind = "hash"
+shards = ["s0", "s1"]
+[[schemas.tables]]
+name = "kv"
+rule = "h"
+column = "id"
+"#,
+        )
+        .expect("config");
+        let catalog = Arc::new(ColumnCatalog::default());
+        let router = Router::with_columns(Arc::new(config), catalog.clone());
+        let mut ids = CountingIds(0);
+        let sql = "INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')";
+        let needs = |r: Result<crate::RoutePlan, crate::RouteError>| {
+            r.err().and_then(|e| {
+                e.needs_columns()
+                    .map(|(s, t, row)| (s.to_string(), t.to_string(), row))
+            })
+        };
+        assert_eq!(
+            needs(router.route(Some("s"), sql, &mut ids)),
+            Some(("s".into(), "kv".into(), None))
+        );
+        catalog.set("s", "kv", vec!["id".into(), "v".into()]);
+        let plan = router.route(Some("s"), sql, &mut ids).expect("planned");
+        assert_eq!(plan.targets.len(), 2);
+        assert!(matches!(plan.rewrite, Rewrite::SplitInsert { .. }));
+        assert_eq!(
+            needs(router.route(Some("s"), "INSERT INTO kv VALUES (1, 'a'), (2)", &mut ids)),
+            Some(("s".into(), "kv".into(), Some(2)))
+        );
+    }
+
+    #[test]
+    fn catalog_keeps_tables_per_schema_case_insensitively() {
+        let c = ColumnCatalog::default();
+        c.set("shop", "Orders", vec!["id".into(), "customer_id".into()]);
+        c.set("crm", "orders", vec!["x".into()]);
+        assert_eq!(
+            c.get("shop", "ORDERS").as_deref().map(Vec::as_slice),
+            Some(&["id".to_string(), "customer_id".to_string()][..])
+        );
+        c.forget_schema("shop");
+        assert!(c.get("shop", "orders").is_none());
+        assert!(c.get("crm", "orders").is_some());
+        assert_eq!(
+            columns_sql("a'b", "t_0"),
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'a''b' AND TABLE_NAME = 't_0' ORDER BY ORDINAL_POSITION"
+        );
+    }
+}
