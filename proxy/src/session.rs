@@ -503,6 +503,29 @@ impl Session {
             SessionStatement::ShowTables { full, schema, like } => {
                 self.show_tables(stream, full, schema, like, more).await?;
             }
+            SessionStatement::KeysHint { schema } => {
+                let Some(schema) = schema.or_else(|| self.schema.clone()) else {
+                    return Err(ForwardError::Statement(ProxyError::sql(
+                        codes::NO_DB,
+                        "3D000",
+                        "No database selected",
+                    )));
+                };
+                self.check_schema(&schema)
+                    .map_err(ForwardError::Statement)?;
+                if self.user.access_to(&schema) < myshard_config::Access::Ddl {
+                    return Err(ForwardError::Statement(ProxyError::sql(
+                        codes::TABLE_ACCESS_DENIED,
+                        "42000",
+                        format!(
+                            "ALTER command denied to user '{}'@'%' in schema '{schema}' (the user's access is {})",
+                            self.user.name,
+                            self.user.access_to(&schema).name()
+                        ),
+                    )));
+                }
+                executor::write_ok(stream, self.framing(more), 0).await?;
+            }
             SessionStatement::ShowTableStatus { schema, like } => {
                 self.show_table_status(stream, schema, like, more).await?;
             }

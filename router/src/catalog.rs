@@ -47,7 +47,7 @@ const fn t(
 /// The catalog tables myshard shows logically. The other `information_schema` tables the
 /// policy allows (character sets, collations, keywords, the session's variables) name no
 /// schema and are read from a shard as they are.
-pub const CATALOG: [CatalogTable; 14] = [
+pub const CATALOG: [CatalogTable; 15] = [
     t("SCHEMATA", "SCHEMA_NAME", None, &[], &[]),
     CatalogTable {
         summed: &["TABLE_ROWS", "DATA_LENGTH", "INDEX_LENGTH", "DATA_FREE"],
@@ -100,6 +100,8 @@ pub const CATALOG: [CatalogTable; 14] = [
         &[],
     ),
     t("PARTITIONS", "TABLE_SCHEMA", Some("TABLE_NAME"), &[], &[]),
+    // Tablespaces: myshard's logical schemas have none of their own (mariadb-dump asks).
+    t("FILES", "TABLE_SCHEMA", Some("TABLE_NAME"), &[], &[]),
     t(
         "COLUMNS_EXTENSIONS",
         "TABLE_SCHEMA",

@@ -36,6 +36,34 @@ impl Token {
     }
 }
 
+/// The first version number of an executable comment that no backend runs: MariaDB marks a
+/// comment never to be run with `/*M!999999 … */` (the dump's sandbox line).
+const NEVER_RUN_VERSION: u64 = 200_000;
+
+/// At a `/*` (`b[i..]`): the length of an executable comment's head (`/*!` or `/*M!` and its
+/// version digits) when a backend server would run the body, `None` for a plain comment.
+pub fn executable_head(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'/') || b.get(i + 1) != Some(&b'*') {
+        return None;
+    }
+    let bang = match (b.get(i + 2), b.get(i + 3)) {
+        (Some(b'!'), _) => 3,
+        (Some(b'M'), Some(b'!')) => 4,
+        _ => return None,
+    };
+    let digits = b[i + bang..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let version = std::str::from_utf8(&b[i + bang..i + bang + digits])
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    match version {
+        Some(v) if v >= NEVER_RUN_VERSION => None,
+        _ => Some(bang + digits),
+    }
+}
+
 /// Splits SQL into tokens, skipping whitespace and comments. The body of an executable
 /// comment `/*!40101 … */` (and MariaDB's `/*M! … */`) is tokenized as code.
 pub fn tokenize(sql: &str) -> Vec<Token> {
@@ -55,13 +83,8 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
                 i += 1;
             }
         } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let executable = b.get(i + 2) == Some(&b'!')
-                || (b.get(i + 2) == Some(&b'M') && b.get(i + 3) == Some(&b'!'));
-            if executable {
-                i += if b[i + 2] == b'M' { 4 } else { 3 };
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
+            if let Some(head) = executable_head(b, i) {
+                i += head;
                 // The body is code; its closing `*/` is skipped as a symbol pair below.
             } else {
                 i += 2;
@@ -165,6 +188,14 @@ mod tests {
     fn executable_comments_are_found_outside_literals() {
         assert!(has_executable_comment("SELECT 1 /*!50000 , 2 */"));
         assert!(has_executable_comment("SELECT 1 /*M!100000 , 2 */"));
+        // MariaDB's never-run marker (mariadb-dump's first line) is a plain comment.
+        assert!(!has_executable_comment(
+            "/*M!999999 enable the sandbox mode */ SELECT 1"
+        ));
+        assert_eq!(
+            tokenize("/*M!999999 enable the sandbox mode */ /*!40101 SET NAMES utf8mb4 */"),
+            tokenize("SET NAMES utf8mb4")
+        );
         assert!(!has_executable_comment(
             "SELECT '/*!50000 x */', 1 /* plain */"
         ));
@@ -270,10 +301,7 @@ fn scan_code(sql: &str, mut f: impl FnMut(usize, u8)) {
                     i += 1;
                 }
             }
-            b'/' if b.get(i + 1) == Some(&b'*')
-                && b.get(i + 2) != Some(&b'!')
-                && !(b.get(i + 2) == Some(&b'M') && b.get(i + 3) == Some(&b'!')) =>
-            {
+            b'/' if b.get(i + 1) == Some(&b'*') && executable_head(b, i).is_none() => {
                 i += 2;
                 while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
                     i += 1;

@@ -22,7 +22,7 @@ pub const BACKEND_SCHEMAS: [&str; 3] = ["mysql", "performance_schema", "sys"];
 /// The `information_schema` tables that describe schemas, tables and the session; the rest
 /// (PROCESSLIST, privileges, global status and variables, storage-engine internals) describe
 /// the backend server.
-const INFORMATION_SCHEMA_TABLES: [&str; 22] = [
+const INFORMATION_SCHEMA_TABLES: [&str; 23] = [
     "SCHEMATA",
     "TABLES",
     "COLUMNS",
@@ -45,6 +45,7 @@ const INFORMATION_SCHEMA_TABLES: [&str; 22] = [
     "SESSION_VARIABLES",
     "SESSION_STATUS",
     "COLUMNS_EXTENSIONS",
+    "FILES",
 ];
 
 /// Why the policy refuses a statement. The proxy turns each into MySQL's own error.

@@ -77,6 +77,13 @@ pub enum SessionStatement {
         /// The `LIKE` pattern.
         like: Option<String>,
     },
+    /// `ALTER TABLE [db.]t DISABLE KEYS` / `ENABLE KEYS` (mysqldump writes them around a
+    /// table's rows): only a speed hint, which InnoDB ignores; answered OK once the schema is
+    /// checked.
+    KeysHint {
+        /// The schema named by a qualifier, else the current one.
+        schema: Option<String>,
+    },
     /// `SHOW [SESSION] VARIABLES [LIKE 'p']`.
     ShowVariables(Option<String>),
     /// `SHOW WARNINGS` (`errors` is true for `SHOW ERRORS`).
@@ -199,6 +206,24 @@ pub fn classify(sql: &str) -> SessionStatement {
 
 fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
     let first = t.first()?;
+    if first.is_kw("ALTER") && t.get(1).is_some_and(|w| w.is_kw("TABLE")) {
+        let (schema, rest) = match &t[2..] {
+            [db, dot, _, rest @ ..] if dot.is_sym(".") => (Some(db.ident()?.to_string()), rest),
+            [name, rest @ ..] => {
+                name.ident()?;
+                (None, rest)
+            }
+            _ => return None,
+        };
+        return match rest {
+            [toggle, keys]
+                if (toggle.is_kw("DISABLE") || toggle.is_kw("ENABLE")) && keys.is_kw("KEYS") =>
+            {
+                Some(SessionStatement::KeysHint { schema })
+            }
+            _ => None,
+        };
+    }
     if first.is_kw("USE") {
         return match t {
             [_, name] => name.ident().map(|n| SessionStatement::Use(n.to_string())),
@@ -658,6 +683,17 @@ mod tests {
             S::ShowVariables(Some("sql_mode".into()))
         );
         assert_eq!(classify("SHOW GLOBAL VARIABLES"), S::Routed);
+        assert_eq!(
+            classify("/*!40000 ALTER TABLE `customers` DISABLE KEYS */"),
+            S::KeysHint { schema: None }
+        );
+        assert_eq!(
+            classify("ALTER TABLE shop.t ENABLE KEYS"),
+            S::KeysHint {
+                schema: Some("shop".into())
+            }
+        );
+        assert_eq!(classify("ALTER TABLE t ADD KEY (a)"), S::Routed);
         assert_eq!(
             classify("SHOW TABLE STATUS IN shop LIKE 'o%'"),
             S::ShowTableStatus {

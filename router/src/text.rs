@@ -246,8 +246,7 @@ fn pieces(b: &[u8], mode: &TextMode) -> Vec<(Piece, usize, usize)> {
                 line_end(b, i)
             }
             b'/' if b.get(i + 1) == Some(&b'*')
-                && b.get(i + 2) != Some(&b'!')
-                && !(b.get(i + 2) == Some(&b'M') && b.get(i + 3) == Some(&b'!')) =>
+                && crate::lexer::executable_head(b, i).is_none() =>
             {
                 let mut j = i + 2;
                 while j + 1 < b.len() && !(b[j] == b'*' && b[j + 1] == b'/') {

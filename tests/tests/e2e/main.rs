@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod demo;
 mod drivers;
+mod dump;
 mod env;
 mod limits;
 mod literals;
