@@ -31,22 +31,45 @@ impl Session {
             return Ok(());
         };
         let sql = columns_sql(sc.physical_database(), &physical);
-        let mut conn = self.acquire_outside_transaction(&shard, None).await?;
-        let res = match conn.conn() {
-            Ok(c) => executor::collect(c, &shard, &sql).await,
-            Err(e) => Err(e),
-        };
-        self.give_back(conn, res.as_ref().err());
-        let (_, rows) = res?;
+        let (_, rows) = self.read_on(&shard, &sql, None).await?;
         let columns: Vec<String> = rows
             .into_iter()
             .filter_map(|r| r.into_iter().next().and_then(cell))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .collect();
-        if !columns.is_empty() {
-            self.shared.router().columns().set(schema, table, columns);
+        if columns.is_empty() {
+            // Not on the shard that holds its first rows: as one server says it.
+            return Err(ProxyError::sql(
+                1146,
+                "42S02",
+                format!("Table '{schema}.{table}' doesn't exist"),
+            ));
         }
+        self.shared.router().columns().set(schema, table, columns);
         Ok(())
+    }
+
+    /// Runs `sql` on `shard`'s primary outside any transaction of the session and collects
+    /// its rows (within `budget`, if any): the catalog, column and drift reads.
+    pub(crate) async fn read_on(
+        &mut self,
+        shard: &str,
+        sql: &str,
+        budget: Option<&executor::Budget>,
+    ) -> Result<(Vec<Column>, Vec<Vec<Value>>), ProxyError> {
+        // From the primary: a replica may not have applied the DDL just run through myshard.
+        let role = std::mem::replace(&mut self.role, myshard_router::Role::Primary);
+        let conn = self.acquire_outside_transaction(shard, None).await;
+        self.role = role;
+        let mut conn = conn?;
+        conn.count_statement();
+        let res = match (conn.conn(), budget) {
+            (Ok(c), Some(b)) => executor::collect_within(c, shard, sql, b).await,
+            (Ok(c), None) => executor::collect(c, shard, sql).await,
+            (Err(e), _) => Err(e),
+        };
+        self.give_back(conn, res.as_ref().err());
+        res
     }
 
     /// Plans a read of the catalog tables `tables` (as the planner named them): their logical
@@ -78,14 +101,7 @@ impl Session {
             let mut columns: Option<Vec<Column>> = None;
             for (shard, databases) in &from {
                 let fetch = fetch_sql(table, databases);
-                let mut conn = self.acquire_outside_transaction(shard, None).await?;
-                conn.count_statement();
-                let res = match conn.conn() {
-                    Ok(c) => executor::collect_within(c, shard, &fetch, &budget).await,
-                    Err(e) => Err(e),
-                };
-                self.give_back(conn, res.as_ref().err());
-                let (cols, rows) = res?;
+                let (cols, rows) = self.read_on(shard, &fetch, Some(&budget)).await?;
                 let names: Vec<String> = cols.iter().map(|c| c.name_str().into_owned()).collect();
                 for row in rows {
                     view.add(shard, &names, row.into_iter().map(cell).collect());
@@ -101,7 +117,7 @@ impl Session {
                         .collect()
                 })
                 .collect();
-            let (columns, rows) = answer_rows(columns.unwrap_or_default(), rows, &self.text);
+            let (columns, rows) = answer_rows(columns.unwrap_or_default(), rows, &self.text)?;
             gathered.push(CatalogRows {
                 table: table.name.to_string(),
                 columns,

@@ -4,7 +4,6 @@
 //! difference; this names it.
 
 use crate::error::ProxyError;
-use crate::executor;
 use crate::session::Session;
 use myshard_config::Config;
 use myshard_router::placement::all_targets;
@@ -121,13 +120,7 @@ pub(crate) async fn schema_drift<R: ShardReader>(
 
 impl ShardReader for Session {
     async fn read(&mut self, shard: &str, sql: &str) -> Result<Vec<Vec<Value>>, ProxyError> {
-        let mut conn = self.acquire_outside_transaction(shard, None).await?;
-        let res = match conn.conn() {
-            Ok(c) => executor::collect(c, shard, sql).await,
-            Err(e) => Err(e),
-        };
-        self.give_back(conn, res.as_ref().err());
-        res.map(|(_, rows)| rows)
+        self.read_on(shard, sql, None).await.map(|(_, rows)| rows)
     }
 }
 

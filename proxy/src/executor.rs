@@ -97,9 +97,15 @@ pub struct Patches<'a> {
     /// (column label, value): columns that show the shard's identity (`@@version`, …) get
     /// myshard's values instead.
     pub identity: &'a [(String, String)],
-    /// (physical, logical) table names: a value that is the physical name, or a CREATE
-    /// statement of it, shows the logical name.
+    /// (physical, logical) table names: in a column that names the table (`Table`) or
+    /// creates it (`Create Table`), the physical name shows as the logical one.
     pub renames: &'a [(String, String)],
+}
+
+/// Whether a result column names or creates a table (SHOW CREATE TABLE, SHOW INDEX).
+fn names_table(c: &Column) -> bool {
+    let name = c.name_str();
+    name.eq_ignore_ascii_case("Table") || name.eq_ignore_ascii_case("Create Table")
 }
 
 impl Patches<'_> {
@@ -148,6 +154,13 @@ pub async fn forward(
                 write_columns(stream, &columns, framing).await?;
                 // Columns that show the shard's identity (`@@version`, `VERSION()`, …) get
                 // myshard's values instead.
+                let renamed: Vec<usize> = if patches.renames.is_empty() {
+                    Vec::new()
+                } else {
+                    (0..columns.len())
+                        .filter(|i| names_table(&columns[*i]))
+                        .collect()
+                };
                 let identity: Vec<(usize, &str)> = columns
                     .iter()
                     .enumerate()
@@ -170,8 +183,10 @@ pub async fn forward(
                                     *cell = Value::Bytes(v.as_bytes().to_vec());
                                 }
                             }
-                            if !patches.renames.is_empty() {
-                                values.iter_mut().for_each(|v| patches.rename(v));
+                            for i in &renamed {
+                                if let Some(v) = values.get_mut(*i) {
+                                    patches.rename(v);
+                                }
                             }
                             if encode_error.is_some() {
                                 continue;

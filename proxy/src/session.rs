@@ -511,6 +511,13 @@ impl Session {
                         "No database selected",
                     )));
                 };
+                if myshard_router::policy::is_backend_schema(&schema) {
+                    return Err(ForwardError::Statement(self.denied(&Denied::Table {
+                        command: "ALTER".into(),
+                        schema,
+                        table: String::new(),
+                    })));
+                }
                 self.check_schema(&schema)
                     .map_err(ForwardError::Statement)?;
                 if self.user.access_to(&schema) < myshard_config::Access::Ddl {
@@ -1033,7 +1040,7 @@ fn mariadb_collations(sql: &str) -> std::borrow::Cow<'_, str> {
 /// MySQL 8's names of the transaction variables (what clients of a MySQL 8 server ask for:
 /// SQLAlchemy, Connector/J) under the names MariaDB knows them by.
 fn mariadb_variables(sql: &str) -> std::borrow::Cow<'_, str> {
-    myshard_router::text::replace_names(
+    myshard_router::text::replace_system_variables(
         sql,
         &[
             ("transaction_isolation", "tx_isolation"),

@@ -175,10 +175,12 @@ pub(crate) fn answer_rows(
     cols: Vec<Column>,
     rows: Vec<Vec<Value>>,
     mode: &TextMode,
-) -> (Vec<DerivedColumn>, Vec<Vec<String>>) {
-    match answer(&Subquery::Derived(String::new()), (cols, rows), mode) {
-        Ok(Answer::Derived(columns, rows)) => (columns, rows),
-        _ => (Vec::new(), Vec::new()),
+) -> Result<(Vec<DerivedColumn>, Vec<Vec<String>>), ProxyError> {
+    match answer(&Subquery::Derived(String::new()), (cols, rows), mode)? {
+        Answer::Derived(columns, rows) => Ok((columns, rows)),
+        _ => Err(ProxyError::not_supported(
+            "invariant: a derived table's answer is rows",
+        )),
     }
 }
 
@@ -257,7 +259,11 @@ impl Session {
         sql: &str,
         err: ProxyError,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        if self.exact_copies || !self.shared.config().server.copy_fallback {
+        // Its parts are rebuilt from a parse, which has no executable comment's body.
+        if self.exact_copies
+            || !self.shared.config().server.copy_fallback
+            || myshard_router::lexer::has_meaningful_executable_comment(sql)
+        {
             return Err(err);
         }
         let Ok(Some(copy)) = derive_every_table(sql) else {
@@ -307,7 +313,9 @@ impl Session {
                 ));
             }
         }
-        if !refusal.unsupported {
+        // Parts run first are rebuilt from a parse, which has no executable comment's body:
+        // such a statement keeps its refusal rather than lose what the comment says.
+        if !refusal.unsupported || myshard_router::lexer::has_meaningful_executable_comment(sql) {
             return Err(refusal.error);
         }
         let mut err = refusal.error;

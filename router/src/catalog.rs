@@ -146,7 +146,7 @@ pub fn sources(config: &Config, visible: &[String]) -> Vec<(String, Vec<String>)
 pub fn fetch_sql(table: &CatalogTable, databases: &[String]) -> String {
     let list: Vec<String> = databases
         .iter()
-        .map(|d| format!("'{}'", d.replace('\\', "\\\\").replace('\'', "''")))
+        .map(|d| crate::text::quote(d.as_bytes(), ""))
         .collect();
     format!(
         "SELECT * FROM information_schema.{} WHERE {} IN ({})",

@@ -188,6 +188,12 @@ mod tests {
     fn executable_comments_are_found_outside_literals() {
         assert!(has_executable_comment("SELECT 1 /*!50000 , 2 */"));
         assert!(has_executable_comment("SELECT 1 /*M!100000 , 2 */"));
+        assert!(!has_meaningful_executable_comment(
+            "SELECT /*!40001 SQL_NO_CACHE */ `id` FROM `t`"
+        ));
+        assert!(has_meaningful_executable_comment(
+            "SELECT /*!40001 SQL_NO_CACHE */ id FROM t /*!50000 WHERE 1 = 0 */"
+        ));
         // MariaDB's never-run marker (mariadb-dump's first line) is a plain comment.
         assert!(!has_executable_comment(
             "/*M!999999 enable the sandbox mode */ SELECT 1"
@@ -330,6 +336,41 @@ pub fn has_executable_comment(sql: &str) -> bool {
         }
     });
     found
+}
+
+/// Words an executable comment may hold without changing a statement's result: query-cache
+/// and scheduling hints (mysqldump writes `SELECT /*!40001 SQL_NO_CACHE */ …`).
+const RESULT_NEUTRAL_HINTS: [&str; 5] = [
+    "SQL_NO_CACHE",
+    "SQL_CACHE",
+    "SQL_BUFFER_RESULT",
+    "HIGH_PRIORITY",
+    "STRAIGHT_JOIN",
+];
+
+/// Whether `sql` holds an executable comment whose body could change what the statement
+/// does (anything but [`RESULT_NEUTRAL_HINTS`]): a statement myshard rebuilds from its parse,
+/// which has no such body, must then be refused.
+pub fn has_meaningful_executable_comment(sql: &str) -> bool {
+    if !has_executable_comment(sql) {
+        return false;
+    }
+    let b = sql.as_bytes();
+    let mut meaningful = false;
+    scan_code(sql, |i, _| {
+        let Some(head) = executable_head(b, i) else {
+            return;
+        };
+        let body_start = i + head;
+        let body_end = sql[body_start..]
+            .find("*/")
+            .map_or(sql.len(), |e| body_start + e);
+        let neutral = tokenize(&sql[body_start..body_end]).iter().all(|t| {
+            matches!(t, Token::Word(w) if RESULT_NEUTRAL_HINTS.iter().any(|h| w.eq_ignore_ascii_case(h)))
+        });
+        meaningful |= !neutral;
+    });
+    meaningful
 }
 
 /// Byte offsets of the `?` parameter markers of a prepared statement's text (outside

@@ -509,6 +509,11 @@ impl Router {
             if kind != StatementKind::Read {
                 return unsupported("information_schema can only be read through myshard: its rows are gathered from every shard and cannot be written into tables or combined with a write");
             }
+            // The statement is rebuilt over the gathered rows from its parse, which has no
+            // executable comment's body: refused, as in every other read myshard rewrites.
+            if crate::lexer::has_meaningful_executable_comment(sql) {
+                return unsupported("executable comments (/*! … */) in a read of information_schema are not supported; write the statement without them");
+            }
             let shard = match schema_cfg {
                 Some(s) => s.default_shard.as_str(),
                 None => match self.config.shards.first() {
@@ -592,7 +597,7 @@ impl Router {
         // /*! ENGINE = innodb */`, as sysbench writes it) runs on every shard of its tables
         // whatever the comment says; the policy has read the body already.
         if matches!(kind, StatementKind::Read | StatementKind::Write)
-            && crate::lexer::has_executable_comment(sql)
+            && crate::lexer::has_meaningful_executable_comment(sql)
         {
             return unsupported("executable comments (/*! … */) in a read or write myshard routes by its content are not supported; write the statement without them");
         }

@@ -677,6 +677,52 @@ pub fn replace_names<'a>(sql: &'a str, replacements: &[(&str, &str)]) -> Cow<'a,
     Cow::Owned(out)
 }
 
+/// `sql` with system-variable names renamed (`from` → `to`, case-insensitive): a whole word
+/// outside literals, quoted names and comments, written bare (`SET SESSION name = …`) or
+/// after `@@` / a scope (`@@session.name`), never a user variable (`@name`) or part of a
+/// longer name. Every other byte is kept.
+pub fn replace_system_variables<'a>(sql: &'a str, names: &[(&str, &str)]) -> Cow<'a, str> {
+    let lower = sql.to_ascii_lowercase();
+    if !names.iter().any(|(from, _)| lower.contains(from)) {
+        return Cow::Borrowed(sql);
+    }
+    let word = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || c >= 0x80;
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    for (piece, from, to) in pieces(b, &TextMode::default()) {
+        if !matches!(piece, Piece::Code) {
+            out.push_str(&sql[from..to]);
+            continue;
+        }
+        let mut i = from;
+        let mut copied = from;
+        while i < to {
+            let hit = names.iter().find(|(name, _)| {
+                let end = i + name.len();
+                end <= to
+                    && lower.as_bytes()[i..end] == *name.as_bytes()
+                    && (end == b.len() || !word(b[end]))
+                    && match i.checked_sub(1).map(|p| b[p]) {
+                        None => true,
+                        Some(b'@') => i >= 2 && b[i - 2] == b'@',
+                        Some(c) => !word(c),
+                    }
+            });
+            match hit {
+                Some((name, replacement)) => {
+                    out.push_str(&sql[copied..i]);
+                    out.push_str(replacement);
+                    i += name.len();
+                    copied = i;
+                }
+                None => i += 1,
+            }
+        }
+        out.push_str(&sql[copied..to]);
+    }
+    Cow::Owned(out)
+}
+
 /// The kind of a literal in a statement's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiteralKind {
@@ -853,6 +899,30 @@ pub fn is_single_statement(sql: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_variable_names_are_renamed_as_words_only() {
+        let names = [("transaction_isolation", "tx_isolation")];
+        let r = |sql: &str| replace_system_variables(sql, &names).into_owned();
+        assert_eq!(r("SELECT @@transaction_isolation"), "SELECT @@tx_isolation");
+        assert_eq!(
+            r("SET SESSION TRANSACTION_ISOLATION = 'READ-COMMITTED'"),
+            "SET SESSION tx_isolation = 'READ-COMMITTED'"
+        );
+        assert_eq!(
+            r("SELECT @@session.transaction_isolation"),
+            "SELECT @@session.tx_isolation"
+        );
+        for kept in [
+            "SET @transaction_isolation = 1",
+            "SET @my_transaction_isolation = 1",
+            "SET @v = 'transaction_isolation'",
+            "SELECT `transaction_isolation` FROM t",
+            "SELECT transaction_isolation_x",
+        ] {
+            assert_eq!(r(kept), kept);
+        }
+    }
 
     fn nbe() -> TextMode {
         TextMode::new("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES", "utf8mb4")

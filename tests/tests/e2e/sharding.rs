@@ -1211,6 +1211,9 @@ async fn insert_without_a_column_list_is_placed_by_its_key() {
         &e.cluster,
         "",
         r#"
+[backend]
+read_your_writes_ms = 60000
+
 [[users]]
 name = "app"
 password = "app"
