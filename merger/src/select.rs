@@ -706,14 +706,19 @@ impl SelectMerge {
             if keys.is_empty() && grouped.is_empty() {
                 // Aggregates without GROUP BY answer one row even over no rows. Only
                 // aggregates over DISTINCT x and GROUP_CONCAT get here (their shards group by
-                // x): counts are 0, everything else NULL.
+                // x): counts and BIT_OR/BIT_XOR are 0, BIT_AND all ones, everything else NULL.
                 if self.count_distinct.is_empty() && self.group_concat.is_none() {
                     return Ok((vec![], vec![]));
                 }
                 let mut row: Row = vec![None; kinds.len()];
-                for agg in self.aggregates.iter().filter(|a| a.func == AggFunc::Count) {
+                for agg in &self.aggregates {
+                    let empty: &[u8] = match agg.func {
+                        AggFunc::Count | AggFunc::BitOr | AggFunc::BitXor => b"0",
+                        AggFunc::BitAnd => b"18446744073709551615",
+                        _ => continue,
+                    };
                     if let Some(cell) = row.get_mut(agg.col) {
-                        *cell = Some(b"0".to_vec());
+                        *cell = Some(empty.to_vec());
                     }
                 }
                 grouped.push(row);

@@ -8,7 +8,7 @@ use crate::executor;
 use crate::session::Session;
 use crate::subquery::{answer_rows, MAX_ROWS};
 use myshard_router::catalog::{catalog_table, fetch_sql, sources, Cell, LogicalRows};
-use myshard_router::columns::{column_source, columns_sql};
+use myshard_router::columns::{column_source, columns_sql, unique_keys_from_rows, unique_keys_sql};
 use myshard_router::RoutePlan;
 use myshard_sql_rewrite::catalog::{substitute_catalog, CatalogRows};
 use myshard_sql_rewrite::ExecPlan;
@@ -45,7 +45,24 @@ impl Session {
                 format!("Table '{schema}.{table}' doesn't exist"),
             ));
         }
-        self.shared.router().columns().set(schema, table, columns);
+        let (_, key_rows) = self
+            .read_on(
+                &shard,
+                &unique_keys_sql(sc.physical_database(), &physical),
+                None,
+            )
+            .await?;
+        let text = |v: Value| cell(v).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let keys = unique_keys_from_rows(key_rows.into_iter().filter_map(|row| {
+            let mut cells = row.into_iter().map(text);
+            match (cells.next(), cells.next()) {
+                (Some(Some(name)), Some(Some(column))) => Some((name, column)),
+                _ => None,
+            }
+        }));
+        let catalog = self.shared.router().columns().clone();
+        catalog.set(schema, table, columns);
+        catalog.set_unique_keys(schema, table, keys);
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! primary gives myshard (a warning for SUPER, FILE or GRANT OPTION, which myshard never
 //! needs), and with `--schema` the drift report of every rule-placed table.
 
-use crate::drift::{schema_drift, ShardReader};
+use crate::drift::{schema_drift, unique_key_warnings, ShardReader};
 use crate::error::ProxyError;
 use crate::executor;
 use myshard_config::Config;
@@ -158,6 +158,14 @@ pub(crate) fn run(config: &Config, schema: bool) -> ExitCode {
         if unreachable {
             eprintln!("schema check: not every shard could be reached");
             return ExitCode::from(1);
+        }
+        match unique_key_warnings(config, &mut direct).await {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
+            Err(e) => eprintln!("warning: cannot read the tables' unique keys: {}", e.to_err().2),
         }
         match schema_drift(config, &mut direct).await {
             Ok(rows) => {

@@ -234,6 +234,7 @@ async fn handshake(
         begin_sql: String::new(),
         pin_reason: None,
         pinned: HashMap::new(),
+        locked: Vec::new(),
         diagnostics: Vec::new(),
         last_insert_id: 0,
         role: myshard_router::Role::Primary,

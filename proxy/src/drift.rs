@@ -6,6 +6,7 @@
 use crate::error::ProxyError;
 use crate::session::Session;
 use myshard_config::Config;
+use myshard_router::columns::{column_source, unique_keys_from_rows, unique_keys_sql, UniqueKey};
 use myshard_router::placement::all_targets;
 use myshard_router::text::{quote, quote_ident};
 use mysql_common::value::Value;
@@ -35,6 +36,56 @@ fn text_of(v: Option<&Value>) -> String {
         Some(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     }
+}
+
+/// A warning for each primary or unique key of a sharded table that does not contain the
+/// table's sharding column (read on the first shard of its rule): such a key is unique per
+/// shard only, and myshard refuses upserts into the table.
+pub(crate) async fn unique_key_warnings<R: ShardReader>(
+    config: &Config,
+    reader: &mut R,
+) -> Result<Vec<String>, ProxyError> {
+    let mut out = Vec::new();
+    for schema in &config.schemas {
+        for table in &schema.tables {
+            let (Some(rule), Some(column)) = (schema.rule(&table.rule), table.column.as_deref())
+            else {
+                continue;
+            };
+            if rule.kind == myshard_config::RuleKind::Broadcast {
+                continue;
+            }
+            let Some((shard, physical)) = column_source(schema, &table.name) else {
+                continue;
+            };
+            let rows = reader
+                .read(
+                    &shard,
+                    &unique_keys_sql(schema.physical_database(), &physical),
+                )
+                .await?;
+            let keys = unique_keys_from_rows(
+                rows.iter()
+                    .map(|row| (text_of(row.first()), text_of(row.get(1)))),
+            );
+            for UniqueKey {
+                name,
+                columns: cols,
+            } in keys
+            {
+                if !cols.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+                    out.push(format!(
+                        "{}.{}: unique key {} ({}) does not contain the sharding column '{column}': it is unique on each shard only, and myshard refuses INSERT … ON DUPLICATE KEY UPDATE, INSERT IGNORE and REPLACE into the table",
+                        schema.name,
+                        table.name,
+                        if name == "PRIMARY" { name.clone() } else { format!("'{name}'") },
+                        cols.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// (schema, table, status, detail) for every rule-placed table: `same` when every target

@@ -89,8 +89,17 @@ impl Session {
             StatementKind::Read => Access::ReadOnly,
             StatementKind::Write => Access::ReadWrite,
             StatementKind::Ddl => Access::Ddl,
+            // READ locks are what a dump takes; WRITE locks keep others from reading.
+            StatementKind::Lock
+                if myshard_router::lexer::tokenize(sql)
+                    .iter()
+                    .any(|t| t.is_kw("WRITE")) =>
+            {
+                Access::ReadWrite
+            }
+            StatementKind::Lock => Access::ReadOnly,
             StatementKind::Other => match verb.as_str() {
-                "CALL" | "LOCK" | "HANDLER" | "XA" => Access::ReadWrite,
+                "CALL" | "HANDLER" | "XA" => Access::ReadWrite,
                 "ANALYZE" | "OPTIMIZE" | "REPAIR" => Access::Ddl,
                 _ => Access::ReadOnly,
             },
@@ -175,6 +184,9 @@ pub(crate) fn plan_error(e: &PlanError) -> ProxyError {
         }
         PlanError::Route(RouteError::UnknownDatabase(db)) => {
             ProxyError::sql(codes::BAD_DB, "42000", format!("Unknown database '{db}'"))
+        }
+        PlanError::Route(RouteError::Parse(m)) => {
+            ProxyError::sql(codes::PARSE_ERROR, "42000", m.clone())
         }
         PlanError::Rewrite(RewriteError::UnionColumnCount) => {
             ProxyError::sql(1222, "21000", e.to_string())

@@ -57,6 +57,9 @@ pub struct Session {
     pub pin_reason: Option<&'static str>,
     /// Connections pinned to this session, by shard.
     pub pinned: HashMap<String, PooledConn>,
+    /// Shards on which the session holds LOCK TABLES locks (their connections stay pinned
+    /// until UNLOCK TABLES).
+    pub locked: Vec<String>,
     /// Warnings of the last statement.
     pub diagnostics: Vec<Diagnostic>,
     /// `LAST_INSERT_ID()` as a single MySQL would report it.
@@ -171,7 +174,7 @@ impl Session {
     /// MySQL) and ends at COMMIT/ROLLBACK; between transactions the connections go back to
     /// the pool.
     pub(crate) fn is_pinned(&self) -> bool {
-        self.in_transaction || self.pin_reason.is_some()
+        self.in_transaction || self.pin_reason.is_some() || !self.locked.is_empty()
     }
 
     /// Checks that the user may use `schema` and that it exists.
@@ -240,7 +243,7 @@ impl Session {
         join: bool,
     ) -> Result<PooledConn, ProxyError> {
         if let Some(mut conn) = self.pinned.remove(shard) {
-            let joined = match conn.prepare(database, &self.state).await {
+            let joined = match conn.prepare_kept(database, &self.state).await {
                 Ok(()) if join => self.join_transaction(&mut conn, shard).await,
                 other => other,
             };
@@ -301,6 +304,8 @@ impl Session {
             // The shard rolled its branch back when the connection broke; the rest of the
             // transaction is rolled back after the statement fails.
             self.branches.remove(conn.shard());
+            // Its table locks went with it.
+            self.locked.retain(|s| s != conn.shard());
             drop(conn);
             return;
         }
@@ -408,8 +413,10 @@ impl Session {
                 executor::write_ok(stream, self.framing(more), 0).await?;
             }
             SessionStatement::Begin => {
-                // Ends any open transaction first, as MySQL's implicit commit does.
+                // Ends any open transaction first, as MySQL's implicit commit does, and
+                // releases the session's table locks, as BEGIN does in MySQL.
                 self.end_transaction(stream, "COMMIT", None).await?;
+                self.release_locks().await;
                 // Branches begin on each shard at the transaction's first statement there.
                 self.begin_sql = self.outgoing(sql).into_owned();
                 let upper = sql.to_ascii_uppercase();
@@ -608,6 +615,7 @@ impl Session {
                 executor::write_ok(stream, self.framing(more), 0).await?;
             }
             SessionStatement::Savepoint => self.savepoint(stream, sql, more).await?,
+            SessionStatement::UnlockTables => self.unlock_tables(stream, more).await?,
             SessionStatement::Routed => self.routed(stream, sql, more).await?,
         }
         Ok(())
@@ -997,6 +1005,7 @@ impl Session {
         self.in_transaction = false;
         self.rolled_back = None;
         self.pin_reason = None;
+        self.locked.clear();
         self.diagnostics.clear();
         self.last_insert_id = 0;
         self.statements.clear();
@@ -1015,7 +1024,8 @@ impl Session {
                 conn.mark_reset();
                 BackendPool::release(conn);
             }
-        }
+        } // The resets released table locks with the rest of the connections' state.
+        self.locked.clear();
     }
 }
 

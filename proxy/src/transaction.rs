@@ -52,7 +52,9 @@ impl Session {
         let config = self.shared.config();
         let t = &config.transactions;
         let several = queries.len() > 1;
+        // XA START fails on a connection holding table locks (XAER_OUTSIDE).
         if self.tx_active()
+            || !self.locked.is_empty()
             || !several
             || t.mode != TransactionMode::Xa
             || !t.atomic_autocommit_writes
@@ -76,6 +78,7 @@ impl Session {
         if !self.tx_active() || self.branches.contains_key(shard) {
             return Ok(());
         }
+        self.check_unlocked(shard)?;
         if !self.in_transaction {
             // An implicit transaction (autocommit=0) begins with this statement.
             self.begin_sql = "BEGIN".to_string();

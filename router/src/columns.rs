@@ -9,10 +9,21 @@ use dashmap::DashMap;
 use myshard_config::SchemaConfig;
 use std::sync::Arc;
 
-/// Column lists by (logical schema, table in lower case).
+/// Column lists by (logical schema, table in lower case), and the columns of each of the
+/// table's unique keys (primary key included).
 #[derive(Debug, Default)]
 pub struct ColumnCatalog {
     tables: DashMap<(String, String), Arc<Vec<String>>>,
+    unique_keys: DashMap<(String, String), Arc<Vec<UniqueKey>>>,
+}
+
+/// A primary or unique key: its name and columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueKey {
+    /// `PRIMARY` or the index name.
+    pub name: String,
+    /// Its columns, in order.
+    pub columns: Vec<String>,
 }
 
 impl ColumnCatalog {
@@ -31,9 +42,25 @@ impl ColumnCatalog {
         );
     }
 
+    /// The unique keys of a table, if read.
+    pub fn unique_keys(&self, schema: &str, table: &str) -> Option<Arc<Vec<UniqueKey>>> {
+        self.unique_keys
+            .get(&(schema.to_string(), table.to_ascii_lowercase()))
+            .map(|e| e.value().clone())
+    }
+
+    /// Records a table's unique keys.
+    pub fn set_unique_keys(&self, schema: &str, table: &str, keys: Vec<UniqueKey>) {
+        self.unique_keys.insert(
+            (schema.to_string(), table.to_ascii_lowercase()),
+            Arc::new(keys),
+        );
+    }
+
     /// Forgets every table of a schema (after DDL in it).
     pub fn forget_schema(&self, schema: &str) {
         self.tables.retain(|(s, _), _| s != schema);
+        self.unique_keys.retain(|(s, _), _| s != schema);
     }
 }
 
@@ -56,6 +83,32 @@ pub fn columns_sql(database: &str, physical: &str) -> String {
     let quote = |s: &str| crate::text::quote(s.as_bytes(), "");
     format!(
         "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+        quote(database),
+        quote(physical)
+    )
+}
+
+/// Unique keys from the rows of [`unique_keys_sql`]: (key name, column) in key order.
+pub fn unique_keys_from_rows(rows: impl IntoIterator<Item = (String, String)>) -> Vec<UniqueKey> {
+    let mut keys: Vec<UniqueKey> = Vec::new();
+    for (name, column) in rows {
+        match keys.last_mut() {
+            Some(k) if k.name == name => k.columns.push(column),
+            _ => keys.push(UniqueKey {
+                name,
+                columns: vec![column],
+            }),
+        }
+    }
+    keys
+}
+
+/// The statement that lists a physical table's unique keys (primary key included): one row
+/// per (key, column), in key and column order.
+pub fn unique_keys_sql(database: &str, physical: &str) -> String {
+    let quote = |s: &str| crate::text::quote(s.as_bytes(), "");
+    format!(
+        "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX",
         quote(database),
         quote(physical)
     )

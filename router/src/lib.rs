@@ -14,6 +14,7 @@ pub mod columns;
 pub mod hash;
 pub mod keys;
 pub mod lexer;
+pub mod lock;
 pub mod parse;
 pub mod placement;
 pub mod plan;

@@ -150,6 +150,22 @@ pub fn rule_shards(rule: &RuleConfig) -> Vec<String> {
     out
 }
 
+/// Where a DDL or LOCK TABLES of a rule's table runs: every shard of a broadcast rule,
+/// every target ([`all_targets`]) of the others.
+pub fn every_copy(rule: &RuleConfig) -> Vec<Target> {
+    if rule.kind == RuleKind::Broadcast {
+        return rule
+            .shards
+            .iter()
+            .map(|s| Target {
+                shard: s.clone(),
+                table: None,
+            })
+            .collect();
+    }
+    all_targets(rule)
+}
+
 /// Every target of a rule: each shard, times each physical table.
 pub fn all_targets(rule: &RuleConfig) -> Vec<Target> {
     let tables: Vec<Option<u32>> = if rule.tables_per_shard > 1 {

@@ -25,6 +25,9 @@ pub enum StatementKind {
     Write,
     /// CREATE, ALTER, DROP, TRUNCATE, RENAME.
     Ddl,
+    /// `LOCK TABLES`: run on every shard of its tables, in the shard map's order, outside
+    /// any transaction (it commits the open one, as in MySQL).
+    Lock,
     /// Anything else (SHOW, DESCRIBE, CALL, …).
     Other,
 }
@@ -46,6 +49,7 @@ impl StatementKind {
             StatementKind::Read => "read",
             StatementKind::Write => "write",
             StatementKind::Ddl => "ddl",
+            StatementKind::Lock => "lock",
             StatementKind::Other => "other",
         }
     }
@@ -62,6 +66,13 @@ pub enum Rewrite {
     SplitInsert {
         /// Target index of each row.
         rows: Vec<usize>,
+    },
+    /// SQL the planner wrote for each target (`sql[i]` for `targets[i]`), from names it
+    /// quoted itself: a statement whose per-shard form is not a rename of the client's
+    /// (`LOCK TABLES` of every physical table a shard holds).
+    PerTarget {
+        /// One statement per target.
+        sql: Vec<String>,
     },
 }
 

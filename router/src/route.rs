@@ -58,6 +58,16 @@ pub enum RouteError {
         /// The first row (1-based) whose values do not match the columns known, if any.
         mismatch_row: Option<usize>,
     },
+    /// An upsert (ON DUPLICATE KEY UPDATE, INSERT IGNORE, REPLACE) into a sharded table whose
+    /// unique keys myshard has not read: a caller may read them with the columns
+    /// ([`crate::columns`]) and plan again (ER_NOT_SUPPORTED_YET as it stands).
+    #[error("INSERT … ON DUPLICATE KEY UPDATE, INSERT IGNORE or REPLACE into '{table}': myshard has not read the table's unique keys, so it cannot tell whether a row it conflicts with could be on another shard")]
+    NeedsUniqueKeys {
+        /// The logical schema.
+        schema: String,
+        /// The table, as written.
+        table: String,
+    },
 }
 
 impl RouteError {
@@ -69,6 +79,7 @@ impl RouteError {
                 table,
                 mismatch_row,
             } => Some((schema, table, *mismatch_row)),
+            RouteError::NeedsUniqueKeys { schema, table } => Some((schema, table, None)),
             _ => None,
         }
     }
@@ -573,6 +584,9 @@ impl Router {
             plan.schemas = schemas;
             return Ok(plan);
         }
+        if let Some(lock) = crate::lock::lock_tables(&tokens) {
+            return crate::lock::plan_lock(&self.config, schema_cfg, allowed, &lock?);
+        }
         let sharded_schemas = self.config.schemas.iter().any(|s| !s.is_unsharded());
         // Fast path: nothing in this schema (or anywhere, without a schema) is placed by a rule.
         let fast = match schema_cfg {
@@ -602,7 +616,9 @@ impl Router {
             return unsupported("executable comments (/*! … */) in a read or write myshard routes by its content are not supported; write the statement without them");
         }
         let mut stmt = self.parse_one(sql)?;
+        insert_set_as_values(&mut stmt);
         self.fill_insert_columns(&mut stmt, schema_cfg)?;
+        self.check_upsert_keys(&stmt, schema_cfg)?;
         // Without a qualifier in its tokens a statement names no schema: no tree walk.
         let schemas = if has_qualifier(&tokens, None) || show_schema(&tokens).is_some() {
             named_schemas(&stmt, &tokens, schema_cfg, self.config(), allowed)?
@@ -648,6 +664,70 @@ impl Router {
     /// An INSERT … VALUES without a column list into a table the shard map places by a rule
     /// gets the table's columns from the catalog, so the planner finds its sharding key (and
     /// the rewritten statement names them). Without them: [`RouteError::NeedsColumns`].
+    /// The logical schema and table an INSERT writes, if the shard map knows the schema.
+    fn insert_target<'s>(
+        &'s self,
+        ins: &sqlparser::ast::Insert,
+        current: Option<&'s SchemaConfig>,
+    ) -> Option<(&'s SchemaConfig, String)> {
+        let TableObject::TableName(name) = &ins.table else {
+            return None;
+        };
+        match ident_parts(name).as_slice() {
+            [t] => Some((current?, t.clone())),
+            [s, t] => Some((self.config.schema(s)?, t.clone())),
+            _ => None,
+        }
+    }
+
+    fn check_upsert_keys(
+        &self,
+        stmt: &Statement,
+        current: Option<&SchemaConfig>,
+    ) -> Result<(), RouteError> {
+        let Statement::Insert(ins) = stmt else {
+            return Ok(());
+        };
+        let verb = if ins.replace_into {
+            "REPLACE"
+        } else if ins.on.is_some() {
+            "INSERT … ON DUPLICATE KEY UPDATE"
+        } else if ins.ignore {
+            "INSERT IGNORE"
+        } else {
+            return Ok(());
+        };
+        let Some((schema, table)) = self.insert_target(ins, current) else {
+            return Ok(());
+        };
+        let Some(tc) = schema.table(&table) else {
+            return Ok(());
+        };
+        let (Some(rule), Some(column)) = (schema.rule(&tc.rule), tc.column.as_deref()) else {
+            return Ok(());
+        };
+        if rule.kind == RuleKind::Broadcast {
+            return Ok(());
+        }
+        let Some(keys) = self.columns.unique_keys(&schema.name, &table) else {
+            return Err(RouteError::NeedsUniqueKeys {
+                schema: schema.name.clone(),
+                table: table.to_string(),
+            });
+        };
+        match keys
+            .iter()
+            .find(|k| !k.columns.iter().any(|c| c.eq_ignore_ascii_case(column)))
+        {
+            Some(k) => unsupported(format!(
+                "{verb} into '{table}': its unique key {} ({}) does not contain the sharding column '{column}', so the row a new one conflicts with may be on another shard, where this statement does not look; one server would find it. Make '{column}' part of that key, or use a plain INSERT",
+                if k.name == "PRIMARY" { "PRIMARY".to_string() } else { format!("'{}'", k.name) },
+                k.columns.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn fill_insert_columns(
         &self,
         stmt: &mut Statement,
@@ -659,18 +739,10 @@ impl Router {
         if !ins.columns.is_empty() {
             return Ok(());
         }
-        let TableObject::TableName(name) = &ins.table else {
+        let Some((schema, table)) = self.insert_target(ins, current) else {
             return Ok(());
         };
-        let parts = ident_parts(name);
-        let (schema, table) = match parts.as_slice() {
-            [t] => (current, t.as_str()),
-            [s, t] => (self.config.schema(s), t.as_str()),
-            _ => return Ok(()),
-        };
-        let Some(schema) = schema else {
-            return Ok(());
-        };
+        let table = table.as_str();
         if schema.table(table).is_none() {
             return Ok(());
         }
@@ -716,6 +788,49 @@ impl Router {
         })?;
         named_schemas(&stmt, tokens, current, &self.config, allowed)
     }
+}
+
+/// `INSERT … SET a = 1, b = 2` as the one-row `INSERT … (a, b) VALUES (1, 2)` it is (a value
+/// may refer to a column set before it in both forms), so it is placed by its key like
+/// any VALUES row. The shard gets the client's text when nothing is rewritten.
+fn insert_set_as_values(stmt: &mut Statement) {
+    let Statement::Insert(ins) = stmt else {
+        return;
+    };
+    if ins.assignments.is_empty() || ins.source.is_some() || !ins.columns.is_empty() {
+        return;
+    }
+    let mut columns = Vec::with_capacity(ins.assignments.len());
+    let mut row = Vec::with_capacity(ins.assignments.len());
+    for a in &ins.assignments {
+        let sqlparser::ast::AssignmentTarget::ColumnName(name) = &a.target else {
+            return;
+        };
+        columns.push(name.clone());
+        row.push(a.value.clone());
+    }
+    ins.columns = columns;
+    ins.assignments.clear();
+    ins.source = Some(Box::new(Query {
+        with: None,
+        body: Box::new(SetExpr::Values(sqlparser::ast::Values {
+            explicit_row: false,
+            value_keyword: false,
+            rows: vec![sqlparser::ast::Parens {
+                opening_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                content: row,
+                closing_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            }],
+        })),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    }));
 }
 
 /// Whether a statement qualifies any name by something other than its current schema (a
@@ -1246,15 +1361,7 @@ impl<'c> Ctx<'c> {
         let mut target_sets: Vec<Vec<Target>> = Vec::new();
         for t in &tables {
             let ts = match t.rule {
-                Some(rule) if rule.kind == RuleKind::Broadcast => rule
-                    .shards
-                    .iter()
-                    .map(|s| Target {
-                        shard: s.clone(),
-                        table: None,
-                    })
-                    .collect(),
-                Some(rule) => all_targets(rule),
+                Some(rule) => crate::placement::every_copy(rule),
                 None => self.default_target(),
             };
             target_sets.push(ts);
@@ -1563,6 +1670,7 @@ impl<'c> Ctx<'c> {
         if targets.len() == 1 {
             return Ok(self.base_plan(targets, Rewrite::Verbatim, Combine::Single, &tables));
         }
+        self.check_outer_joins(&select.from)?;
         // Several shards. HAVING needs an expression evaluator after the merge; window
         // functions need every row of a partition in one place.
         if select.into.is_some() {
@@ -1587,6 +1695,35 @@ impl<'c> Ctx<'c> {
             plan.rewrite = Rewrite::Verbatim;
         }
         Ok(plan)
+    }
+
+    /// An outer join whose preserved side has no sharded table (only broadcast or
+    /// unsharded ones) while its other side is sharded cannot run shard by shard: each
+    /// shard would add the preserved rows it finds no match for, so a row with a match on
+    /// one shard comes back NULL-extended from the others. Refused here (the caller may
+    /// evaluate the statement whole over copies of its tables).
+    fn check_outer_joins(&self, from: &[TableWithJoins]) -> Result<(), RouteError> {
+        for twj in from {
+            let mut left_sharded = self.table_with_alias(&twj.relation)?.is_sharded();
+            for j in &twj.joins {
+                let right_sharded = self.table_with_alias(&j.relation)?.is_sharded();
+                let preserved_unsharded = match j.join_operator {
+                    JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => {
+                        !left_sharded && right_sharded
+                    }
+                    JoinOperator::Right(_) | JoinOperator::RightOuter(_) => {
+                        left_sharded && !right_sharded
+                    }
+                    JoinOperator::FullOuter(_) => left_sharded != right_sharded,
+                    _ => false,
+                };
+                if preserved_unsharded {
+                    return unsupported("an outer join that keeps every row of a broadcast or unsharded table while joining a sharded one cannot run shard by shard (each shard would add the rows it has no match for)");
+                }
+                left_sharded |= right_sharded;
+            }
+        }
+        Ok(())
     }
 
     fn plan_write(
@@ -1699,7 +1836,7 @@ impl<'c> Ctx<'c> {
         };
         if rows.is_none() && table.rule.is_some() {
             return unsupported(format!(
-                "INSERT … SELECT or INSERT … SET into '{}', which the shard map places by a rule, is not supported; use INSERT … VALUES",
+                "INSERT … SELECT into '{}', which the shard map places by a rule, is not supported; use INSERT … VALUES (or INSERT … SET)",
                 table.name
             ));
         }

@@ -42,6 +42,8 @@ pub enum SessionStatement {
     Set(Vec<SetTarget>),
     /// `BEGIN` / `START TRANSACTION …`.
     Begin,
+    /// `UNLOCK TABLE[S]`: releases the session's table locks on every shard holding them.
+    UnlockTables,
     /// `COMMIT`.
     Commit,
     /// `ROLLBACK` (not `ROLLBACK TO SAVEPOINT`).
@@ -221,6 +223,12 @@ fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
             {
                 Some(SessionStatement::KeysHint { schema })
             }
+            _ => None,
+        };
+    }
+    if first.is_kw("UNLOCK") {
+        return match t {
+            [_, w] if w.is_kw("TABLES") || w.is_kw("TABLE") => Some(SessionStatement::UnlockTables),
             _ => None,
         };
     }
@@ -537,8 +545,9 @@ pub fn pins_connection(sql: &str) -> Option<&'static str> {
     if first.is_kw("CREATE") && t.get(1).is_some_and(|w| w.is_kw("TEMPORARY")) {
         return Some("temporary table");
     }
-    if first.is_kw("LOCK") || first.is_kw("PREPARE") || first.is_kw("XA") || first.is_kw("HANDLER")
-    {
+    // LOCK TABLES holds its shards' connections while it has locks (the session's
+    // `locked` set), not for the rest of the session.
+    if first.is_kw("PREPARE") || first.is_kw("XA") || first.is_kw("HANDLER") {
         return Some("session-bound statement");
     }
     if first.is_kw("CALL") {

@@ -13,8 +13,9 @@ use myshard_merger::MergeSpec;
 use myshard_router::{Combine, Rewrite, Role, RoutePlan, StatementKind, Target};
 use serde::{Deserialize, Serialize};
 use sqlparser::ast::{
-    Expr, Ident, LimitClause, ObjectName, ObjectNamePart, SetExpr, Statement, TableAlias,
-    TableFactor, Value, VisitMut, VisitorMut,
+    Expr, Ident, LimitClause, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableAlias, TableFactor, Value, Visit,
+    VisitMut, Visitor, VisitorMut,
 };
 use std::ops::ControlFlow;
 
@@ -64,13 +65,124 @@ pub enum RewriteError {
 }
 
 /// Renames logical tables and schemas to physical ones for one target.
+///
+/// A split table (`name` → `name_N`) is renamed without an alias, its `name.column` and
+/// `name.*` qualifiers with it, so that the physical table is named as a LOCK TABLES of it
+/// names it (a table locked without an alias cannot be used under one). Only where the
+/// statement also uses `name` as another table's alias (or a CTE's name) does the renamed
+/// table get `AS name` instead, keeping the qualifiers pointing at what they meant.
 struct Renamer<'a> {
     plan: &'a RoutePlan,
     target: &'a Target,
-    /// The statement cannot alias its tables (MariaDB's single-table DELETE).
-    no_alias: bool,
     /// Logical names renamed without an alias: their `name.column` qualifiers follow.
     unaliased: Vec<String>,
+}
+
+impl<'a> Renamer<'a> {
+    fn new(plan: &'a RoutePlan, target: &'a Target, stmt: &Statement) -> Self {
+        let unaliased = if target.table.is_some() && !plan.sharded_tables.is_empty() {
+            let mut aliases = AliasNames(Vec::new());
+            let _ = Visit::visit(stmt, &mut aliases);
+            plan.sharded_tables
+                .iter()
+                .filter(|t| !aliases.0.iter().any(|a| a.eq_ignore_ascii_case(t)))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Renamer {
+            plan,
+            target,
+            unaliased,
+        }
+    }
+
+    fn is_unaliased(&self, name: &str) -> bool {
+        self.unaliased.iter().any(|u| u.eq_ignore_ascii_case(name))
+    }
+
+    /// `[schema.]name` of a qualifier renamed without an alias, physical.
+    fn rename_qualifier(&self, parts: &mut [Ident]) {
+        let n = parts.len();
+        if n == 0 || !self.is_unaliased(&parts[n - 1].value) {
+            return;
+        }
+        if let Some(p) = self.physical_table(&parts[n - 1].value) {
+            parts[n - 1].value = p;
+        }
+        if n == 2 {
+            if let Some((_, phys)) = self
+                .plan
+                .schema_renames
+                .iter()
+                .find(|(l, _)| *l == parts[0].value)
+            {
+                parts[0].value = phys.clone();
+            }
+        }
+    }
+
+    /// `name.*` items of a SELECT (and of each SELECT of a set operation).
+    fn rename_wildcards(&self, body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => self.rename_select_wildcards(select),
+            SetExpr::SetOperation { left, right, .. } => {
+                self.rename_wildcards(left);
+                self.rename_wildcards(right);
+            }
+            _ => {}
+        }
+    }
+
+    fn rename_select_wildcards(&self, select: &mut Select) {
+        for item in &mut select.projection {
+            if let SelectItem::QualifiedWildcard(
+                SelectItemQualifiedWildcardKind::ObjectName(name),
+                _,
+            ) = item
+            {
+                let mut parts: Vec<Ident> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident().cloned())
+                    .collect();
+                if parts.len() == name.0.len() {
+                    self.rename_qualifier(&mut parts);
+                    name.0 = parts.into_iter().map(ObjectNamePart::Identifier).collect();
+                }
+            }
+        }
+    }
+}
+
+/// Every name a statement gives a table by `AS` (or a CTE by `WITH`).
+struct AliasNames(Vec<String>);
+
+impl Visitor for AliasNames {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        let alias = match factor {
+            TableFactor::Table { alias, .. }
+            | TableFactor::Derived { alias, .. }
+            | TableFactor::NestedJoin { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::Function { alias, .. }
+            | TableFactor::JsonTable { alias, .. } => alias.as_ref(),
+            _ => None,
+        };
+        self.0.extend(alias.map(|a| a.name.value.clone()));
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            self.0
+                .extend(with.cte_tables.iter().map(|c| c.alias.name.value.clone()));
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 impl Renamer<'_> {
@@ -119,11 +231,10 @@ impl VisitorMut for Renamer<'_> {
                 .and_then(|p| p.as_ident())
                 .map(|i| i.value.clone());
             if self.rename(name) && alias.is_none() {
-                // Keep `logical.column` qualifiers valid: an alias where the statement allows
-                // one; MariaDB's single-table DELETE does not, so its qualifiers are renamed.
-                if self.no_alias {
-                    self.unaliased.extend(logical);
-                } else if let Some(l) = logical {
+                // Keep `logical.column` qualifiers valid: they are renamed with the table,
+                // or, where the statement uses the name for something else too, the table
+                // keeps it as its alias.
+                if let Some(l) = logical.filter(|l| !self.is_unaliased(l)) {
                     *alias = Some(TableAlias {
                         explicit: true,
                         name: Ident::new(l),
@@ -137,9 +248,6 @@ impl VisitorMut for Renamer<'_> {
     }
 
     fn pre_visit_statement(&mut self, stmt: &mut Statement) -> ControlFlow<()> {
-        if matches!(stmt, Statement::Delete(_)) {
-            self.no_alias = true;
-        }
         // Names sqlparser does not visit as relations.
         match stmt {
             Statement::Drop { names, .. } => names.iter_mut().for_each(|n| {
@@ -172,23 +280,28 @@ impl VisitorMut for Renamer<'_> {
             .and_then(|p| p.as_ident())
             .map(|i| i.value.clone());
         if self.rename(relation) {
-            // Renamed without an alias (INSERT targets, DELETE's table list, DDL).
-            self.unaliased.extend(logical);
+            // Renamed without an alias (INSERT targets, DELETE's table list, DDL): its
+            // qualifiers follow, even where the name is also an alias elsewhere.
+            if let Some(l) = logical.filter(|l| !self.is_unaliased(l)) {
+                self.unaliased.push(l);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if !self.unaliased.is_empty() {
+            self.rename_wildcards(&mut query.body);
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        // `t.col` where `t` was renamed without an alias.
+        // `[schema.]t.col` where `t` is renamed without an alias.
         if let Expr::CompoundIdentifier(parts) = expr {
-            if parts.len() == 2
-                && self
-                    .unaliased
-                    .iter()
-                    .any(|u| u.eq_ignore_ascii_case(&parts[0].value))
-            {
-                if let Some(p) = self.physical_table(&parts[0].value) {
-                    parts[0].value = p;
+            if let [qualifier @ .., _column] = parts.as_mut_slice() {
+                if !self.unaliased.is_empty() {
+                    self.rename_qualifier(qualifier);
                 }
             }
         }
@@ -292,6 +405,9 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
     let mut queries = Vec::with_capacity(plan.targets.len());
     for (i, target) in plan.targets.iter().enumerate() {
         let text = match (&plan.rewrite, merged_ast.as_ref().or(plan.ast.as_deref())) {
+            (Rewrite::PerTarget { sql }, _) => sql.get(i).cloned().ok_or_else(|| {
+                RewriteError::Unsupported("invariant: one statement per target".into())
+            })?,
             (Rewrite::Verbatim, _) | (_, None) => sql.to_string(),
             (rewrite, Some(ast)) => {
                 let mut stmt = ast.clone();
@@ -301,13 +417,8 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
                 if let Combine::Concat { offset, limit } = plan.combine {
                     push_down_limit(&mut stmt, offset, limit);
                 }
-                let mut renamer = Renamer {
-                    plan,
-                    target,
-                    no_alias: false,
-                    unaliased: Vec::new(),
-                };
-                let _ = stmt.visit(&mut renamer);
+                let mut renamer = Renamer::new(plan, target, &stmt);
+                let _ = VisitMut::visit(&mut stmt, &mut renamer);
                 render::render(&mut stmt)?
             }
         };

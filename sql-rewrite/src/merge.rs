@@ -30,6 +30,40 @@ fn literal_u64(e: &Expr) -> Option<u64> {
     }
 }
 
+/// What the shards return for a text key so that myshard compares it as the key's collation
+/// does: `WEIGHT_STRING(IF(e = RTRIM(e), RTRIM(e), e))`. MariaDB's WEIGHT_STRING keeps
+/// trailing spaces, which a PAD SPACE collation (utf8mb4_general_ci, latin1, …) ignores when
+/// it compares: there `e = RTRIM(e)` holds, so the weight is taken without them ('abc ' and
+/// 'ABC' weigh the same). Under a NO PAD collation, and for binary strings, the condition
+/// fails exactly when trailing spaces matter, so the weight keeps them. Non-text keys never
+/// use their weight.
+pub(crate) fn collation_weight(e: Expr) -> Expr {
+    let rtrim = func("RTRIM", e.clone());
+    let same = Expr::BinaryOp {
+        left: Box::new(e.clone()),
+        op: sqlparser::ast::BinaryOperator::Eq,
+        right: Box::new(rtrim.clone()),
+    };
+    let choose = Expr::Function(sqlparser::ast::Function {
+        name: ObjectName::from(vec![Ident::new("IF")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: [same, rtrim, e]
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
+    func("WEIGHT_STRING", choose)
+}
+
 pub(crate) fn func(name: &str, arg: Expr) -> Expr {
     Expr::Function(sqlparser::ast::Function {
         name: ObjectName::from(vec![Ident::new(name)]),
@@ -741,7 +775,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             cd.values.push(b.add_hidden(arg.clone()));
         }
         for (v, arg) in cd.values.clone().into_iter().zip(&list.args) {
-            let w = b.add_hidden(func("WEIGHT_STRING", arg.clone()));
+            let w = b.add_hidden(collation_weight(arg.clone()));
             b.distinct_weights.push((v, w));
         }
         count_distinct.push(cd);
@@ -756,7 +790,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             }
             let mut keyed = |e: &Expr, b: &mut Builder| {
                 let col = b.add_hidden(e.clone());
-                let w = b.add_hidden(func("WEIGHT_STRING", e.clone()));
+                let w = b.add_hidden(collation_weight(e.clone()));
                 gc_weights.push((col, w));
                 col
             };
@@ -880,7 +914,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
         if aggregates.iter().any(|a| a.col == col) || computed.iter().any(|(c, _)| *c == col) {
             continue;
         }
-        let w = add_hidden(func("WEIGHT_STRING", expr), &mut hidden);
+        let w = add_hidden(collation_weight(expr), &mut hidden);
         weights.push((col, w));
     }
     // MIN/MAX of text merge by collation: each shard also returns its winner's weight.
@@ -897,7 +931,7 @@ pub fn plan_merge(q: &mut Query, labels: Option<Vec<String>>) -> Result<SelectMe
             items.get(agg.col).map(|i| i.expr.clone())
         };
         if let Some(expr) = expr {
-            let w = add_hidden(func("WEIGHT_STRING", expr), &mut hidden);
+            let w = add_hidden(collation_weight(expr), &mut hidden);
             weights.push((agg.col, w));
         }
     }

@@ -155,7 +155,7 @@ fn shape(q: &Query) -> Result<UnionShape, RewriteError> {
                     _ => return unsupported("SELECT * in a sorted or de-duplicated UNION across several shards is not supported yet"),
                 };
                 helpers.push(SelectItem::ExprWithAlias {
-                    expr: crate::merge::func("WEIGHT_STRING", expr),
+                    expr: crate::merge::collation_weight(expr),
                     alias: Ident::new(format!("__myshard_w{i}")),
                 });
             }

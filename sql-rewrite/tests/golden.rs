@@ -55,6 +55,26 @@ fn golden_cases() {
     let config =
         Config::load(&golden_dir().join("shardmap.toml")).expect("golden shard map is valid");
     let router = Router::new(Arc::new(config));
+    // The unique keys myshard would read from the shards (`myshard_router::columns`):
+    // customers and the split t_order are keyed by their sharding column, orders only by
+    // its own id (so upserts into it are refused).
+    let key = |name: &str, columns: &[&str]| myshard_router::columns::UniqueKey {
+        name: name.to_string(),
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+    };
+    let catalog = router.columns();
+    catalog.set_unique_keys("shop", "customers", vec![key("PRIMARY", &["id"])]);
+    catalog.set_unique_keys("shop", "orders", vec![key("PRIMARY", &["id"])]);
+    catalog.set_unique_keys(
+        "shop",
+        "t_order",
+        vec![key("PRIMARY", &["user_id", "order_id"])],
+    );
+    catalog.set_unique_keys(
+        "shop",
+        "members",
+        vec![key("PRIMARY", &["level", "id"]), key("email", &["email"])],
+    );
     let accept = std::env::var("MYSHARD_ACCEPT").is_ok_and(|v| v == "1");
     let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
         .expect("golden dir")

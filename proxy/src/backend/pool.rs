@@ -119,6 +119,41 @@ impl PooledConn {
         self.pool.statements.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Makes a connection the session keeps (its transaction's, its table locks', its
+    /// temporary tables') carry `database` and `state` without resetting it: a reset or
+    /// COM_CHANGE_USER would end its transaction and drop its locks and temporary tables.
+    /// Without a database it stays in the one it has; a state that changed is set over the
+    /// one it has (what a session sets only ever adds to or replaces its state).
+    pub async fn prepare_kept(
+        &mut self,
+        database: Option<&str>,
+        state: &SessionState,
+    ) -> Result<(), ProxyError> {
+        let mut sql = String::new();
+        if self.fingerprint != state.fingerprint() {
+            if let Some(set) = state.to_sql() {
+                sql.push_str(&set);
+                sql.push(';');
+            }
+        }
+        let use_db = database.filter(|db| self.database.as_deref() != Some(*db));
+        if let Some(db) = use_db {
+            sql.push_str(&format!("USE {};", myshard_router::text::quote_ident(db)));
+        }
+        if !sql.is_empty() {
+            let shard = self.pool.shard.clone();
+            self.conn()?
+                .query_drop(sql)
+                .await
+                .map_err(|e| ProxyError::from_driver(&shard, e))?;
+        }
+        if let Some(db) = use_db {
+            self.database = Some(db.to_string());
+        }
+        self.fingerprint = state.fingerprint();
+        Ok(())
+    }
+
     /// Makes the connection carry `database` and `state`, in one round trip when both differ.
     pub async fn prepare(
         &mut self,

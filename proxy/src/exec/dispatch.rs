@@ -180,6 +180,9 @@ impl Session {
         exec: &ExecPlan,
         more: bool,
     ) -> Result<(), ForwardError> {
+        if plan.kind == StatementKind::Lock {
+            return self.lock_tables(stream, exec, more).await;
+        }
         // DDL commits the open transaction first, as in MySQL.
         if plan.kind == StatementKind::Ddl && self.in_transaction {
             self.end_transaction(stream, "COMMIT", None).await?;

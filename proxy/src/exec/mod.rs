@@ -2,5 +2,6 @@
 //! (`crate::planning`); these only run it.
 
 mod dispatch;
+mod lock;
 mod read;
 mod write;

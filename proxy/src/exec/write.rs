@@ -103,7 +103,7 @@ impl Session {
 
 /// Which shards a statement that failed at target `failed` ran on, and which it did not: a
 /// statement outside a transaction (DDL above all) cannot be undone where it ran.
-fn applied_where(queries: &[ShardQuery], failed: usize) -> String {
+pub(crate) fn applied_where(queries: &[ShardQuery], failed: usize) -> String {
     let names = |qs: &[ShardQuery]| {
         let mut out: Vec<&str> = Vec::new();
         for q in qs {

@@ -21,6 +21,12 @@ kind = "hash"
 shards = ["s0", "s1", "s2", "s3"]
 
 [[schemas.rules]]
+name = "split"
+kind = "hash"
+shards = ["s0", "s1", "s2", "s3"]
+tables_per_shard = 2
+
+[[schemas.rules]]
 name = "everywhere"
 kind = "broadcast"
 shards = ["s0", "s1", "s2", "s3"]
@@ -38,6 +44,11 @@ column = "customer_id"
 [[schemas.tables]]
 name = "products"
 rule = "everywhere"
+
+[[schemas.tables]]
+name = "events"
+rule = "split"
+column = "customer_id"
 "#
     )
 }
@@ -69,7 +80,8 @@ async fn mariadb_dump_through_myshard_restores_through_myshard() {
         "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(50) CHARACTER SET utf8mb4, note TEXT, created DATETIME);
          CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id INT NOT NULL, amount DECIMAL(10,2), KEY (customer_id));
          CREATE TABLE products (id INT PRIMARY KEY, title VARCHAR(50), price DECIMAL(8,2));
-         CREATE TABLE notes (id INT PRIMARY KEY, body VARBINARY(100));",
+         CREATE TABLE notes (id INT PRIMARY KEY, body VARBINARY(100));
+         CREATE TABLE events (id INT NOT NULL, customer_id INT NOT NULL, kind VARCHAR(20), PRIMARY KEY (customer_id, id));",
     )
     .await
     .expect("tables");
@@ -102,6 +114,15 @@ async fn mariadb_dump_through_myshard_restores_through_myshard() {
     )
     .await
     .expect("products and notes");
+    let events: Vec<String> = (1..=80)
+        .map(|i| format!("({i}, {}, 'kind {}')", i % 40 + 1, i % 3))
+        .collect();
+    src.query_drop(format!(
+        "INSERT INTO events (id, customer_id, kind) VALUES {}",
+        events.join(", ")
+    ))
+    .await
+    .expect("events");
     // The dump's own session reads from replicas: they hold every row first.
     for s in 0..4 {
         e.cluster.sync_replicas(s).expect("replicas catch up");
@@ -167,6 +188,7 @@ async fn mariadb_dump_through_myshard_restores_through_myshard() {
         ("orders", "id"),
         ("products", "id"),
         ("notes", "id"),
+        ("events", "customer_id, id"),
     ] {
         let q = format!("SELECT * FROM {table} ORDER BY {key}");
         let a: Vec<mysql_async::Row> = src.query(&q).await.expect("source rows");
@@ -209,4 +231,18 @@ async fn mariadb_dump_through_myshard_restores_through_myshard() {
         })
         .sum();
     assert_eq!(on_shards, 60);
+    // The split table's rows are in its physical tables, each once.
+    let physical: i64 = (0..4)
+        .map(|s| {
+            sql(
+                e.cluster.primary_port(s),
+                "SELECT (SELECT COUNT(*) FROM ddst_db.events_0) + (SELECT COUNT(*) FROM ddst_db.events_1)",
+            )
+            .expect("count")
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(-1)
+        })
+        .sum();
+    assert_eq!(physical, 80);
 }

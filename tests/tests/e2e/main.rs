@@ -9,6 +9,7 @@ mod dump;
 mod env;
 mod limits;
 mod literals;
+mod locks;
 mod metrics;
 mod prepared;
 mod protection;

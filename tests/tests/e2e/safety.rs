@@ -395,6 +395,11 @@ shards = ["s0", "s1", "s2", "s3"]
 name = "items"
 rule = "by_id"
 column = "id"
+
+[[schemas.tables]]
+name = "visits"
+rule = "by_id"
+column = "owner"
 "#
         ),
     )
@@ -405,6 +410,30 @@ column = "id"
     c.query_drop("CREATE TABLE items (id INT PRIMARY KEY, v INT)")
         .await
         .expect("create on every shard");
+    // Keyed by its own id, sharded by owner: unique per shard only.
+    c.query_drop(
+        "CREATE TABLE visits (id INT PRIMARY KEY, owner INT NOT NULL, code CHAR(4), UNIQUE KEY by_code (owner, code))",
+    )
+    .await
+    .expect("create on every shard");
+    let upsert = c
+        .query_drop(
+            "INSERT INTO visits (id, owner) VALUES (1, 7) ON DUPLICATE KEY UPDATE code = 'x'",
+        )
+        .await;
+    match upsert {
+        Err(mysql_async::Error::Server(se)) => {
+            assert_eq!(se.code, 1235, "{se:?}");
+            assert!(
+                se.message.contains(
+                    "unique key PRIMARY (id) does not contain the sharding column 'owner'"
+                ),
+                "{}",
+                se.message
+            );
+        }
+        other => panic!("the upsert must be refused: {other:?}"),
+    }
     // Shard s2 already has the column the ALTER adds.
     sql(
         e.cluster.primary_port(2),
@@ -466,6 +495,11 @@ column = "id"
         err.contains("backend user 'root' has SUPER, FILE, GRANT OPTION"),
         "{err}"
     );
+    assert!(
+        err.contains("warning: ddl.visits: unique key PRIMARY (id) does not contain the sharding column 'owner'"),
+        "{err}"
+    );
+    assert!(!err.contains("by_code"), "{err}");
     // Repaired by hand on the shard that missed it: the same everywhere.
     sql(
         e.cluster.primary_port(3),

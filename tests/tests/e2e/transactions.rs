@@ -435,6 +435,43 @@ async fn savepoints_and_rollback_span_shards() {
     assert_eq!(in_doubt(), Vec::<String>::new());
 }
 
+#[tokio::test]
+async fn catalog_reads_and_set_inside_a_transaction_keep_it() {
+    // A read of information_schema and a SET run on a connection the transaction holds:
+    // they must not reset it (a reset or COM_CHANGE_USER would roll its branch back while
+    // the client goes on to COMMIT).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = "bank_is";
+    let proxy = start(schema, "xa", &dir.path().join("xa.log"));
+    open_accounts(proxy.port, schema).await;
+    let mut c = connect(proxy.port, schema).await;
+    c.query_drop("BEGIN").await.expect("begin");
+    c.query_drop("UPDATE accounts SET balance = 7 WHERE id BETWEEN 1 AND 20")
+        .await
+        .expect("update on every shard");
+    let tables: Option<i64> = c
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{schema}'"
+        ))
+        .await
+        .expect("catalog read");
+    assert_eq!(tables, Some(1));
+    c.query_drop("SET @seen = 1, SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+        .await
+        .expect("SET");
+    c.query_drop("UPDATE accounts SET balance = balance + 1 WHERE id BETWEEN 1 AND 20")
+        .await
+        .expect("second update on every shard");
+    c.query_drop("COMMIT").await.expect("commit");
+    let mut other = connect(proxy.port, schema).await;
+    let eights: Option<i64> = other
+        .query_first("SELECT COUNT(*) FROM accounts WHERE balance = 8")
+        .await
+        .expect("count");
+    assert_eq!(eights, Some(20), "both updates committed on every shard");
+    assert_eq!(in_doubt(), Vec::<String>::new());
+}
+
 /// An account on another shard than `id`, found through EXPLAIN ROUTE.
 async fn on_another_shard(c: &mut mysql_async::Conn, id: i64) -> i64 {
     let shard_of =

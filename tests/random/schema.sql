@@ -1,0 +1,37 @@
+-- The random differential tester's schema (tests/random/fuzz.py): one plain MariaDB holds all
+-- rows; through myshard the tables are spread over four shards. "-- shard:" names each
+-- table's sharding column (one hash rule for all: cust and ord are co-located on the
+-- customer) or "broadcast". item is sharded by its own id, so joins to it are off the key.
+
+-- shard: id
+CREATE TABLE cust (
+  id INT PRIMARY KEY,
+  name VARCHAR(20) NOT NULL,
+  region CHAR(2) NULL,
+  score INT NULL,
+  bal DECIMAL(8,2) NULL,
+  tag VARBINARY(6) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+-- shard: cust_id
+CREATE TABLE ord (
+  id INT PRIMARY KEY,
+  cust_id INT NOT NULL,
+  amount INT NULL,
+  sku VARCHAR(12) NULL,
+  note VARCHAR(20) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+-- shard: id
+CREATE TABLE item (
+  id INT PRIMARY KEY,
+  ord_id INT NULL,
+  qty INT NULL,
+  label VARCHAR(12) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+-- shard: broadcast
+CREATE TABLE region (
+  code CHAR(2) PRIMARY KEY,
+  title VARCHAR(20) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
