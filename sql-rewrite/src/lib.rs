@@ -123,6 +123,25 @@ impl<'a> Renamer<'a> {
         }
     }
 
+    /// `[schema.]table[.column]` (with `column` when `has_column`) whose table is renamed
+    /// without an alias.
+    fn rename_column_name(&self, name: &mut ObjectName, has_column: bool) {
+        let mut parts: Vec<Ident> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().cloned())
+            .collect();
+        if parts.len() != name.0.len() {
+            return;
+        }
+        let end = match parts.len().checked_sub(usize::from(has_column)) {
+            Some(end) if end > 0 => end,
+            _ => return,
+        };
+        self.rename_qualifier(&mut parts[..end]);
+        name.0 = parts.into_iter().map(ObjectNamePart::Identifier).collect();
+    }
+
     /// `name.*` items of a SELECT (and of each SELECT of a set operation).
     fn rename_wildcards(&self, body: &mut SetExpr) {
         match body {
@@ -142,15 +161,7 @@ impl<'a> Renamer<'a> {
                 _,
             ) = item
             {
-                let mut parts: Vec<Ident> = name
-                    .0
-                    .iter()
-                    .filter_map(|p| p.as_ident().cloned())
-                    .collect();
-                if parts.len() == name.0.len() {
-                    self.rename_qualifier(&mut parts);
-                    name.0 = parts.into_iter().map(ObjectNamePart::Identifier).collect();
-                }
+                self.rename_column_name(name, false);
             }
         }
     }
@@ -248,6 +259,35 @@ impl VisitorMut for Renamer<'_> {
     }
 
     fn pre_visit_statement(&mut self, stmt: &mut Statement) -> ControlFlow<()> {
+        if !self.unaliased.is_empty() {
+            // Qualified names sqlparser does not visit as expressions: a multi-table
+            // DELETE's target list, and the columns UPDATE … SET and ON DUPLICATE KEY UPDATE
+            // assign.
+            let assignments = match stmt {
+                Statement::Delete(d) => {
+                    for name in &mut d.tables {
+                        self.rename_column_name(name, false);
+                    }
+                    None
+                }
+                Statement::Update(u) => Some(&mut u.assignments),
+                Statement::Insert(ins) => match &mut ins.on {
+                    Some(sqlparser::ast::OnInsert::DuplicateKeyUpdate(a)) => Some(a),
+                    _ => None,
+                },
+                _ => None,
+            };
+            for a in assignments.into_iter().flatten() {
+                match &mut a.target {
+                    sqlparser::ast::AssignmentTarget::ColumnName(n) => {
+                        self.rename_column_name(n, true)
+                    }
+                    sqlparser::ast::AssignmentTarget::Tuple(ns) => {
+                        ns.iter_mut().for_each(|n| self.rename_column_name(n, true))
+                    }
+                }
+            }
+        }
         // Names sqlparser does not visit as relations.
         match stmt {
             Statement::Drop { names, .. } => names.iter_mut().for_each(|n| {

@@ -159,6 +159,8 @@ class Query:
 def q_filter(data):
     t = rnd.choice(["cust", "ord", "item", "region"])
     cols = rnd.sample(COLUMNS[t], rnd.randint(1, len(COLUMNS[t])))
+    if rnd.random() < 0.2:
+        cols = [f"{t}.*"] if rnd.random() < 0.5 else [f"{t}.{c}" for c in cols]
     sql = f"SELECT {', '.join(cols)} FROM {t}{where(t, data=data)}"
     if rnd.random() < 0.6:
         keys = rnd.sample(COLUMNS[t], rnd.randint(1, 2))
@@ -299,7 +301,17 @@ def q_expr(data):
 def q_write(data):
     kind = rnd.choice(["insert", "insert", "update", "update", "delete", "upsert", "replace",
                        "insert_select", "insert_set", "update_expr", "update_limit",
-                       "delete_subquery", "insert_ignore"])
+                       "delete_subquery", "insert_ignore", "qualified"])
+    if kind == "qualified":
+        # Table-qualified names in every position, over the split table too.
+        t = rnd.choice(["cust", "item", "ord"])
+        c = rnd.choice([c for c in NUM_COLS[t] if c not in ("id", KEY[t])])
+        w = pred(t, t, data)
+        return rnd.choice([
+            Query(f"UPDATE {t} SET {t}.{c} = {t}.{c} + 1 WHERE {w}", write=t),
+            Query(f"DELETE {t} FROM {t} WHERE {w}", write=t),
+            Query(f"DELETE FROM {t} WHERE {w}", write=t),
+        ])
     if kind == "insert_select":
         i = data.take("item")
         data.next["item"] += 40

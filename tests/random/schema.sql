@@ -1,7 +1,8 @@
 -- The random differential tester's schema (tests/random/fuzz.py): one plain MariaDB holds all
 -- rows; through myshard the tables are spread over four shards. "-- shard:" names each
 -- table's sharding column (one hash rule for all: cust and ord are co-located on the
--- customer) or "broadcast". item is sharded by its own id, so joins to it are off the key.
+-- customer) or "broadcast". item is sharded by its own id, over two tables per shard, so joins
+-- to it are off the key.
 
 -- shard: id
 CREATE TABLE cust (
@@ -22,7 +23,7 @@ CREATE TABLE ord (
   note VARCHAR(20) NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
--- shard: id
+-- shard: id split 2
 CREATE TABLE item (
   id INT PRIMARY KEY,
   ord_id INT NULL,

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 /// A shard map from the corpus schema's `-- shard:` comments: one hash rule for every sharded
-/// table (so joins on sharding columns are co-located) and a broadcast rule.
+/// table (so joins on sharding columns are co-located) and a broadcast rule;
+/// `-- shard: col split N` places the table by its own hash rule over N tables per shard.
 pub fn shard_map(db: &str, schema: &str, shards: usize) -> String {
     let names: Vec<String> = (0..shards).map(|i| format!("\"s{i}\"")).collect();
     let mut out = format!(
@@ -16,9 +17,15 @@ pub fn shard_map(db: &str, schema: &str, shards: usize) -> String {
         names.join(", ")
     );
     let mut pending: Option<String> = None;
+    let mut split: Option<String> = None;
     for line in schema.lines() {
         if let Some(rest) = line.strip_prefix("-- shard:") {
-            pending = rest.split_whitespace().next().map(str::to_string);
+            let mut words = rest.split_whitespace();
+            pending = words.next().map(str::to_string);
+            split = match (words.next(), words.next()) {
+                (Some("split"), Some(n)) => Some(n.to_string()),
+                _ => None,
+            };
         } else if let (Some(col), Some(rest)) =
             (pending.as_ref(), line.strip_prefix("CREATE TABLE "))
         {
@@ -27,7 +34,12 @@ pub fn shard_map(db: &str, schema: &str, shards: usize) -> String {
                 .next()
                 .unwrap_or_default()
                 .trim_matches('`');
-            if col == "broadcast" {
+            if let Some(n) = split.take() {
+                out.push_str(&format!(
+                    "[[schemas.rules]]\nname = \"split_{table}\"\nkind = \"hash\"\nshards = [{}]\ntables_per_shard = {n}\n\n[[schemas.tables]]\nname = \"{table}\"\nrule = \"split_{table}\"\ncolumn = \"{col}\"\n\n",
+                    names.join(", ")
+                ));
+            } else if col == "broadcast" {
                 out.push_str(&format!(
                     "[[schemas.tables]]\nname = \"{table}\"\nrule = \"b\"\n\n"
                 ));
