@@ -548,7 +548,10 @@ impl Session {
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
             }
             SessionStatement::ExplainRoute(inner) => {
-                let (plan, exec) = self.plan(&inner).map_err(ForwardError::Statement)?;
+                let (plan, exec) = self
+                    .plan_with_columns(&inner)
+                    .await
+                    .map_err(ForwardError::Statement)?;
                 let cols = [
                     local::text_column("shard"),
                     local::text_column("table"),

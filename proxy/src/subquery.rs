@@ -289,6 +289,25 @@ impl Session {
         }
     }
 
+    /// [`Session::plan`], reading the columns and unique keys of a table the planner asks
+    /// for first (nothing of the statement runs): `EXPLAIN ROUTE` of an INSERT without a
+    /// column list or of an upsert plans as the statement itself would.
+    pub(crate) async fn plan_with_columns(
+        &mut self,
+        sql: &str,
+    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        match self.plan_checked(sql) {
+            Ok(p) => Ok(p),
+            Err(mut r) => match r.needs_columns.take().map(|b| *b) {
+                Some((schema, table, _)) => {
+                    self.read_columns(&schema, &table).await?;
+                    self.plan(sql)
+                }
+                None => Err(r.error),
+            },
+        }
+    }
+
     /// Plans a statement that cannot run as written by running parts of it first: its
     /// uncorrelated subqueries, correlated subqueries' tables, tables joined off the key.
     async fn plan_split(&mut self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {

@@ -15,7 +15,7 @@ wrong, counted); "wrong" (a different answer, or another error). Prints each wro
 with both answers, the counts, and one line "SUMMARY {json}".
 
 Usage: fuzz.py SUITE_DIR REF_HOST:PORT/DB TEST_HOST:PORT/DB USER PASSWORD
-Seed and length come from MYSHARD_FUZZ_SEED (default 1) and MYSHARD_FUZZ_COUNT (default 2000).
+Seed and length come from MYSHARD_FUZZ_SEED (default 1) and MYSHARD_FUZZ_COUNT (default 3000).
 """
 import decimal
 import json
@@ -30,7 +30,7 @@ import pymysql
 
 suite, ref_spec, test_spec, user, password = sys.argv[1:6]
 SEED = int(os.environ.get("MYSHARD_FUZZ_SEED", "1"))
-COUNT = int(os.environ.get("MYSHARD_FUZZ_COUNT", "2000"))
+COUNT = int(os.environ.get("MYSHARD_FUZZ_COUNT", "3000"))
 rnd = random.Random(SEED)
 
 # Strings equal or nearly equal under utf8mb4_general_ci (PAD SPACE, case- and

@@ -416,6 +416,22 @@ column = "owner"
     )
     .await
     .expect("create on every shard");
+    // EXPLAIN ROUTE reads the keys as the statement would, and says the same.
+    match c
+        .query_drop("EXPLAIN ROUTE REPLACE INTO visits (id, owner) VALUES (1, 7)")
+        .await
+    {
+        Err(mysql_async::Error::Server(se)) => {
+            assert_eq!(se.code, 1235, "{se:?}");
+            assert!(
+                se.message
+                    .contains("REPLACE into 'visits': its unique key PRIMARY (id)"),
+                "{}",
+                se.message
+            );
+        }
+        other => panic!("EXPLAIN ROUTE must show the refusal: {other:?}"),
+    }
     let upsert = c
         .query_drop(
             "INSERT INTO visits (id, owner) VALUES (1, 7) ON DUPLICATE KEY UPDATE code = 'x'",
