@@ -1354,6 +1354,30 @@ SELECT STD(amount) FROM events;
 -- tag: float
 SELECT VARIANCE(qty) FROM orders;
 
+-- class: found
+-- tag: collation-ci
+SELECT DISTINCT CONCAT(label, IF(id % 2 = 0, ' ', '')) AS l FROM tags;
+
+-- class: found
+SELECT id FROM tags ORDER BY CONCAT(label, IF(id % 2 = 0, ' ', '')), id LIMIT 60;
+
+-- class: found
+-- tag: collation-ci
+SELECT CONCAT(label, IF(id % 2 = 0, ' ', '')) AS l, COUNT(*), COUNT(DISTINCT CONCAT(label, IF(id % 2 = 0, ' ', ''))) FROM tags GROUP BY l ORDER BY l;
+
+-- class: found
+-- tag: collation-ci
+SELECT CONCAT(label, ' ') AS l FROM tags WHERE id % 2 = 0 UNION SELECT label FROM tags WHERE id % 2 = 1;
+
+-- class: found
+SELECT p.id, COUNT(o.id) FROM products p LEFT JOIN orders o ON o.product_id = p.id AND o.qty > 18 GROUP BY p.id ORDER BY p.id;
+
+-- class: found
+SELECT p.id, o.id FROM orders o RIGHT JOIN products p ON o.product_id = p.id AND o.qty > 19 WHERE o.id IS NULL ORDER BY p.id;
+
+-- class: found
+SELECT BIT_OR(qty), BIT_AND(qty), BIT_XOR(qty), COUNT(DISTINCT status) FROM orders WHERE id < 0;
+
 -- class: write
 INSERT INTO tags (id, label, weight) VALUES (100000, 'a\\', 0), (100001, 'it''s \\'' OR 1=1 -- ', 1), (100002, 'x\\\\y', 2), (100003, '\\%_', 3), (100004, '\\', 4), (100005, '''), (9, ''z'') -- ', 5), (100006, 'tab\\tb', 6), (100007, '"q"', 7), (100008, 'é\\', 8), (100009, '`b`', 9);
 

@@ -52,8 +52,10 @@ def queries(path):
 
 
 def fold(s):
+    """A text as utf8mb4_general_ci compares it: case, accents and (PAD SPACE) trailing
+    spaces folded."""
     s = unicodedata.normalize("NFKD", s)
-    return "".join(c for c in s if not unicodedata.combining(c)).casefold()
+    return "".join(c for c in s if not unicodedata.combining(c)).casefold().rstrip(" ")
 
 
 def outer_order_by(sql):
