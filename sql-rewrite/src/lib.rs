@@ -79,15 +79,10 @@ struct Renamer<'a> {
 }
 
 impl<'a> Renamer<'a> {
-    fn new(plan: &'a RoutePlan, target: &'a Target, stmt: &Statement) -> Self {
-        let unaliased = if target.table.is_some() && !plan.sharded_tables.is_empty() {
-            let mut aliases = AliasNames(Vec::new());
-            let _ = Visit::visit(stmt, &mut aliases);
-            plan.sharded_tables
-                .iter()
-                .filter(|t| !aliases.0.iter().any(|a| a.eq_ignore_ascii_case(t)))
-                .cloned()
-                .collect()
+    /// `unaliased`: [`unaliased_split_tables`] of the statement, worked out once per plan.
+    fn new(plan: &'a RoutePlan, target: &'a Target, unaliased: &[String]) -> Self {
+        let unaliased = if target.table.is_some() {
+            unaliased.to_vec()
         } else {
             Vec::new()
         };
@@ -165,6 +160,21 @@ impl<'a> Renamer<'a> {
             }
         }
     }
+}
+
+/// The plan's split tables that the statement does not also use as an alias or CTE name:
+/// they are renamed without an alias.
+fn unaliased_split_tables(plan: &RoutePlan, stmt: &Statement) -> Vec<String> {
+    if plan.sharded_tables.is_empty() {
+        return Vec::new();
+    }
+    let mut aliases = AliasNames(Vec::new());
+    let _ = Visit::visit(stmt, &mut aliases);
+    plan.sharded_tables
+        .iter()
+        .filter(|t| !aliases.0.iter().any(|a| a.eq_ignore_ascii_case(t)))
+        .cloned()
+        .collect()
 }
 
 /// Every name a statement gives a table by `AS` (or a CTE by `WITH`).
@@ -442,6 +452,12 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
         merge = MergeSpec::Select(Box::new(spec));
         merged_ast = Some(Statement::Query(q));
     }
+    let unaliased = match merged_ast.as_ref().or(plan.ast.as_deref()) {
+        Some(ast) if !matches!(plan.rewrite, Rewrite::Verbatim | Rewrite::PerTarget { .. }) => {
+            unaliased_split_tables(plan, ast)
+        }
+        _ => Vec::new(),
+    };
     let mut queries = Vec::with_capacity(plan.targets.len());
     for (i, target) in plan.targets.iter().enumerate() {
         let text = match (&plan.rewrite, merged_ast.as_ref().or(plan.ast.as_deref())) {
@@ -457,7 +473,7 @@ pub fn rewrite(plan: &RoutePlan, sql: &str) -> Result<ExecPlan, RewriteError> {
                 if let Combine::Concat { offset, limit } = plan.combine {
                     push_down_limit(&mut stmt, offset, limit);
                 }
-                let mut renamer = Renamer::new(plan, target, &stmt);
+                let mut renamer = Renamer::new(plan, target, &unaliased);
                 let _ = VisitMut::visit(&mut stmt, &mut renamer);
                 render::render(&mut stmt)?
             }

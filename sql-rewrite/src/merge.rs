@@ -44,34 +44,25 @@ pub(crate) fn collation_weight(e: Expr) -> Expr {
         op: sqlparser::ast::BinaryOperator::Eq,
         right: Box::new(rtrim.clone()),
     };
-    let choose = Expr::Function(sqlparser::ast::Function {
-        name: ObjectName::from(vec![Ident::new("IF")]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: [same, rtrim, e]
-                .into_iter()
-                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    });
-    func("WEIGHT_STRING", choose)
+    func("WEIGHT_STRING", call("IF", vec![same, rtrim, e]))
 }
 
 pub(crate) fn func(name: &str, arg: Expr) -> Expr {
+    call(name, vec![arg])
+}
+
+/// `name(args…)`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(sqlparser::ast::Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
             duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))],
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
             clauses: vec![],
         }),
         filter: None,
