@@ -241,7 +241,6 @@ async fn handshake(
         rows: 0,
         admin,
         in_flight: Vec::new(),
-        exact_copies: false,
         last_write: HashMap::new(),
         multi_statements: capabilities.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
         binary: false,

@@ -34,6 +34,12 @@ pub enum ProxyError {
         /// Why.
         reason: String,
     },
+    /// The shards' rows of a read cannot be combined exactly (column kinds that differ
+    /// between shards, an ORDER BY on ENUM positions): ER_NOT_SUPPORTED_YET for the client,
+    /// and the sign for the executor to run the plan's copy fallback instead when nothing was
+    /// sent yet.
+    #[error("{0}")]
+    Unmergeable(String),
     /// The client sent something that breaks the protocol; the connection closes.
     #[error("{message}")]
     Protocol {
@@ -135,6 +141,11 @@ impl ProxyError {
         ProxyError::sql(codes::NOT_SUPPORTED_YET, "42000", message)
     }
 
+    /// [`ProxyError::Unmergeable`].
+    pub fn unmergeable(message: impl Into<String>) -> Self {
+        ProxyError::Unmergeable(message.into())
+    }
+
     /// Wraps a driver error from a shard.
     pub fn from_driver(shard: &str, e: DriverError) -> Self {
         match e {
@@ -165,6 +176,9 @@ impl ProxyError {
             } => (*code, state.clone(), message.clone()),
             ProxyError::ShardUnavailable { .. } => {
                 (codes::SHARD_UNAVAILABLE, "HY000".into(), self.to_string())
+            }
+            ProxyError::Unmergeable(message) => {
+                (codes::NOT_SUPPORTED_YET, "42000".into(), message.clone())
             }
             ProxyError::Protocol { code, message } => (*code, "08S01".into(), message.clone()),
         }

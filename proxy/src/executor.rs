@@ -730,7 +730,7 @@ pub async fn merge_sorted_streams(
     let Some(mut merge) = myshard_merger::kway::StreamMerge::new(&resolved, &kinds) else {
         return abandon(
             results,
-            ForwardError::Statement(ProxyError::not_supported(
+            ForwardError::Statement(ProxyError::unmergeable(
                 "this read cannot be merged as streams",
             )),
         )
@@ -756,9 +756,9 @@ pub async fn merge_sorted_streams(
                         Err(e) => return Err(driver(&q.shard, e)),
                     }
                 }
-                merge.take(row).map_err(|e| {
-                    ForwardError::Statement(ProxyError::not_supported(e.to_string()))
-                })?
+                merge
+                    .take(row)
+                    .map_err(|e| ForwardError::Statement(ProxyError::unmergeable(e.to_string())))?
             }
             None => match merge.finish() {
                 Some(last) => Some(last),

@@ -116,18 +116,19 @@ fn main() -> ExitCode {
             let router = myshard_router::Router::new(Arc::new(config));
             let mut ids = myshard_router::CountingIds(0);
             // The server's own planner (statements given here are canonical UTF-8 text).
-            match myshard_sql_rewrite::planner::plan(&router, schema.as_deref(), &sql, &mut ids) {
-                Ok((plan, exec)) => {
-                    println!("route: {plan}");
-                    println!("merge: {}", exec.merge);
-                    for q in exec.queries {
-                        println!("  {}: {}", q.shard, q.sql);
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
+            let facts = myshard_sql_rewrite::staged::Facts {
+                schema: schema.as_deref(),
+                allowed: None,
+                in_copy: false,
+            };
+            match myshard_sql_rewrite::staged::plan_tree(&router, &facts, &sql, &mut ids) {
+                myshard_sql_rewrite::staged::Plan::Refuse(e) => {
                     eprintln!("error: {e}");
                     ExitCode::from(1)
+                }
+                plan => {
+                    println!("{plan}");
+                    ExitCode::SUCCESS
                 }
             }
         }

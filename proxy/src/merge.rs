@@ -242,7 +242,7 @@ pub fn check_same_shape(
     for (i, (a, b)) in announced.iter().zip(other).enumerate() {
         let null = |c: &Column| c.column_type() == ColumnType::MYSQL_TYPE_NULL;
         if !null(a) && !null(b) && class(a) != class(b) {
-            return Err(ProxyError::not_supported(format!(
+            return Err(ProxyError::unmergeable(format!(
                 "column {} ('{}') is {:?} on one target and {:?} on another (shard '{shard}'); myshard cannot combine them exactly — CAST them to one type",
                 i + 1,
                 a.name_str(),
@@ -315,7 +315,7 @@ pub fn check_sortable(spec: &SelectMerge, columns: &[Column]) -> Result<(), Prox
                 .flags()
                 .intersects(ColumnFlags::ENUM_FLAG | ColumnFlags::SET_FLAG)
             {
-                return Err(ProxyError::not_supported(format!(
+                return Err(ProxyError::unmergeable(format!(
                     "ORDER BY the ENUM/SET column '{}' across several shards is not supported yet (MySQL orders it by definition position); ORDER BY {}+0 or CAST({} AS CHAR) says which order you mean",
                     col.name_str(),
                     col.name_str(),
@@ -341,7 +341,7 @@ pub fn merge_select(
         .merge_noting_cuts(&kinds, per_shard, memory_limit)
         .map_err(|e| match e {
             MergeError::TooLarge(_) => ProxyError::sql(1038, "HY001", e.to_string()),
-            MergeError::Unsupported(m) => ProxyError::not_supported(m),
+            MergeError::Unsupported(m) => ProxyError::unmergeable(m),
         })?;
     let out_columns = client_columns(&resolved, columns, &kinds);
     let rows = rows

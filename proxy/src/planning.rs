@@ -12,60 +12,61 @@ use myshard_sql_rewrite::{ExecPlan, RewriteError};
 
 impl Session {
     /// Routes and rewrites a statement into its execution plan, each target's SQL in the
-    /// session's own text form.
+    /// session's own text form (no stages: see `Session::plan_materialized`).
     pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        self.plan_checked(sql).map_err(|r| r.error)
+        let planned = {
+            let mut ids = self.shared.ids();
+            myshard_sql_rewrite::planner::plan_as(
+                &self.shared.router(),
+                self.schema.as_deref(),
+                (!self.admin).then_some(self.user.schemas.as_slice()),
+                sql,
+                &mut ids,
+            )
+        };
+        match planned {
+            Ok(p) => self.admit(sql, p),
+            Err(e) => Err(self.refusal(&e)),
+        }
     }
 
-    /// [`Session::plan`], keeping what the planner's refusal says beside its ERR packet.
-    pub(crate) fn plan_checked(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), Refusal> {
-        let mut ids = self.shared.ids();
-        let (plan, mut exec) = myshard_sql_rewrite::planner::plan_as(
-            &self.shared.router(),
-            self.schema.as_deref(),
-            (!self.admin).then_some(self.user.schemas.as_slice()),
-            sql,
-            &mut ids,
-        )
-        .map_err(|e| Refusal {
-            error: match &e {
-                PlanError::Route(RouteError::Denied(d)) => self.denied(d),
-                other => plan_error(other),
-            },
-            unsupported: e.is_unsupported(),
-            join_off_key: e.join_off_key().map(str::to_string),
-            needs_columns: e
-                .needs_columns()
-                .map(|(s, t, row)| Box::new((s.to_string(), t.to_string(), row))),
-        })?;
-        let refuse = |error| Refusal {
-            error,
-            unsupported: false,
-            join_off_key: None,
-            needs_columns: None,
-        };
+    /// The ERR packet of a planner refusal.
+    pub(crate) fn refusal(&self, e: &PlanError) -> ProxyError {
+        match e {
+            PlanError::Route(RouteError::Denied(d)) => self.denied(d),
+            other => plan_error(other),
+        }
+    }
+
+    /// What the session adds to a plan of `sql` before it runs: the user's rights, the
+    /// permission to use hints, the one-statement guard, and its own text form.
+    pub(crate) fn admit(
+        &self,
+        sql: &str,
+        (plan, mut exec): (RoutePlan, ExecPlan),
+    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         // Users with full rights everywhere (the default) pay nothing here.
         let restricted = self.user.access != Access::Ddl || !self.user.schema_access.is_empty();
         if restricted && !self.admin {
-            self.check_access(&plan, sql).map_err(refuse)?;
+            self.check_access(&plan, sql)?;
         }
         if plan.hinted && !self.user.allow_hints {
-            return Err(refuse(ProxyError::sql(
+            return Err(ProxyError::sql(
                 codes::SPECIFIC_ACCESS_DENIED,
                 "42000",
                 format!(
                     "Access denied; user '{}' may not use /* myshard:shard=… */ hints (allow_hints)",
                     self.user.name
                 ),
-            )));
+            ));
         }
         for q in &mut exec.queries {
             // A rewrite that ended a literal early would read as two statements here: refuse
             // it rather than let a shard run the second.
             if q.sql != sql && !myshard_router::text::is_single_statement(&q.sql) {
-                return Err(refuse(ProxyError::not_supported(
+                return Err(ProxyError::not_supported(
                     "invariant: a rewritten statement reads as several statements; refused",
-                )));
+                ));
             }
             if let std::borrow::Cow::Owned(s) = self.outgoing(&q.sql) {
                 q.sql = s;
@@ -160,20 +161,6 @@ impl Session {
             ),
         }
     }
-}
-
-/// A statement the planner refused: its ERR packet, and what the refusal says for the
-/// parts of a statement myshard runs itself first (`proxy::subquery`).
-pub(crate) struct Refusal {
-    /// The error for the client.
-    pub error: ProxyError,
-    /// A shape myshard does not support as written (ER_NOT_SUPPORTED_YET).
-    pub unsupported: bool,
-    /// The table of a join off the sharding key that made the router refuse.
-    pub join_off_key: Option<String>,
-    /// The (schema, table) whose columns the planner needs to place an INSERT, and the first
-    /// row that does not match the columns it has.
-    pub needs_columns: Option<Box<(String, String, Option<usize>)>>,
 }
 
 /// The one mapping of planner refusals to MySQL errors.

@@ -13,6 +13,7 @@ use myshard_config::UserConfig;
 use myshard_router::policy::Denied;
 use myshard_router::session::{classify, SessionStatement, SetTarget};
 use myshard_router::text::quote_ident;
+use myshard_sql_rewrite::staged::Plan;
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
 use mysql_common::value::Value;
 use std::collections::HashMap;
@@ -70,9 +71,6 @@ pub struct Session {
     pub admin: bool,
     /// Backend connections the running statement uses, for KILL QUERY on timeout.
     pub in_flight: Vec<(Arc<BackendPool>, u32)>,
-    /// Tables are being copied as literal rows for a statement one server evaluates whole:
-    /// every column must keep its type exactly.
-    pub(crate) exact_copies: bool,
     /// Role of the statement being run (reads may go to replicas).
     pub role: myshard_router::Role,
     /// When this session last used each shard's primary (read-your-writes).
@@ -548,7 +546,7 @@ impl Session {
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
             }
             SessionStatement::ExplainRoute(inner) => {
-                let (plan, exec) = self
+                let planned = self
                     .plan_with_columns(&inner)
                     .await
                     .map_err(ForwardError::Statement)?;
@@ -558,6 +556,27 @@ impl Session {
                     local::text_column("sql"),
                     local::text_column("merge"),
                 ];
+                let (plan, exec) = match planned {
+                    Plan::Run(p) => self.admit(&inner, *p).map_err(ForwardError::Statement)?,
+                    Plan::Refuse(e) => return Err(ForwardError::Statement(self.refusal(&e))),
+                    // Parts that run first: the plan's lines, as `myshard explain` prints them.
+                    staged => {
+                        let rows: Vec<Vec<Value>> = staged
+                            .lines()
+                            .into_iter()
+                            .map(|l| {
+                                vec![
+                                    Value::NULL,
+                                    Value::NULL,
+                                    Value::Bytes(l.into_bytes()),
+                                    Value::NULL,
+                                ]
+                            })
+                            .collect();
+                        executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
+                        return Ok(());
+                    }
+                };
                 let merge = match plan.catalog.as_slice() {
                     [] => exec.merge.to_string(),
                     tables => format!(

@@ -1,12 +1,10 @@
-//! Uncorrelated subqueries and derived tables over sharded tables: each outermost one runs
-//! first as a statement of its own (routed, rewritten and merged like any read) and its
-//! result takes its place as literals (`myshard_sql_rewrite::subquery`) before the outer
-//! statement is planned. A subquery that refers to the outer statement (correlated) cannot
-//! run by itself — the shard reports an unknown column — so it stays, and its tables are
-//! fetched by themselves and put in as literal rows: every shard of the outer statement then
-//! evaluates it over all of their rows.
+//! Running a plan's stages (`myshard_sql_rewrite::staged`): each part the planner named runs
+//! first by its own plan (routed, rewritten and merged like any read), and its rows take its
+//! place as literals (`myshard_sql_rewrite::subquery`) before what is left is planned again.
+//! A part the planner found correlated stays with the outer statement, its tables fetched by
+//! themselves and put in as literal rows. Nothing here decides from an error what to do next:
+//! the plan says it.
 
-use crate::error::codes;
 use crate::error::ProxyError;
 use crate::executor;
 use crate::session::Session;
@@ -14,10 +12,11 @@ use myshard_merger::MergeSpec;
 use myshard_router::text::{self, TextMode};
 use myshard_router::RoutePlan;
 use myshard_router::StatementKind;
-use myshard_sql_rewrite::subquery::{
-    correlated_tables, derive_every_table, derive_table, outer_subqueries, substitute, Answer,
-    DerivedColumn, Subquery,
+use myshard_sql_rewrite::planner::PlanError;
+use myshard_sql_rewrite::staged::{
+    self, Facts, PartRun, Plan, Stage, StageKind, MAX_DERIVED_JOINS,
 };
+use myshard_sql_rewrite::subquery::{substitute, Answer, DerivedColumn, Subquery};
 use myshard_sql_rewrite::ExecPlan;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
@@ -26,11 +25,6 @@ use mysql_common::value::Value;
 pub(crate) const MAX_ROWS: usize = 100_000;
 
 type Rows = (Vec<Column>, Vec<Vec<Value>>);
-
-/// Whether a statement text may hold a subquery (cheap pre-check).
-pub fn may_have_subquery(sql: &str) -> bool {
-    sql.to_ascii_uppercase().matches("SELECT").count() > 1
-}
 
 /// The SQL literal (canonical text) of a result value: numbers as written, binary values as
 /// binary literals, text as a literal in the session's character set (the one results come
@@ -230,156 +224,226 @@ fn in_key_order((cols, rows): &mut Rows) {
     });
 }
 
-/// How many tables of one statement may be fetched by themselves to join them elsewhere.
-const MAX_DERIVED_JOINS: usize = 4;
-
 impl Session {
-    /// Plans a statement. A read that cannot run as written is first rewritten: its
-    /// uncorrelated subqueries run by themselves and their results replace them as literals,
-    /// and a table joined off the sharding key is fetched by itself the same way (as a derived
-    /// table of its rows), so the rest of the join runs on the other tables' shards.
+    /// What the planner knows of this session.
+    fn facts(&self, in_copy: bool) -> Facts<'_> {
+        Facts {
+            schema: self.schema.as_deref(),
+            allowed: (!self.admin).then_some(self.user.schemas.as_slice()),
+            in_copy,
+        }
+    }
+
+    /// The planner's whole plan for a statement of canonical text, stages included.
+    pub(crate) fn plan_tree(&self, sql: &str, in_copy: bool) -> Plan {
+        let mut ids = self.shared.ids();
+        staged::plan_tree(&self.shared.router(), &self.facts(in_copy), sql, &mut ids)
+    }
+
+    /// Plans a statement and runs what its plan runs first (the columns the planner asks
+    /// for, subqueries, tables joined off the key, the copy), down to the plan of what the
+    /// shards run.
     pub(crate) async fn plan_materialized(
         &mut self,
         sql: &str,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        match Box::pin(self.plan_split(sql)).await {
-            Err(e) if e.to_err().0 == codes::NOT_SUPPORTED_YET => self.plan_copy(sql, e).await,
-            Ok((plan, _)) if !plan.catalog.is_empty() => {
-                Box::pin(self.plan_catalog(sql, &plan.catalog)).await
+        let plan = self.plan_tree(sql, false);
+        Box::pin(self.resolve(sql, plan, false, 0)).await
+    }
+
+    /// Runs a plan's stages, reading the columns it asks for, down to a plan of what the
+    /// shards run (`rounds`: stages run so far for this statement).
+    async fn resolve(
+        &mut self,
+        sql: &str,
+        mut plan: Plan,
+        in_copy: bool,
+        rounds: usize,
+    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        let mut read: Vec<(String, String)> = Vec::new();
+        loop {
+            match plan {
+                Plan::Run(p) => {
+                    let (route, exec) = self.admit(sql, *p)?;
+                    if !route.catalog.is_empty() {
+                        return Box::pin(self.plan_catalog(sql, &route.catalog)).await;
+                    }
+                    return Ok((route, exec));
+                }
+                Plan::Refuse(e) => return Err(self.refusal(&e)),
+                Plan::ReadColumns {
+                    schema,
+                    table,
+                    mismatch_row,
+                } => {
+                    if read.iter().any(|(s, t)| *s == schema && *t == table) {
+                        // Fresh columns, and still a row that does not match them: as MySQL
+                        // says it.
+                        return Err(match mismatch_row {
+                            Some(row) => ProxyError::sql(
+                                1136,
+                                "21S01",
+                                format!("Column count doesn't match value count at row {row}"),
+                            ),
+                            None => ProxyError::not_supported(format!(
+                                "invariant: the columns of {schema}.{table} were read and the planner still asks for them"
+                            )),
+                        });
+                    }
+                    self.read_columns(&schema, &table).await?;
+                    read.push((schema, table));
+                    plan = self.plan_tree(sql, in_copy);
+                }
+                Plan::Stage(stage) => {
+                    return Box::pin(self.run_stage(*stage, in_copy, rounds)).await
+                }
             }
-            other => other,
         }
     }
 
-    /// The last resort for a read myshard cannot split across shards (`err` says why): every
-    /// table it reads is fetched by itself (at most MAX_ROWS rows each) and put in as literal
-    /// rows, and one server evaluates the whole statement over them.
+    /// Runs a stage's parts, puts their rows into its statement, and plans what that leaves;
+    /// the stage's copy fallback when that cannot be planned.
+    async fn run_stage(
+        &mut self,
+        stage: Stage,
+        in_copy: bool,
+        rounds: usize,
+    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
+        let copy = stage.kind == StageKind::Copy;
+        let rewritten = match Box::pin(self.run_parts(&stage)).await {
+            Ok(r) => r,
+            Err(e) if copy => {
+                let (code, _, message) = e.to_err();
+                return Err(ProxyError::not_supported(format!(
+                    "{}; running it over a copy of its tables' rows did not work either: {code} {message}",
+                    stage.why
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if copy {
+            // Nothing of it reads a table now: one server evaluates it.
+            let next = self.plan_tree(&rewritten, true);
+            return match Box::pin(self.resolve(&rewritten, next, true, rounds + 1)).await {
+                Ok(p) if p.0.targets.len() == 1 => Ok(p),
+                _ => Err(self.refusal(&stage.why)),
+            };
+        }
+        let next = self.plan_tree(&rewritten, in_copy);
+        let refused = match next {
+            // Another table joined off its key, say: its own stage, the first fallback kept.
+            Plan::Stage(mut again)
+                if again.kind != StageKind::Copy && rounds < MAX_DERIVED_JOINS =>
+            {
+                again.fallback = stage.fallback;
+                return Box::pin(self.run_stage(*again, in_copy, rounds + 1)).await;
+            }
+            Plan::Stage(_) => self.refusal(&stage.why),
+            Plan::Refuse(e) => self.refusal(&e),
+            other => return Box::pin(self.resolve(&rewritten, other, in_copy, rounds + 1)).await,
+        };
+        match stage.fallback {
+            Some(fallback) => Box::pin(self.run_stage(*fallback, in_copy, rounds + 1))
+                .await
+                .map_err(|_| refused),
+            None => Err(refused),
+        }
+    }
+
+    /// The stage's statement with its parts' rows in place of its subqueries.
+    async fn run_parts(&mut self, stage: &Stage) -> Result<String, ProxyError> {
+        let mut answers = Vec::with_capacity(stage.parts.len());
+        for part in &stage.parts {
+            match &part.run {
+                PartRun::Rows(plan) => {
+                    let sql = part.subquery.sql();
+                    let mut rows = self.collect_plan(sql, plan.clone(), stage.exact).await?;
+                    if stage.exact && matches!(part.subquery, Subquery::Derived(_)) {
+                        copied_exactly(&rows.0)?;
+                        in_key_order(&mut rows);
+                    }
+                    answers.push(answer(&part.subquery, rows, &self.text)?);
+                }
+                PartRun::Tables(tables) => {
+                    let mut fetched = Vec::with_capacity(tables.len());
+                    for (table, plan) in tables {
+                        let rows = self
+                            .collect_plan(&table.fetch, plan.clone(), stage.exact)
+                            .await?;
+                        if stage.exact {
+                            copied_exactly(&rows.0)?;
+                        }
+                        fetched.push((
+                            table.qualifier.clone(),
+                            answer(&Subquery::Derived(String::new()), rows, &self.text)?,
+                        ));
+                    }
+                    answers.push(Answer::Correlated(fetched));
+                }
+            }
+        }
+        if answers.is_empty() {
+            return Ok(stage.statement.clone());
+        }
+        substitute(&stage.statement, answers).map_err(|e| ProxyError::not_supported(e.to_string()))
+    }
+
+    /// The plan of the copy fallback for a read whose shards' rows turned out not to merge.
     pub(crate) async fn plan_copy(
         &mut self,
         sql: &str,
         err: ProxyError,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        // Its parts are rebuilt from a parse, which has no executable comment's body.
-        if self.exact_copies
-            || !self.shared.config().server.copy_fallback
-            || myshard_router::lexer::has_meaningful_executable_comment(sql)
-        {
-            return Err(err);
-        }
-        let Ok(Some(copy)) = derive_every_table(sql) else {
-            return Err(err);
+        let why = PlanError::Rewrite(myshard_sql_rewrite::RewriteError::Unsupported(
+            err.to_err().2,
+        ));
+        let stage = {
+            let mut ids = self.shared.ids();
+            staged::copy_plan(
+                &self.shared.router(),
+                &self.facts(false),
+                sql,
+                why,
+                &mut ids,
+            )
         };
-        self.exact_copies = true;
-        let copied = Box::pin(self.materialize(&copy)).await;
-        self.exact_copies = false;
-        let why = err.to_err().2;
-        let rewritten = match copied {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(err),
-            Err(e) => {
-                let (code, _, message) = e.to_err();
-                return Err(ProxyError::not_supported(format!(
-                    "{why}; running it over a copy of its tables' rows did not work either: {code} {message}"
-                )));
-            }
-        };
-        match self.plan(&rewritten) {
-            Ok(p) if p.0.targets.len() == 1 => Ok(p),
-            _ => Err(err),
+        match stage {
+            Some(stage) => Box::pin(self.run_stage(stage, false, 0)).await,
+            None => Err(err),
         }
     }
 
     /// [`Session::plan`], reading the columns and unique keys of a table the planner asks
     /// for first (nothing of the statement runs): `EXPLAIN ROUTE` of an INSERT without a
     /// column list or of an upsert plans as the statement itself would.
-    pub(crate) async fn plan_with_columns(
-        &mut self,
-        sql: &str,
-    ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        match self.plan_checked(sql) {
-            Ok(p) => Ok(p),
-            Err(mut r) => match r.needs_columns.take().map(|b| *b) {
-                Some((schema, table, _)) => {
-                    self.read_columns(&schema, &table).await?;
-                    self.plan(sql)
-                }
-                None => Err(r.error),
-            },
-        }
-    }
-
-    /// Plans a statement that cannot run as written by running parts of it first: its
-    /// uncorrelated subqueries, correlated subqueries' tables, tables joined off the key.
-    async fn plan_split(&mut self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        let mut refusal = match self.plan_checked(sql) {
-            Ok(p) => return Ok(p),
-            Err(r) => r,
-        };
-        if let Some((schema, table, _)) = refusal.needs_columns.take().map(|b| *b) {
-            // The planner needs the table's columns: read them from its shard, plan again
-            // (once; a second refusal stands).
-            self.read_columns(&schema, &table).await?;
-            refusal = match self.plan_checked(sql) {
-                Ok(p) => return Ok(p),
-                Err(r) => r,
-            };
-            if let Some((_, _, Some(row))) = refusal.needs_columns.as_deref() {
-                // Fresh columns, and still a row that does not match them: as MySQL says it.
-                return Err(ProxyError::sql(
-                    1136,
-                    "21S01",
-                    format!("Column count doesn't match value count at row {row}"),
-                ));
+    pub(crate) async fn plan_with_columns(&mut self, sql: &str) -> Result<Plan, ProxyError> {
+        let mut plan = self.plan_tree(sql, false);
+        let mut read: Vec<(String, String)> = Vec::new();
+        while let Plan::ReadColumns { schema, table, .. } = &plan {
+            if read.iter().any(|(s, t)| s == schema && t == table) {
+                break;
             }
+            self.read_columns(schema, table).await?;
+            read.push((schema.clone(), table.clone()));
+            plan = self.plan_tree(sql, false);
         }
-        // Parts run first are rebuilt from a parse, which has no executable comment's body:
-        // such a statement keeps its refusal rather than lose what the comment says.
-        if !refusal.unsupported || myshard_router::lexer::has_meaningful_executable_comment(sql) {
-            return Err(refusal.error);
-        }
-        let mut err = refusal.error;
-        let mut off_key = refusal.join_off_key;
-        let mut current = sql.to_string();
-        // Why a table the router named cannot be fetched by itself, if so.
-        let mut why: Option<ProxyError> = None;
-        for _ in 0..=MAX_DERIVED_JOINS {
-            match off_key
-                .as_deref()
-                .map(|table| derive_table(&current, table))
-            {
-                Some(Ok(derived)) => current = derived,
-                Some(Err(e)) => {
-                    let e = ProxyError::not_supported(e.to_string());
-                    // The join may be inside a subquery, which fetches its own tables when
-                    // it runs.
-                    if !may_have_subquery(&current) {
-                        return Err(e);
-                    }
-                    why = Some(e);
-                }
-                None if may_have_subquery(&current) => {}
-                None => return Err(err),
-            }
-            let Some(rewritten) = Box::pin(self.materialize(&current)).await? else {
-                return Err(why.unwrap_or(err));
-            };
-            match self.plan_checked(&rewritten) {
-                Ok(p) => return Ok(p),
-                // Another table joined off its key: fetch it too.
-                Err(r) if why.is_none() && r.join_off_key.is_some() => {
-                    err = r.error;
-                    off_key = r.join_off_key;
-                    current = rewritten;
-                }
-                Err(r) => return Err(why.unwrap_or(r.error)),
-            }
-        }
-        Err(why.unwrap_or(err))
+        Ok(plan)
     }
 
     /// Runs a read across its shards and returns its rows instead of sending them.
     pub(crate) async fn collect_read(&mut self, sql: &str) -> Result<Rows, ProxyError> {
-        let (plan, exec) = self.plan_materialized(sql).await?;
+        let plan = self.plan_tree(sql, false);
+        self.collect_plan(sql, plan, false).await
+    }
+
+    /// Runs a read's plan across its shards and returns its rows.
+    async fn collect_plan(
+        &mut self,
+        sql: &str,
+        plan: Plan,
+        in_copy: bool,
+    ) -> Result<Rows, ProxyError> {
+        let (plan, exec) = Box::pin(self.resolve(sql, plan, in_copy, 0)).await?;
         if plan.kind != StatementKind::Read {
             return Err(ProxyError::not_supported("a subquery must be a read"));
         }
@@ -421,63 +485,5 @@ impl Session {
             }
         }
         Ok((columns.unwrap_or_default(), out))
-    }
-
-    /// The statement with its uncorrelated subqueries replaced by their results; `None`
-    /// when it has none.
-    pub(crate) async fn materialize(&mut self, sql: &str) -> Result<Option<String>, ProxyError> {
-        let inlined = match myshard_sql_rewrite::subquery::inline_ctes(sql) {
-            Some(Ok(s)) => Some(s),
-            Some(Err(e)) => return Err(ProxyError::not_supported(e.to_string())),
-            None => None,
-        };
-        let sql = inlined.as_deref().unwrap_or(sql);
-        let Some(found) = outer_subqueries(sql) else {
-            return Ok(inlined);
-        };
-        let not_supported =
-            |e: myshard_sql_rewrite::RewriteError| ProxyError::not_supported(e.to_string());
-        let found = found.map_err(not_supported)?;
-        let mut answers = Vec::with_capacity(found.len());
-        for f in &found {
-            match self.collect_read(f.sql()).await {
-                Ok(mut rows) => {
-                    if self.exact_copies && matches!(f, Subquery::Derived(_)) {
-                        copied_exactly(&rows.0)?;
-                        in_key_order(&mut rows);
-                    }
-                    answers.push(answer(f, rows, &self.text)?)
-                }
-                // It names a column (1054) or table (1109) of the outer statement: it stays,
-                // and runs with the outer statement on each of its shards over its own tables
-                // as literal rows.
-                Err(ProxyError::Backend {
-                    code: 1054 | 1109, ..
-                }) if !matches!(f, Subquery::Derived(_)) =>
-                {
-                    let mut tables = Vec::new();
-                    for t in correlated_tables(f.sql()).map_err(not_supported)? {
-                        let rows = self.collect_read(&t.fetch).await?;
-                        if self.exact_copies {
-                            copied_exactly(&rows.0)?;
-                        }
-                        tables.push((
-                            t.qualifier,
-                            answer(&Subquery::Derived(String::new()), rows, &self.text)?,
-                        ));
-                    }
-                    answers.push(Answer::Correlated(tables));
-                }
-                Err(ProxyError::Backend {
-                    code: 1054 | 1109, ..
-                }) => {
-                    return Err(ProxyError::not_supported(
-                        "derived tables that refer to the outer statement across several shards are not supported yet",
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        substitute(sql, answers).map(Some).map_err(not_supported)
     }
 }

@@ -65,9 +65,12 @@ impl ColumnCatalog {
 }
 
 /// Where a table's columns are read: the first shard of its rule and the physical table
-/// there (`name_0` for split tables). `None` for a table the shard map does not place.
+/// there (`name_0` for split tables); the schema's default shard for a table the shard map
+/// does not place. `None` when the table's rule is missing.
 pub fn column_source(schema: &SchemaConfig, table: &str) -> Option<(String, String)> {
-    let t = schema.table(table)?;
+    let Some(t) = schema.table(table) else {
+        return Some((schema.default_shard.clone(), table.to_string()));
+    };
     let rule = schema.rule(&t.rule)?;
     let shard = rule.shards.first()?.clone();
     let physical = if rule.tables_per_shard > 1 {

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod merge;
 pub mod planner;
 pub mod render;
+pub mod staged;
 pub mod subquery;
 pub mod union;
 

@@ -844,6 +844,179 @@ fn literal_rows(names: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// What the catalog knows of a table's columns.
+pub enum Columns {
+    /// Its columns.
+    Known(std::sync::Arc<Vec<String>>),
+    /// The catalog can read them (logical schema, table).
+    Unread(String, String),
+    /// Nobody can tell (a schema outside the shard map).
+    Unknown,
+}
+
+/// Whether a subquery refers to the statement around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Correlation {
+    /// Every name it uses is its own: it can run by itself.
+    Inner,
+    /// It uses a qualifier it does not define, or a name none of its tables has as a column
+    /// (or one that nobody can tell of): it stays with the outer statement.
+    Outer,
+    /// The columns of this (schema, table) decide it.
+    NeedsColumns(String, String),
+}
+
+/// The names a query defines and uses, at every level (inner scopes included, so an inner
+/// definition can only make a name look more local than it is: a reference counted as the
+/// outer statement's is one).
+#[derive(Default)]
+struct Names {
+    /// Qualifiers defined: aliases, unaliased table names, CTE names (lower case).
+    qualifiers: Vec<String>,
+    /// Plain tables read: (schema as written, table).
+    tables: Vec<(Option<String>, String)>,
+    /// CTE names (lower case): tables of these names are no catalog tables.
+    ctes: Vec<String>,
+    /// Select-item aliases (lower case).
+    aliases: Vec<String>,
+    /// Qualifiers used (lower case).
+    used_qualifiers: Vec<String>,
+    /// Bare names used (lower case).
+    used_names: Vec<String>,
+}
+
+fn select_aliases(body: &sqlparser::ast::SetExpr, out: &mut Vec<String>) {
+    use sqlparser::ast::{SelectItem, SetExpr};
+    match body {
+        SetExpr::Select(s) => {
+            for item in &s.projection {
+                if let SelectItem::ExprWithAlias { alias, .. } = item {
+                    out.push(alias.value.to_lowercase());
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            select_aliases(left, out);
+            select_aliases(right, out);
+        }
+        SetExpr::Query(q) => select_aliases(&q.body, out),
+        _ => {}
+    }
+}
+
+impl Visitor for Names {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let name = cte.alias.name.value.to_lowercase();
+                self.qualifiers.push(name.clone());
+                self.ctes.push(name);
+            }
+        }
+        select_aliases(&q.body, &mut self.aliases);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+        let alias = match t {
+            TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } => {
+                let parts: Vec<&str> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident().map(|i| i.value.as_str()))
+                    .collect();
+                match parts.as_slice() {
+                    [table] if self.ctes.contains(&table.to_lowercase()) => {}
+                    [table] => self.tables.push((None, table.to_string())),
+                    [schema, table] => self
+                        .tables
+                        .push((Some(schema.to_string()), table.to_string())),
+                    _ => {}
+                }
+                if alias.is_none() {
+                    if let Some(last) = parts.last() {
+                        self.qualifiers.push(last.to_lowercase());
+                    }
+                }
+                alias
+            }
+            TableFactor::Derived { alias, .. } | TableFactor::NestedJoin { alias, .. } => alias,
+            TableFactor::Function { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::UNNEST { alias, .. }
+            | TableFactor::JsonTable { alias, .. } => alias,
+            _ => return ControlFlow::Continue(()),
+        };
+        if let Some(a) = alias {
+            self.qualifiers.push(a.name.value.to_lowercase());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        match e {
+            Expr::Identifier(i) if !i.value.starts_with('@') => {
+                self.used_names.push(i.value.to_lowercase())
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => self
+                .used_qualifiers
+                .push(parts[parts.len() - 2].value.to_lowercase()),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Whether a subquery (its own text) refers to the statement around it, read from its
+/// names and its tables' columns (`columns`: what the catalog knows of a table, by the
+/// schema written before it and its name).
+pub fn correlation(
+    subquery: &str,
+    columns: &dyn Fn(Option<&str>, &str) -> Columns,
+) -> Result<Correlation, RewriteError> {
+    let q = parse_query(subquery)?;
+    let mut names = Names::default();
+    let _ = Visit::visit(&*q, &mut names);
+    if names
+        .used_qualifiers
+        .iter()
+        .any(|q| !names.qualifiers.contains(q))
+    {
+        return Ok(Correlation::Outer);
+    }
+    let mut unresolved: Vec<&String> = names
+        .used_names
+        .iter()
+        .filter(|n| !names.aliases.contains(n))
+        .collect();
+    if unresolved.is_empty() {
+        return Ok(Correlation::Inner);
+    }
+    for (schema, table) in &names.tables {
+        match columns(schema.as_deref(), table) {
+            Columns::Known(cols) => {
+                unresolved.retain(|n| !cols.iter().any(|c| c.eq_ignore_ascii_case(n)));
+            }
+            Columns::Unread(schema, table) => return Ok(Correlation::NeedsColumns(schema, table)),
+            Columns::Unknown => {}
+        }
+    }
+    // A name nobody can place is taken for the outer statement's: the subquery then stays
+    // with it, which is right either way.
+    Ok(if unresolved.is_empty() {
+        Correlation::Inner
+    } else {
+        Correlation::Outer
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1090,5 +1263,63 @@ mod tests {
             none.contains("SELECT NULL AS `id` FROM DUAL WHERE false"),
             "{none}"
         );
+    }
+
+    #[test]
+    fn a_subquery_refers_to_the_outer_statement_by_a_qualifier_or_a_name_its_tables_lack() {
+        let columns = |_: Option<&str>, table: &str| match table {
+            "orders" => Columns::Known(std::sync::Arc::new(vec![
+                "id".into(),
+                "customer_id".into(),
+                "amount".into(),
+            ])),
+            "stores" => Columns::Unread("shop".into(), "stores".into()),
+            _ => Columns::Unknown,
+        };
+        let of = |sql: &str| correlation(sql, &columns).expect("parses");
+        // Qualifiers it defines, names its table has, its own aliases, session variables.
+        assert_eq!(
+            of("SELECT o.customer_id FROM orders o WHERE o.amount > 5"),
+            Correlation::Inner
+        );
+        assert_eq!(
+            of("SELECT customer_id FROM orders WHERE amount > @x"),
+            Correlation::Inner
+        );
+        assert_eq!(
+            of("SELECT amount * 2 AS a2 FROM orders ORDER BY a2"),
+            Correlation::Inner
+        );
+        assert_eq!(of("SELECT orders.id FROM orders"), Correlation::Inner);
+        assert_eq!(
+            of("SELECT x.n FROM (SELECT COUNT(*) AS n FROM orders) AS x WHERE n > 1"),
+            Correlation::Inner
+        );
+        // A qualifier it does not define; an aliased table's own name is no qualifier.
+        assert_eq!(
+            of("SELECT 1 FROM orders o WHERE o.customer_id = c.id"),
+            Correlation::Outer
+        );
+        assert_eq!(
+            of("SELECT 1 FROM orders o WHERE orders.id = 1"),
+            Correlation::Outer
+        );
+        // A bare name none of its tables has.
+        assert_eq!(
+            of("SELECT 1 FROM orders WHERE customer_id = region"),
+            Correlation::Outer
+        );
+        // Names no catalog can place are taken for the outer statement's.
+        assert_eq!(
+            of("SELECT 1 FROM elsewhere WHERE k = 1"),
+            Correlation::Outer
+        );
+        // Without a table's columns the catalog must read them first.
+        assert_eq!(
+            of("SELECT region FROM stores"),
+            Correlation::NeedsColumns("shop".into(), "stores".into())
+        );
+        // No bare names: nothing to read.
+        assert_eq!(of("SELECT s.region FROM stores s"), Correlation::Inner);
     }
 }

@@ -145,9 +145,10 @@ impl Session {
         error
     }
 
-    /// Runs a planned statement. A read the shards' answers show cannot be merged (UNION
-    /// branches of different column kinds, say) is run over a copy of its tables instead,
-    /// when nothing of it reached the client yet.
+    /// Runs a planned statement. A read whose shards' rows the merger finds it cannot combine
+    /// exactly (UNION branches of different column kinds, say: [`ProxyError::Unmergeable`],
+    /// known only once the rows' types are) runs by the planner's copy plan instead, when
+    /// nothing of it reached the client yet.
     pub(crate) async fn execute_or_copy(
         &mut self,
         stream: &mut PacketStream,
@@ -158,10 +159,8 @@ impl Session {
     ) -> Result<(), ForwardError> {
         let before = stream.packets_written();
         match self.execute(stream, plan, exec, more).await {
-            Err(ForwardError::Statement(e))
-                if plan.kind == StatementKind::Read
-                    && e.to_err().0 == codes::NOT_SUPPORTED_YET
-                    && stream.packets_written() == before =>
+            Err(ForwardError::Statement(e @ ProxyError::Unmergeable(_)))
+                if plan.kind == StatementKind::Read && stream.packets_written() == before =>
             {
                 let (plan, exec) = self
                     .plan_copy(sql, e)
