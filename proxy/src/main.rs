@@ -119,7 +119,7 @@ fn main() -> ExitCode {
             let facts = myshard_sql_rewrite::staged::Facts {
                 schema: schema.as_deref(),
                 allowed: None,
-                in_copy: false,
+                mode: Default::default(),
             };
             match myshard_sql_rewrite::staged::plan_tree(&router, &facts, &sql, &mut ids) {
                 myshard_sql_rewrite::staged::Plan::Refuse(e) => {

@@ -14,7 +14,7 @@ use myshard_router::RoutePlan;
 use myshard_router::StatementKind;
 use myshard_sql_rewrite::planner::PlanError;
 use myshard_sql_rewrite::staged::{
-    self, Facts, PartRun, Plan, Stage, StageKind, MAX_DERIVED_JOINS,
+    self, Facts, Mode, PartRun, Plan, Stage, StageKind, MAX_DERIVED_JOINS,
 };
 use myshard_sql_rewrite::subquery::{substitute, Answer, DerivedColumn, Subquery};
 use myshard_sql_rewrite::ExecPlan;
@@ -226,18 +226,18 @@ fn in_key_order((cols, rows): &mut Rows) {
 
 impl Session {
     /// What the planner knows of this session.
-    fn facts(&self, in_copy: bool) -> Facts<'_> {
+    fn facts(&self, mode: Mode) -> Facts<'_> {
         Facts {
             schema: self.schema.as_deref(),
             allowed: (!self.admin).then_some(self.user.schemas.as_slice()),
-            in_copy,
+            mode,
         }
     }
 
     /// The planner's whole plan for a statement of canonical text, stages included.
-    pub(crate) fn plan_tree(&self, sql: &str, in_copy: bool) -> Plan {
+    pub(crate) fn plan_tree(&self, sql: &str, mode: Mode) -> Plan {
         let mut ids = self.shared.ids();
-        staged::plan_tree(&self.shared.router(), &self.facts(in_copy), sql, &mut ids)
+        staged::plan_tree(&self.shared.router(), &self.facts(mode), sql, &mut ids)
     }
 
     /// Plans a statement and runs what its plan runs first (the columns the planner asks
@@ -247,8 +247,8 @@ impl Session {
         &mut self,
         sql: &str,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
-        let plan = self.plan_tree(sql, false);
-        Box::pin(self.resolve(sql, plan, false, 0)).await
+        let plan = self.plan_tree(sql, Mode::default());
+        Box::pin(self.resolve(sql, plan, Mode::default(), 0)).await
     }
 
     /// Runs a plan's stages, reading the columns it asks for, down to a plan of what the
@@ -257,7 +257,7 @@ impl Session {
         &mut self,
         sql: &str,
         mut plan: Plan,
-        in_copy: bool,
+        mode: Mode,
         rounds: usize,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         let mut read: Vec<(String, String)> = Vec::new();
@@ -292,11 +292,9 @@ impl Session {
                     }
                     self.read_columns(&schema, &table).await?;
                     read.push((schema, table));
-                    plan = self.plan_tree(sql, in_copy);
+                    plan = self.plan_tree(sql, mode);
                 }
-                Plan::Stage(stage) => {
-                    return Box::pin(self.run_stage(*stage, in_copy, rounds)).await
-                }
+                Plan::Stage(stage) => return Box::pin(self.run_stage(*stage, mode, rounds)).await,
             }
         }
     }
@@ -306,7 +304,7 @@ impl Session {
     async fn run_stage(
         &mut self,
         stage: Stage,
-        in_copy: bool,
+        mode: Mode,
         rounds: usize,
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         let copy = stage.kind == StageKind::Copy;
@@ -323,27 +321,31 @@ impl Session {
         };
         if copy {
             // Nothing of it reads a table now: one server evaluates it.
-            let next = self.plan_tree(&rewritten, true);
-            return match Box::pin(self.resolve(&rewritten, next, true, rounds + 1)).await {
+            let copy = Mode {
+                in_copy: true,
+                ..mode
+            };
+            let next = self.plan_tree(&rewritten, copy);
+            return match Box::pin(self.resolve(&rewritten, next, copy, rounds + 1)).await {
                 Ok(p) if p.0.targets.len() == 1 => Ok(p),
                 _ => Err(self.refusal(&stage.why)),
             };
         }
-        let next = self.plan_tree(&rewritten, in_copy);
+        let next = self.plan_tree(&rewritten, mode);
         let refused = match next {
             // Another table joined off its key, say: its own stage, the first fallback kept.
             Plan::Stage(mut again)
                 if again.kind != StageKind::Copy && rounds < MAX_DERIVED_JOINS =>
             {
                 again.fallback = stage.fallback;
-                return Box::pin(self.run_stage(*again, in_copy, rounds + 1)).await;
+                return Box::pin(self.run_stage(*again, mode, rounds + 1)).await;
             }
             Plan::Stage(_) => self.refusal(&stage.why),
             Plan::Refuse(e) => self.refusal(&e),
-            other => return Box::pin(self.resolve(&rewritten, other, in_copy, rounds + 1)).await,
+            other => return Box::pin(self.resolve(&rewritten, other, mode, rounds + 1)).await,
         };
         match stage.fallback {
-            Some(fallback) => Box::pin(self.run_stage(*fallback, in_copy, rounds + 1))
+            Some(fallback) => Box::pin(self.run_stage(*fallback, mode, rounds + 1))
                 .await
                 .map_err(|_| refused),
             None => Err(refused),
@@ -357,7 +359,7 @@ impl Session {
             match &part.run {
                 PartRun::Rows(plan) => {
                     let sql = part.subquery.sql();
-                    let mut rows = self.collect_plan(sql, plan.clone(), stage.exact).await?;
+                    let mut rows = self.collect_plan(sql, plan.clone(), stage.mode()).await?;
                     if stage.exact && matches!(part.subquery, Subquery::Derived(_)) {
                         copied_exactly(&rows.0)?;
                         in_key_order(&mut rows);
@@ -368,7 +370,7 @@ impl Session {
                     let mut fetched = Vec::with_capacity(tables.len());
                     for (table, plan) in tables {
                         let rows = self
-                            .collect_plan(&table.fetch, plan.clone(), stage.exact)
+                            .collect_plan(&table.fetch, plan.clone(), stage.mode())
                             .await?;
                         if stage.exact {
                             copied_exactly(&rows.0)?;
@@ -401,14 +403,14 @@ impl Session {
             let mut ids = self.shared.ids();
             staged::copy_plan(
                 &self.shared.router(),
-                &self.facts(false),
+                &self.facts(Mode::default()),
                 sql,
                 why,
                 &mut ids,
             )
         };
         match stage {
-            Some(stage) => Box::pin(self.run_stage(stage, false, 0)).await,
+            Some(stage) => Box::pin(self.run_stage(stage, Mode::default(), 0)).await,
             None => Err(err),
         }
     }
@@ -417,7 +419,7 @@ impl Session {
     /// for first (nothing of the statement runs): `EXPLAIN ROUTE` of an INSERT without a
     /// column list or of an upsert plans as the statement itself would.
     pub(crate) async fn plan_with_columns(&mut self, sql: &str) -> Result<Plan, ProxyError> {
-        let mut plan = self.plan_tree(sql, false);
+        let mut plan = self.plan_tree(sql, Mode::default());
         let mut read: Vec<(String, String)> = Vec::new();
         while let Plan::ReadColumns { schema, table, .. } = &plan {
             if read.iter().any(|(s, t)| s == schema && t == table) {
@@ -425,15 +427,15 @@ impl Session {
             }
             self.read_columns(schema, table).await?;
             read.push((schema.clone(), table.clone()));
-            plan = self.plan_tree(sql, false);
+            plan = self.plan_tree(sql, Mode::default());
         }
         Ok(plan)
     }
 
     /// Runs a read across its shards and returns its rows instead of sending them.
     pub(crate) async fn collect_read(&mut self, sql: &str) -> Result<Rows, ProxyError> {
-        let plan = self.plan_tree(sql, false);
-        self.collect_plan(sql, plan, false).await
+        let plan = self.plan_tree(sql, Mode::default());
+        self.collect_plan(sql, plan, Mode::default()).await
     }
 
     /// Runs a read's plan across its shards and returns its rows.
@@ -441,9 +443,9 @@ impl Session {
         &mut self,
         sql: &str,
         plan: Plan,
-        in_copy: bool,
+        mode: Mode,
     ) -> Result<Rows, ProxyError> {
-        let (plan, exec) = Box::pin(self.resolve(sql, plan, in_copy, 0)).await?;
+        let (plan, exec) = Box::pin(self.resolve(sql, plan, mode, 0)).await?;
         if plan.kind != StatementKind::Read {
             return Err(ProxyError::not_supported("a subquery must be a read"));
         }

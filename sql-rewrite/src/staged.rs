@@ -32,8 +32,17 @@ pub struct Facts<'a> {
     pub schema: Option<&'a str>,
     /// The logical schemas the client may use (`None`: all).
     pub allowed: Option<&'a [String]>,
-    /// Planning the parts of a copy: no copy again, and copied rows must be exact.
+    /// What the statement is a part of.
+    pub mode: Mode,
+}
+
+/// What a statement being planned is a part of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mode {
+    /// A copy: no copy again, and copied rows must be exact.
     pub in_copy: bool,
+    /// A write: its reads decide what it changes, so they read the primaries.
+    pub on_primary: bool,
 }
 
 /// A statement's plan.
@@ -83,6 +92,8 @@ pub struct Stage {
     /// Copied rows must come back exactly (no column type a literal cannot carry), in key
     /// order.
     pub exact: bool,
+    /// The parts read the primaries (they decide what a write changes).
+    pub on_primary: bool,
     /// What runs instead when the statement the parts leave cannot be planned: the copy.
     pub fallback: Option<Box<Stage>>,
 }
@@ -109,7 +120,13 @@ pub enum PartRun {
 /// Plans a statement of canonical text, stages included.
 pub fn plan_tree(router: &Router, facts: &Facts, sql: &str, ids: &mut dyn IdSource) -> Plan {
     match plan_as(router, facts.schema, facts.allowed, sql, ids) {
-        Ok(p) => Plan::Run(Box::new(p)),
+        Ok((mut route, mut exec)) => {
+            if facts.mode.on_primary {
+                route.role = myshard_router::Role::Primary;
+                exec.role = myshard_router::Role::Primary;
+            }
+            Plan::Run(Box::new((route, exec)))
+        }
         Err(e) => after_refusal(router, facts, sql, e, ids),
     }
 }
@@ -199,6 +216,14 @@ fn split_stage(
     why: &PlanError,
     ids: &mut dyn IdSource,
 ) -> Result<Option<Stage>, Blocked> {
+    // An UPDATE's or DELETE's subqueries decide what it changes: they read the primaries.
+    let write = myshard_router::lexer::tokenize(sql)
+        .iter()
+        .find_map(|t| t.ident())
+        .is_some_and(|w| w.eq_ignore_ascii_case("UPDATE") || w.eq_ignore_ascii_case("DELETE"));
+    let may_have_subquery = |sql: &str| {
+        may_have_subquery(sql) || (write && sql.to_ascii_uppercase().contains("SELECT"))
+    };
     let mut kind = StageKind::Subqueries;
     let mut why = why.clone();
     let mut current = std::borrow::Cow::Borrowed(sql);
@@ -230,13 +255,26 @@ fn split_stage(
         None if statement != sql => Vec::new(),
         None => return Ok(None),
     };
-    let parts = plan_parts(router, facts, found, ids)?;
+    let inner = Facts {
+        mode: Mode {
+            on_primary: facts.mode.on_primary || write,
+            ..facts.mode
+        },
+        ..*facts
+    };
+    let parts = plan_parts(router, &inner, found, ids)?;
+    if write && parts.iter().any(|p| matches!(p.run, PartRun::Tables(_))) {
+        // A correlated subquery stays in the statement, which a shard cannot then run over
+        // a sharded table's part of the rows.
+        return Err(Blocked::Refused(why));
+    }
     Ok(Some(Stage {
         kind,
         why,
         statement,
         parts,
-        exact: facts.in_copy,
+        exact: facts.mode.in_copy,
+        on_primary: inner.mode.on_primary,
         fallback: None,
     }))
 }
@@ -307,7 +345,7 @@ fn copy_stage(
     why: PlanError,
     ids: &mut dyn IdSource,
 ) -> Result<Option<Stage>, Blocked> {
-    if facts.in_copy
+    if facts.mode.in_copy
         || !router.config().server.copy_fallback
         || myshard_router::lexer::has_meaningful_executable_comment(sql)
     {
@@ -325,7 +363,10 @@ fn copy_stage(
         None => return Ok(None),
     };
     let inner = Facts {
-        in_copy: true,
+        mode: Mode {
+            in_copy: true,
+            ..facts.mode
+        },
         ..*facts
     };
     let parts = plan_parts(router, &inner, found, ids)?;
@@ -335,6 +376,7 @@ fn copy_stage(
         statement,
         parts,
         exact: true,
+        on_primary: facts.mode.on_primary,
         fallback: None,
     }))
 }
@@ -399,6 +441,14 @@ impl Plan {
 }
 
 impl Stage {
+    /// What the parts of this stage are planned as.
+    pub fn mode(&self) -> Mode {
+        Mode {
+            in_copy: self.exact,
+            on_primary: self.on_primary,
+        }
+    }
+
     fn write(&self, out: &mut String, depth: usize) {
         let pad = "  ".repeat(depth);
         let what = match &self.kind {
@@ -409,6 +459,12 @@ impl Stage {
         let _ = writeln!(out, "{pad}stage: {what}");
         let _ = writeln!(out, "{pad}  because: {}", self.why);
         let _ = writeln!(out, "{pad}  statement: {}", self.statement);
+        if self.on_primary {
+            let _ = writeln!(
+                out,
+                "{pad}  parts read the primaries: they decide what a write changes"
+            );
+        }
         for (i, part) in self.parts.iter().enumerate() {
             let kind = match part.subquery {
                 Subquery::In(_) => "IN list",

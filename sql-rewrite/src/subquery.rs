@@ -704,15 +704,25 @@ impl VisitorMut for Deriver {
     }
 }
 
-/// The outermost subqueries of a SELECT, or `None` when it has none (or is no SELECT, or
+/// The query depth of a statement's own expressions, less one: a SELECT's are inside its
+/// query, an UPDATE's or DELETE's are not. `None` for other statements.
+fn statement_depth(stmt: &Statement) -> Option<usize> {
+    match stmt {
+        Statement::Query(_) => Some(0),
+        Statement::Update(_) | Statement::Delete(_) => Some(1),
+        _ => None,
+    }
+}
+
+/// The outermost subqueries of a SELECT, UPDATE or DELETE, or `None` when it has none (or is no SELECT, or
 /// has a subquery shape that cannot be taken out).
 pub fn outer_subqueries(sql: &str) -> Option<Result<Vec<Subquery>, RewriteError>> {
     let statements = myshard_router::parse::parse(sql).ok()?;
-    let [stmt @ Statement::Query(_)] = statements.as_slice() else {
+    let [stmt] = statements.as_slice() else {
         return None;
     };
     let mut finder = Finder {
-        depth: 0,
+        depth: statement_depth(stmt)?,
         found: Vec::new(),
         failed: None,
     };
@@ -727,9 +737,11 @@ pub fn outer_subqueries(sql: &str) -> Option<Result<Vec<Subquery>, RewriteError>
 pub fn substitute(sql: &str, answers: Vec<Answer>) -> Result<String, RewriteError> {
     let mut statements =
         myshard_router::parse::parse(sql).map_err(|e| RewriteError::Unsupported(e.to_string()))?;
-    let [stmt @ Statement::Query(_)] = statements.as_mut_slice() else {
-        return Err(RewriteError::Unsupported("not a SELECT".into()));
+    let [stmt] = statements.as_mut_slice() else {
+        return Err(RewriteError::Unsupported("not one statement".into()));
     };
+    let depth = statement_depth(stmt)
+        .ok_or_else(|| RewriteError::Unsupported("not a SELECT, UPDATE or DELETE".into()))?;
     let mut with = Vec::with_capacity(answers.len());
     for a in answers {
         with.push(match a {
@@ -759,7 +771,7 @@ pub fn substitute(sql: &str, answers: Vec<Answer>) -> Result<String, RewriteErro
         });
     }
     let mut replacer = Replacer {
-        depth: 0,
+        depth,
         with: with.into_iter(),
     };
     if stmt.visit(&mut replacer).is_break() {

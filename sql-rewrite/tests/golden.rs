@@ -19,7 +19,7 @@ fn actual(router: &Router, schema: Option<&str>, sql: &str) -> (Option<Value>, O
     let facts = Facts {
         schema,
         allowed: None,
-        in_copy: false,
+        mode: Default::default(),
     };
     let (plan, exec) = match plan_tree(router, &facts, sql, &mut ids) {
         Plan::Run(p) => *p,
