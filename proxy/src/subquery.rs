@@ -16,7 +16,7 @@ use myshard_sql_rewrite::planner::PlanError;
 use myshard_sql_rewrite::staged::{
     self, Facts, Mode, PartRun, Plan, Stage, StageKind, MAX_DERIVED_JOINS,
 };
-use myshard_sql_rewrite::subquery::{substitute, Answer, DerivedColumn, Subquery};
+use myshard_sql_rewrite::subquery::{insert_values, substitute, Answer, DerivedColumn, Subquery};
 use myshard_sql_rewrite::ExecPlan;
 use mysql_common::packets::Column;
 use mysql_common::value::Value;
@@ -145,7 +145,7 @@ fn answer(kind: &Subquery, (cols, rows): Rows, mode: &TextMode) -> Result<Answer
             Answer::Scalar(literal(cols.first(), v, mode))
         }
         Subquery::Exists(_) => Answer::Exists(!rows.is_empty()),
-        Subquery::Derived(_) => Answer::Derived(
+        Subquery::Derived(_) | Subquery::Rows(_) => Answer::Derived(
             cols.iter()
                 .map(|c| DerivedColumn {
                     name: c.name_str().into_owned(),
@@ -309,7 +309,8 @@ impl Session {
     ) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         let copy = stage.kind == StageKind::Copy;
         let rewritten = match Box::pin(self.run_parts(&stage)).await {
-            Ok(r) => r,
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(staged::nothing_to_write()),
             Err(e) if copy => {
                 let (code, _, message) = e.to_err();
                 return Err(ProxyError::not_supported(format!(
@@ -352,8 +353,9 @@ impl Session {
         }
     }
 
-    /// The stage's statement with its parts' rows in place of its subqueries.
-    async fn run_parts(&mut self, stage: &Stage) -> Result<String, ProxyError> {
+    /// The stage's statement with its parts' rows in place of its subqueries; `None` for an
+    /// `INSERT … SELECT` that has no rows to insert.
+    async fn run_parts(&mut self, stage: &Stage) -> Result<Option<String>, ProxyError> {
         let mut answers = Vec::with_capacity(stage.parts.len());
         for part in &stage.parts {
             match &part.run {
@@ -384,10 +386,20 @@ impl Session {
                 }
             }
         }
-        if answers.is_empty() {
-            return Ok(stage.statement.clone());
+        let not_supported =
+            |e: myshard_sql_rewrite::RewriteError| ProxyError::not_supported(e.to_string());
+        match answers.pop() {
+            None => Ok(Some(stage.statement.clone())),
+            Some(Answer::Derived(_, rows)) if stage.kind == StageKind::InsertRows => {
+                insert_values(&stage.statement, &rows).map_err(not_supported)
+            }
+            Some(last) => {
+                answers.push(last);
+                substitute(&stage.statement, answers)
+                    .map(Some)
+                    .map_err(not_supported)
+            }
         }
-        substitute(&stage.statement, answers).map_err(|e| ProxyError::not_supported(e.to_string()))
     }
 
     /// The plan of the copy fallback for a read whose shards' rows turned out not to merge.

@@ -15,7 +15,7 @@
 
 use crate::planner::{plan_as, PlanError};
 use crate::subquery::{
-    correlated_tables, correlation, derive_every_table, derive_table, inline_ctes,
+    correlated_tables, correlation, derive_every_table, derive_table, inline_ctes, insert_source,
     outer_subqueries, Columns, CorrelatedTable, Correlation, Subquery,
 };
 use crate::{ExecPlan, RewriteError};
@@ -76,6 +76,9 @@ pub enum StageKind {
     JoinOffKey(String),
     /// The copy fallback: every table is fetched by itself and one server evaluates the rest.
     Copy,
+    /// The SELECT of an `INSERT … SELECT` runs first; its rows become the INSERT's VALUES
+    /// (none: nothing is written).
+    InsertRows,
 }
 
 /// Parts of a statement that run first.
@@ -144,6 +147,27 @@ pub fn copy_plan(
         Ok(Some(s)) => Some(s),
         _ => None,
     }
+}
+
+/// The plan of a write that has nothing to do (an `INSERT … SELECT` whose SELECT found no
+/// rows): no target, an OK with no affected rows.
+pub fn nothing_to_write() -> (RoutePlan, ExecPlan) {
+    let mut route = RoutePlan::single(
+        myshard_router::StatementKind::Write,
+        myshard_router::Role::Primary,
+        "",
+        None,
+    );
+    route.targets.clear();
+    let exec = ExecPlan {
+        role: myshard_router::Role::Primary,
+        queries: Vec::new(),
+        merge: myshard_merger::MergeSpec::SumAffected,
+        last_insert_id: None,
+        union: false,
+        result_renames: Vec::new(),
+    };
+    (route, exec)
 }
 
 /// What a part or stage needs before it can be planned: a table's columns.
@@ -216,6 +240,30 @@ fn split_stage(
     why: &PlanError,
     ids: &mut dyn IdSource,
 ) -> Result<Option<Stage>, Blocked> {
+    if let Some(select) = insert_source(sql) {
+        // Its rows decide what is written: read on the primaries.
+        let inner = Facts {
+            mode: Mode {
+                on_primary: true,
+                ..facts.mode
+            },
+            ..*facts
+        };
+        let select = select?;
+        let plan = runnable(plan_tree(router, &inner, &select, ids))?;
+        return Ok(Some(Stage {
+            kind: StageKind::InsertRows,
+            why: why.clone(),
+            statement: sql.to_string(),
+            parts: vec![Part {
+                subquery: Subquery::Rows(select),
+                run: PartRun::Rows(plan),
+            }],
+            exact: facts.mode.in_copy,
+            on_primary: true,
+            fallback: None,
+        }));
+    }
     // An UPDATE's or DELETE's subqueries decide what it changes: they read the primaries.
     let write = myshard_router::lexer::tokenize(sql)
         .iter()
@@ -455,6 +503,7 @@ impl Stage {
             StageKind::Subqueries => "materialize subqueries".to_string(),
             StageKind::JoinOffKey(t) => format!("fetch '{t}' (joined off its key) by itself"),
             StageKind::Copy => "copy every table, evaluate on one server".to_string(),
+            StageKind::InsertRows => "run the SELECT of an INSERT … SELECT first".to_string(),
         };
         let _ = writeln!(out, "{pad}stage: {what}");
         let _ = writeln!(out, "{pad}  because: {}", self.why);
@@ -471,6 +520,7 @@ impl Stage {
                 Subquery::Scalar(_) => "scalar",
                 Subquery::Exists(_) => "EXISTS",
                 Subquery::Derived(_) => "derived table",
+                Subquery::Rows(_) => "rows to insert",
             };
             match &part.run {
                 PartRun::Rows(plan) => {
@@ -499,6 +549,9 @@ impl Stage {
         }
         let then = match self.kind {
             StageKind::Copy => "then: the statement over the rows, on one server",
+            StageKind::InsertRows => {
+                "then: INSERT … VALUES of the rows (none: nothing written), planned again"
+            }
             _ => "then: the statement with the parts' rows as literals, planned again",
         };
         let _ = writeln!(out, "{pad}  {then}");

@@ -19,13 +19,19 @@ pub enum Subquery {
     Exists(String),
     /// A derived table in FROM.
     Derived(String),
+    /// The SELECT of an `INSERT … SELECT`: its rows become the INSERT's VALUES.
+    Rows(String),
 }
 
 impl Subquery {
     /// The subquery's own statement text.
     pub fn sql(&self) -> &str {
         match self {
-            Subquery::In(q) | Subquery::Scalar(q) | Subquery::Exists(q) | Subquery::Derived(q) => q,
+            Subquery::In(q)
+            | Subquery::Scalar(q)
+            | Subquery::Exists(q)
+            | Subquery::Derived(q)
+            | Subquery::Rows(q) => q,
         }
     }
 }
@@ -702,6 +708,68 @@ impl VisitorMut for Deriver {
         self.derived += 1;
         ControlFlow::Continue(())
     }
+}
+
+/// The SELECT of an `INSERT|REPLACE … SELECT`, to run first and put in as VALUES rows
+/// ([`insert_values`]); `None` for any other statement.
+pub fn insert_source(sql: &str) -> Option<Result<String, RewriteError>> {
+    let statements = myshard_router::parse::parse(sql).ok()?;
+    let [Statement::Insert(ins)] = statements.as_slice() else {
+        return None;
+    };
+    let source = ins.source.as_ref()?;
+    if matches!(source.body.as_ref(), sqlparser::ast::SetExpr::Values(_)) {
+        return None;
+    }
+    let refuse = |what: &str| {
+        Some(Err(RewriteError::Unsupported(format!(
+            "INSERT … SELECT {what} across shards is not supported yet"
+        ))))
+    };
+    if ins.on.is_some() {
+        return refuse("… ON DUPLICATE KEY UPDATE");
+    }
+    if ins.returning.is_some() {
+        return refuse("… RETURNING");
+    }
+    if !ins.assignments.is_empty() || ins.partitioned.is_some() {
+        return refuse("in this form");
+    }
+    Some(crate::render::render(&mut *source.clone()))
+}
+
+/// An `INSERT … SELECT` with the SELECT's rows (each value an SQL literal) as its VALUES;
+/// `None` when there are no rows (nothing to insert).
+pub fn insert_values(sql: &str, rows: &[Vec<String>]) -> Result<Option<String>, RewriteError> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut statements =
+        myshard_router::parse::parse(sql).map_err(|e| RewriteError::Unsupported(e.to_string()))?;
+    let [Statement::Insert(ins)] = statements.as_mut_slice() else {
+        return Err(RewriteError::Unsupported("not an INSERT … SELECT".into()));
+    };
+    // The head as the one printer writes it, then the rows as written by the literal
+    // function that read them (no second parse of every value).
+    ins.source = Some(parse_query("VALUES (0)")?);
+    let head = crate::render::render(&mut statements[0])?;
+    let Some(head) = head.strip_suffix("VALUES (0)") else {
+        return Err(RewriteError::Unsupported(
+            "invariant: an INSERT's VALUES are not where they were put".into(),
+        ));
+    };
+    let mut out = String::with_capacity(head.len() + rows.len() * 16);
+    out.push_str(head);
+    out.push_str("VALUES ");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&row.join(", "));
+        out.push(')');
+    }
+    Ok(Some(out))
 }
 
 /// The query depth of a statement's own expressions, less one: a SELECT's are inside its
