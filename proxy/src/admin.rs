@@ -331,33 +331,7 @@ pub async fn query(session: &mut Session, stream: &mut PacketStream, sql: &str) 
             }
         } else if kw(0, "EXPLAIN") && kw(1, "ROUTE") {
             let inner = sql.trim_start()[7..].trim_start()[5..].trim();
-            match session.plan(inner) {
-                Ok((_, exec)) => {
-                    let merge = exec.merge.to_string();
-                    let rows = exec
-                        .queries
-                        .iter()
-                        .map(|q| {
-                            vec![
-                                text(&q.shard),
-                                q.table.map_or(Value::NULL, num),
-                                text(&q.sql),
-                                text(&merge),
-                            ]
-                        })
-                        .collect();
-                    Ok((
-                        vec![
-                            text_column("shard"),
-                            text_column("table"),
-                            text_column("sql"),
-                            text_column("merge"),
-                        ],
-                        rows,
-                    ))
-                }
-                Err(e) => Err(e),
-            }
+            session.explain_route(inner).await
         } else if kw(0, "CHECK") && kw(1, "SCHEMA") {
             session.schema_drift().await.map(|rows| {
                 (

@@ -13,7 +13,6 @@ use myshard_config::UserConfig;
 use myshard_router::policy::Denied;
 use myshard_router::session::{classify, SessionStatement, SetTarget};
 use myshard_router::text::quote_ident;
-use myshard_sql_rewrite::staged::Plan;
 use mysql_common::constants::{CapabilityFlags, ColumnType, StatusFlags};
 use mysql_common::value::Value;
 use std::collections::HashMap;
@@ -546,59 +545,10 @@ impl Session {
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
             }
             SessionStatement::ExplainRoute(inner) => {
-                let planned = self
-                    .plan_with_columns(&inner)
+                let (cols, rows) = self
+                    .explain_route(&inner)
                     .await
                     .map_err(ForwardError::Statement)?;
-                let cols = [
-                    local::text_column("shard"),
-                    local::text_column("table"),
-                    local::text_column("sql"),
-                    local::text_column("merge"),
-                ];
-                let (plan, exec) = match planned {
-                    Plan::Run(p) => self.admit(&inner, *p).map_err(ForwardError::Statement)?,
-                    Plan::Refuse(e) => return Err(ForwardError::Statement(self.refusal(&e))),
-                    // Parts that run first: the plan's lines, as `myshard explain` prints them.
-                    staged => {
-                        let rows: Vec<Vec<Value>> = staged
-                            .lines()
-                            .into_iter()
-                            .map(|l| {
-                                vec![
-                                    Value::NULL,
-                                    Value::NULL,
-                                    Value::Bytes(l.into_bytes()),
-                                    Value::NULL,
-                                ]
-                            })
-                            .collect();
-                        executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
-                        return Ok(());
-                    }
-                };
-                let merge = match plan.catalog.as_slice() {
-                    [] => exec.merge.to_string(),
-                    tables => format!(
-                        "{} over the logical information_schema.{} gathered from the shards",
-                        exec.merge,
-                        tables.join(", information_schema.")
-                    ),
-                };
-                let rows: Vec<Vec<Value>> = exec
-                    .queries
-                    .iter()
-                    .map(|q| {
-                        vec![
-                            Value::Bytes(q.shard.clone().into_bytes()),
-                            q.table
-                                .map_or(Value::NULL, |t| Value::Bytes(t.to_string().into_bytes())),
-                            Value::Bytes(q.sql.clone().into_bytes()),
-                            Value::Bytes(merge.clone().into_bytes()),
-                        ]
-                    })
-                    .collect();
-                let _ = plan;
                 executor::write_result(stream, &cols, &rows, self.framing(more)).await?;
             }
             SessionStatement::Prepare { name, source } => {

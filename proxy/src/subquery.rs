@@ -427,10 +427,57 @@ impl Session {
         }
     }
 
+    /// `EXPLAIN ROUTE` (client and admin port): shard, physical table, SQL and merge of each
+    /// target; for a plan whose parts run first, one row per line of the plan as `myshard
+    /// explain` prints it (in the SQL column).
+    pub(crate) async fn explain_route(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<Column>, Vec<Vec<Value>>), ProxyError> {
+        let cols = ["shard", "table", "sql", "merge"]
+            .into_iter()
+            .map(crate::local::text_column)
+            .collect();
+        let text = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        let (plan, exec) = match self.plan_with_columns(sql).await? {
+            Plan::Run(p) => self.admit(sql, *p)?,
+            Plan::Refuse(e) => return Err(self.refusal(&e)),
+            staged => {
+                let rows = staged
+                    .lines()
+                    .iter()
+                    .map(|l| vec![Value::NULL, Value::NULL, text(l), Value::NULL])
+                    .collect();
+                return Ok((cols, rows));
+            }
+        };
+        let merge = match plan.catalog.as_slice() {
+            [] => exec.merge.to_string(),
+            tables => format!(
+                "{} over the logical information_schema.{} gathered from the shards",
+                exec.merge,
+                tables.join(", information_schema.")
+            ),
+        };
+        let rows = exec
+            .queries
+            .iter()
+            .map(|q| {
+                vec![
+                    text(&q.shard),
+                    q.table.map_or(Value::NULL, |t| text(&t.to_string())),
+                    text(&q.sql),
+                    text(&merge),
+                ]
+            })
+            .collect();
+        Ok((cols, rows))
+    }
+
     /// [`Session::plan`], reading the columns and unique keys of a table the planner asks
     /// for first (nothing of the statement runs): `EXPLAIN ROUTE` of an INSERT without a
     /// column list or of an upsert plans as the statement itself would.
-    pub(crate) async fn plan_with_columns(&mut self, sql: &str) -> Result<Plan, ProxyError> {
+    async fn plan_with_columns(&mut self, sql: &str) -> Result<Plan, ProxyError> {
         let mut plan = self.plan_tree(sql, Mode::default());
         let mut read: Vec<(String, String)> = Vec::new();
         while let Plan::ReadColumns { schema, table, .. } = &plan {

@@ -99,6 +99,19 @@ async fn admin_commands_on_their_own_port() {
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("SELECT * FROM users WHERE id = 7"), "{out}");
+    // A statement whose parts run first: the admin port shows the same plan tree as the
+    // client's EXPLAIN ROUTE and `myshard explain`, not a refusal.
+    let (ok, out, err) = admin_cli(
+        admin_port,
+        "dbadmin",
+        "secret",
+        "USE mall; EXPLAIN ROUTE SELECT name FROM users WHERE id IN (SELECT o.user_id FROM t_order o WHERE o.status = 'x')",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("stage: materialize subqueries") && out.contains("part 1 (IN list)"),
+        "{out}"
+    );
 
     let (ok, out, err) = admin_cli(admin_port, "dbadmin", "secret", "SHOW QUERY DIGESTS");
     assert!(ok, "{err}");
