@@ -2,7 +2,7 @@
 //! primary gives myshard (a warning for SUPER, FILE or GRANT OPTION, which myshard never
 //! needs), and with `--schema` the drift report of every rule-placed table.
 
-use crate::drift::{schema_drift, unique_key_warnings, ShardReader};
+use crate::drift::{key_findings, schema_drift, ShardReader};
 use crate::error::ProxyError;
 use crate::executor;
 use myshard_config::Config;
@@ -159,13 +159,21 @@ pub(crate) fn run(config: &Config, schema: bool) -> ExitCode {
             eprintln!("schema check: not every shard could be reached");
             return ExitCode::from(1);
         }
-        match unique_key_warnings(config, &mut direct).await {
-            Ok(warnings) => {
-                for w in warnings {
+        let mut mistakes = 0;
+        match key_findings(config, &mut direct).await {
+            Ok(found) => {
+                for w in &found.warnings {
                     eprintln!("warning: {w}");
                 }
+                for e in &found.errors {
+                    eprintln!("error: {e}");
+                }
+                mistakes = found.errors.len();
             }
-            Err(e) => eprintln!("warning: cannot read the tables' unique keys: {}", e.to_err().2),
+            Err(e) => eprintln!(
+                "warning: cannot read the tables' columns and unique keys: {}",
+                e.to_err().2
+            ),
         }
         match schema_drift(config, &mut direct).await {
             Ok(rows) => {
@@ -180,10 +188,15 @@ pub(crate) fn run(config: &Config, schema: bool) -> ExitCode {
                         println!("{schema}.{table}: {status}: {detail}");
                     }
                 }
-                if drifted == 0 {
+                if drifted > 0 {
+                    eprintln!("schema check: {drifted} table(s) differ between their shards");
+                }
+                if mistakes > 0 {
+                    eprintln!("schema check: {mistakes} table(s) lack their sharding column");
+                }
+                if drifted == 0 && mistakes == 0 {
                     ExitCode::SUCCESS
                 } else {
-                    eprintln!("schema check: {drifted} table(s) differ between their shards");
                     ExitCode::from(1)
                 }
             }

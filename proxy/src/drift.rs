@@ -6,7 +6,9 @@
 use crate::error::ProxyError;
 use crate::session::Session;
 use myshard_config::Config;
-use myshard_router::columns::{column_source, unique_keys_from_rows, unique_keys_sql, UniqueKey};
+use myshard_router::columns::{
+    column_source, columns_sql, unique_keys_from_rows, unique_keys_sql, UniqueKey,
+};
 use myshard_router::placement::all_targets;
 use myshard_router::text::{quote, quote_ident};
 use mysql_common::value::Value;
@@ -38,14 +40,24 @@ fn text_of(v: Option<&Value>) -> String {
     }
 }
 
-/// A warning for each primary or unique key of a sharded table that does not contain the
-/// table's sharding column (read on the first shard of its rule): such a key is unique per
-/// shard only, and myshard refuses upserts into the table.
-pub(crate) async fn unique_key_warnings<R: ShardReader>(
+/// What `myshard check --schema` finds in the tables' keys and columns.
+#[derive(Debug, Default)]
+pub(crate) struct KeyFindings {
+    /// A sharding column the table does not have: nothing can be placed by it (a mistake in
+    /// the shard map, or in the table).
+    pub errors: Vec<String>,
+    /// A primary or unique key without the sharding column: unique on each shard only.
+    pub warnings: Vec<String>,
+}
+
+/// For every sharded table (read on the first shard of its rule): an error when it lacks
+/// its sharding column, a warning for each primary or unique key that does not contain that
+/// column (such a key is unique per shard only, and myshard refuses upserts into the table).
+pub(crate) async fn key_findings<R: ShardReader>(
     config: &Config,
     reader: &mut R,
-) -> Result<Vec<String>, ProxyError> {
-    let mut out = Vec::new();
+) -> Result<KeyFindings, ProxyError> {
+    let mut found = KeyFindings::default();
     for schema in &config.schemas {
         for table in &schema.tables {
             let (Some(rule), Some(column)) = (schema.rule(&table.rule), table.column.as_deref())
@@ -58,6 +70,23 @@ pub(crate) async fn unique_key_warnings<R: ShardReader>(
             let Some((shard, physical)) = column_source(schema, &table.name) else {
                 continue;
             };
+            let columns: Vec<String> = reader
+                .read(&shard, &columns_sql(schema.physical_database(), &physical))
+                .await?
+                .iter()
+                .map(|row| text_of(row.first()))
+                .collect();
+            // A table that is not there is the drift report's to name.
+            if !columns.is_empty() && !columns.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+                found.errors.push(format!(
+                    "{}.{}: the sharding column '{column}' (rule '{}') is not a column of the table on shard '{shard}' (it has {}); no row can be placed by it",
+                    schema.name,
+                    table.name,
+                    rule.name,
+                    columns.join(", ")
+                ));
+                continue;
+            }
             let rows = reader
                 .read(
                     &shard,
@@ -74,7 +103,7 @@ pub(crate) async fn unique_key_warnings<R: ShardReader>(
             } in keys
             {
                 if !cols.iter().any(|c| c.eq_ignore_ascii_case(column)) {
-                    out.push(format!(
+                    found.warnings.push(format!(
                         "{}.{}: unique key {} ({}) does not contain the sharding column '{column}': it is unique on each shard only, and myshard refuses INSERT … ON DUPLICATE KEY UPDATE, INSERT IGNORE and REPLACE into the table",
                         schema.name,
                         table.name,
@@ -85,7 +114,7 @@ pub(crate) async fn unique_key_warnings<R: ShardReader>(
             }
         }
     }
-    Ok(out)
+    Ok(found)
 }
 
 /// (schema, table, status, detail) for every rule-placed table: `same` when every target

@@ -400,6 +400,12 @@ column = "id"
 name = "visits"
 rule = "by_id"
 column = "owner"
+
+# A map mistake `myshard check --schema` must name: the table has no such column.
+[[schemas.tables]]
+name = "typo"
+rule = "by_id"
+column = "ownr"
 "#
         ),
     )
@@ -408,6 +414,9 @@ column = "owner"
         .await
         .expect("connect");
     c.query_drop("CREATE TABLE items (id INT PRIMARY KEY, v INT)")
+        .await
+        .expect("create on every shard");
+    c.query_drop("CREATE TABLE typo (id INT PRIMARY KEY, owner INT)")
         .await
         .expect("create on every shard");
     // Keyed by its own id, sharded by owner: unique per shard only.
@@ -516,6 +525,10 @@ column = "owner"
         "{err}"
     );
     assert!(!err.contains("by_code"), "{err}");
+    assert!(
+        err.contains("error: ddl.typo: the sharding column 'ownr' (rule 'by_id') is not a column of the table on shard 's0' (it has id, owner)"),
+        "{err}"
+    );
     // Repaired by hand on the shard that missed it: the same everywhere.
     sql(
         e.cluster.primary_port(3),
