@@ -176,19 +176,44 @@ impl RoutePlan {
     }
 }
 
+impl fmt::Display for Combine {
+    /// How the targets' answers combine, in words.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Combine::Single => f.write_str("single target"),
+            Combine::Concat { offset, limit } => {
+                f.write_str("concat")?;
+                if *offset > 0 {
+                    write!(f, ", offset {offset}")?;
+                }
+                match limit {
+                    Some(l) => write!(f, ", limit {l}"),
+                    None => Ok(()),
+                }
+            }
+            Combine::SumAffected => f.write_str("sum affected rows"),
+            Combine::First => f.write_str("first target's answer"),
+            Combine::Merge => f.write_str("merge"),
+        }
+    }
+}
+
 impl fmt::Display for RoutePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let targets: Vec<String> = self.targets.iter().map(|t| t.to_string()).collect();
+        let role = match self.role {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+        };
         write!(
             f,
-            "{} on {:?} [{}] {:?}",
+            "{} on {role} [{}], {}",
             self.kind.label(),
-            self.role,
             targets.join(", "),
             self.combine
         )?;
         if let Some(db) = &self.database {
-            write!(f, " db={db}")?;
+            write!(f, ", database {db}")?;
         }
         if !self.catalog.is_empty() {
             write!(
