@@ -58,7 +58,7 @@ fn is_number(s: &str) -> bool {
 /// How literal rows get a result column's type back (`{}` is the column): without it a NULL
 /// or a date literal would make the column a string, and text would take the connection's
 /// collation instead of the column's.
-fn cast_of(c: &Column) -> Option<String> {
+fn cast_of(c: &Column, collation: Option<&str>) -> Option<String> {
     use myshard_merger::Kind;
     use mysql_common::constants::{ColumnFlags, ColumnType::*};
     if c.flags()
@@ -91,6 +91,18 @@ fn cast_of(c: &Column) -> Option<String> {
         }
         Kind::Binary => "CAST({} AS BINARY)".into(),
         Kind::Text => {
+            let plain = |s: &str| {
+                !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            };
+            // The column's own collation, read from the shard's catalog: the result metadata
+            // gives the connection's. (COLLATE makes it EXPLICIT where the table's column is
+            // IMPLICIT: two such columns of different collations meeting in one expression
+            // are refused (1267) where the tables' would let a `_bin` one win. MariaDB's
+            // CAST … COLLATE would keep IMPLICIT, but sqlparser cannot read it.)
+            if let Some(name) = collation.filter(|n| plain(n)) {
+                let charset = name.split('_').next().unwrap_or(name);
+                return Some(format!("CONVERT({{}} USING {charset}) COLLATE {name}"));
+            }
             // Ids MySQL and MariaDB do not share: the literals' own collation.
             if c.character_set() == 0 || c.character_set() >= 255 {
                 return None;
@@ -99,9 +111,6 @@ fn cast_of(c: &Column) -> Option<String> {
                 mysql_common::collations::CollationId::from(c.character_set()),
             );
             let (charset, name) = (collation.charset(), collation.collation());
-            let plain = |s: &str| {
-                !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            };
             if !plain(charset) || !plain(name) {
                 return None;
             }
@@ -122,7 +131,12 @@ fn one_column(cols: &[Column]) -> Result<(), ProxyError> {
 }
 
 /// A subquery's result as literals for its place.
-fn answer(kind: &Subquery, (cols, rows): Rows, mode: &TextMode) -> Result<Answer, ProxyError> {
+fn answer(
+    kind: &Subquery,
+    (cols, rows): Rows,
+    collations: &[Option<String>],
+    mode: &TextMode,
+) -> Result<Answer, ProxyError> {
     Ok(match kind {
         Subquery::In(_) => {
             one_column(&cols)?;
@@ -147,9 +161,10 @@ fn answer(kind: &Subquery, (cols, rows): Rows, mode: &TextMode) -> Result<Answer
         Subquery::Exists(_) => Answer::Exists(!rows.is_empty()),
         Subquery::Derived(_) | Subquery::Rows(_) => Answer::Derived(
             cols.iter()
-                .map(|c| DerivedColumn {
+                .enumerate()
+                .map(|(i, c)| DerivedColumn {
                     name: c.name_str().into_owned(),
-                    cast: cast_of(c),
+                    cast: cast_of(c, collations.get(i).and_then(|x| x.as_deref())),
                 })
                 .collect(),
             rows.iter()
@@ -170,7 +185,7 @@ pub(crate) fn answer_rows(
     rows: Vec<Vec<Value>>,
     mode: &TextMode,
 ) -> Result<(Vec<DerivedColumn>, Vec<Vec<String>>), ProxyError> {
-    match answer(&Subquery::Derived(String::new()), (cols, rows), mode)? {
+    match answer(&Subquery::Derived(String::new()), (cols, rows), &[], mode)? {
         Answer::Derived(columns, rows) => Ok((columns, rows)),
         _ => Err(ProxyError::not_supported(
             "invariant: a derived table's answer is rows",
@@ -181,7 +196,7 @@ pub(crate) fn answer_rows(
 /// Refuses a copy of rows whose literals would not keep some column's type exactly (ENUM and
 /// SET sort by definition position, BIT and spatial values have no typed literal form here).
 fn copied_exactly(cols: &[Column]) -> Result<(), ProxyError> {
-    match cols.iter().find(|c| cast_of(c).is_none()) {
+    match cols.iter().find(|c| cast_of(c, None).is_none()) {
         Some(c) => Err(ProxyError::not_supported(format!(
             "column '{}' has a type myshard cannot copy as literal rows exactly (ENUM, SET, BIT, spatial or an unusual character set)",
             c.name_str()
@@ -361,25 +376,27 @@ impl Session {
             match &part.run {
                 PartRun::Rows(plan) => {
                     let sql = part.subquery.sql();
-                    let mut rows = self.collect_plan(sql, plan.clone(), stage.mode()).await?;
+                    let (mut rows, collations) =
+                        self.collect_plan(sql, plan.clone(), stage.mode()).await?;
                     if stage.exact && matches!(part.subquery, Subquery::Derived(_)) {
                         copied_exactly(&rows.0)?;
                         in_key_order(&mut rows);
                     }
-                    answers.push(answer(&part.subquery, rows, &self.text)?);
+                    answers.push(answer(&part.subquery, rows, &collations, &self.text)?);
                 }
                 PartRun::Tables(tables) => {
                     let mut fetched = Vec::with_capacity(tables.len());
                     for (table, plan) in tables {
-                        let rows = self
+                        let (rows, collations) = self
                             .collect_plan(&table.fetch, plan.clone(), stage.mode())
                             .await?;
                         if stage.exact {
                             copied_exactly(&rows.0)?;
                         }
+                        let derived = Subquery::Derived(String::new());
                         fetched.push((
                             table.qualifier.clone(),
-                            answer(&Subquery::Derived(String::new()), rows, &self.text)?,
+                            answer(&derived, rows, &collations, &self.text)?,
                         ));
                     }
                     answers.push(Answer::Correlated(fetched));
@@ -494,17 +511,74 @@ impl Session {
     /// Runs a read across its shards and returns its rows instead of sending them.
     pub(crate) async fn collect_read(&mut self, sql: &str) -> Result<Rows, ProxyError> {
         let plan = self.plan_tree(sql, Mode::default());
-        self.collect_plan(sql, plan, Mode::default()).await
+        Ok(self.collect_plan(sql, plan, Mode::default()).await?.0)
     }
 
-    /// Runs a read's plan across its shards and returns its rows.
+    /// Runs a read's plan across its shards and returns its rows, with the collation of each
+    /// text column that is a table's column (read from the shard's catalog once per table).
     async fn collect_plan(
         &mut self,
         sql: &str,
         plan: Plan,
         mode: Mode,
-    ) -> Result<Rows, ProxyError> {
+    ) -> Result<(Rows, Vec<Option<String>>), ProxyError> {
         let (plan, exec) = Box::pin(self.resolve(sql, plan, mode, 0)).await?;
+        let shard = exec.queries.first().map(|q| q.shard.clone());
+        let rows = self.collect_exec(&plan, &exec).await?;
+        let collations = match shard {
+            Some(shard) if !rows.1.is_empty() => self.column_collations(&shard, &rows.0).await?,
+            _ => Vec::new(),
+        };
+        Ok((rows, collations))
+    }
+
+    /// The collation of each text column of a result that names a table's column
+    /// (`org_table`, `org_name`), as the shard's `information_schema.COLUMNS` gives it: the
+    /// result metadata carries the connection's collation instead.
+    pub(crate) async fn column_collations(
+        &mut self,
+        shard: &str,
+        cols: &[Column],
+    ) -> Result<Vec<Option<String>>, ProxyError> {
+        let catalog = self.shared.router().columns().clone();
+        let mut out = Vec::with_capacity(cols.len());
+        for c in cols {
+            let (db, table) = (c.schema_str(), c.org_table_str());
+            if crate::merge::kind_of(c) != myshard_merger::Kind::Text
+                || db.is_empty()
+                || table.is_empty()
+            {
+                out.push(None);
+                continue;
+            }
+            let map = match catalog.collations(&db, &table) {
+                Some(m) => m,
+                None => {
+                    let sql = myshard_router::columns::ColumnCatalog::collations_sql(&db, &table);
+                    let (_, rows) = self.read_on(shard, &sql, None).await?;
+                    let text = |v: Option<&Value>| match v {
+                        Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                        _ => None,
+                    };
+                    catalog.set_collations(
+                        &db,
+                        &table,
+                        rows.iter()
+                            .filter_map(|r| Some((text(r.first())?, text(r.get(1))?))),
+                    )
+                }
+            };
+            out.push(map.get(&c.org_name_str().to_lowercase()).cloned());
+        }
+        Ok(out)
+    }
+
+    /// Runs a planned read across its shards and returns its rows.
+    async fn collect_exec(
+        &mut self,
+        plan: &RoutePlan,
+        exec: &ExecPlan,
+    ) -> Result<Rows, ProxyError> {
         if plan.kind != StatementKind::Read {
             return Err(ProxyError::not_supported("a subquery must be a read"));
         }

@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub struct ColumnCatalog {
     tables: DashMap<(String, String), Arc<Vec<String>>>,
     unique_keys: DashMap<(String, String), Arc<Vec<UniqueKey>>>,
+    /// Column collations by physical (database, table), column names in lower case: result
+    /// metadata carries only the connection's collation, not the column's.
+    collations: DashMap<(String, String), Arc<std::collections::HashMap<String, String>>>,
 }
 
 /// A primary or unique key: its name and columns.
@@ -57,8 +60,48 @@ impl ColumnCatalog {
         );
     }
 
+    /// The collations of a physical table's columns (by lower-case column name), if read.
+    pub fn collations(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> Option<Arc<std::collections::HashMap<String, String>>> {
+        self.collations
+            .get(&(database.to_string(), table.to_string()))
+            .map(|e| e.value().clone())
+    }
+
+    /// Records the collations of a physical table's text columns (column, collation).
+    pub fn set_collations(
+        &self,
+        database: &str,
+        table: &str,
+        columns: impl IntoIterator<Item = (String, String)>,
+    ) -> Arc<std::collections::HashMap<String, String>> {
+        let map: std::collections::HashMap<String, String> = columns
+            .into_iter()
+            .map(|(c, collation)| (c.to_lowercase(), collation))
+            .collect();
+        let map = Arc::new(map);
+        self.collations
+            .insert((database.to_string(), table.to_string()), map.clone());
+        map
+    }
+
+    /// The statement that lists a physical table's text columns and their collations.
+    pub fn collations_sql(database: &str, table: &str) -> String {
+        let quote = |s: &str| crate::text::quote(s.as_bytes(), "");
+        format!(
+            "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND COLLATION_NAME IS NOT NULL",
+            quote(database),
+            quote(table)
+        )
+    }
+
     /// Forgets every table of a schema (after DDL in it).
     pub fn forget_schema(&self, schema: &str) {
+        // Collations are kept by physical name: DDL anywhere forgets them all.
+        self.collations.clear();
         self.tables.retain(|(s, _), _| s != schema);
         self.unique_keys.retain(|(s, _), _| s != schema);
     }

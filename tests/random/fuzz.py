@@ -5,7 +5,8 @@ column labels, rows (in order where ORDER BY fixes it), affected rows of writes,
 every write the written table's whole contents.
 
 The data is adversarial: strings equal under utf8mb4_general_ci ('abc', 'ABC', 'abc ', 'Àbc',
-'', ' '), NULLs, ties, 4-byte UTF-8, quotes and backslashes, binary values. The statements:
+'', ' '), NULLs, ties, 4-byte UTF-8, quotes and backslashes, binary values, in columns of
+several collations (general_ci, unicode_ci, _bin, NO PAD, latin1: see schema.sql). The statements:
 filters, ORDER BY/LIMIT/OFFSET, GROUP BY with every aggregate, HAVING, DISTINCT, co-located,
 broadcast and off-key joins, outer joins, IN/EXISTS/scalar subqueries, UNION [ALL], and
 writes (multi-row INSERT, UPDATE, DELETE, upserts).
@@ -389,6 +390,18 @@ REGRESSIONS = [
           "WHERE id < 0"),
     Query("SELECT GROUP_CONCAT(DISTINCT region ORDER BY region), BIT_OR(bal) FROM cust "
           "WHERE score > 1000", ci=True),
+    # Rows materialized as literals keep their column's collation (the result metadata gives
+    # only the connection's): NO PAD and _bin in derived tables, joins off the key, the copy.
+    Query("SELECT d.k, COUNT(*) FROM (SELECT label AS k FROM item) d GROUP BY d.k", ci=True),
+    Query("SELECT d.k, COUNT(*) FROM (SELECT sku AS k FROM ord) d GROUP BY d.k", ci=True),
+    Query("SELECT i.ord_id, o.sku FROM item i LEFT JOIN ord o ON o.id = i.ord_id "
+          "WHERE o.sku IN ('Zoë', 'abc')"),
+    Query("SELECT id, ROW_NUMBER() OVER (ORDER BY cust_id, id) AS rn FROM ord "
+          "WHERE sku LIKE '%b%' ORDER BY id", ordered=True),
+    # UNIONs of columns of different collations: ERR 1271 where MariaDB refuses them.
+    Query("SELECT note AS u FROM ord UNION SELECT name FROM cust", ci=True),
+    Query("SELECT note AS u FROM ord UNION ALL SELECT label FROM item"),
+    Query("SELECT sku AS u FROM ord UNION ALL SELECT name FROM cust"),
 ]
 
 GENERATORS = [(q_filter, 26), (q_group, 18), (q_distinct, 7), (q_join, 13), (q_subquery, 8),

@@ -111,6 +111,11 @@ impl Session {
         more: bool,
     ) -> Result<(), ForwardError> {
         let framing = self.framing(more);
+        if state.union && queries.len() > 1 {
+            self.check_union_all(queries)
+                .await
+                .map_err(ForwardError::Statement)?;
+        }
         if queries.len() > 1 && distinct_shards(queries) {
             let mut conns = self
                 .acquire_all(queries)
@@ -317,6 +322,78 @@ impl Session {
         Ok(())
     }
 
+    /// A UNION whose branches give one column different collations (each a table's column,
+    /// of IMPLICIT coercibility): MariaDB either refuses it (ERR 1271, as here) or combines it
+    /// in the one collation that wins (a `_bin` one over its charset's others, a Unicode
+    /// charset's over latin1's), which the branches' collation weights cannot do; that is
+    /// refused (ERR 1235).
+    async fn check_union_collations(
+        &mut self,
+        queries: &[ShardQuery],
+        answers: &[(Vec<mysql_common::packets::Column>, Vec<Vec<Value>>)],
+        distinct: bool,
+    ) -> Result<(), ProxyError> {
+        let mut seen: Vec<Option<String>> = Vec::new();
+        for (query, (cols, _)) in queries.iter().zip(answers) {
+            let collations = self.column_collations(&query.shard, cols).await?;
+            for (i, c) in collations.into_iter().enumerate() {
+                if seen.len() <= i {
+                    seen.resize(i + 1, None);
+                }
+                match (&seen[i], c) {
+                    (Some(a), Some(b)) if *a != b => match union_collation(a, &b) {
+                        None => {
+                            return Err(ProxyError::sql(
+                                1271,
+                                "HY000",
+                                "Illegal mix of collations for operation 'UNION'",
+                            ))
+                        }
+                        // UNION ALL keeps every row: only the result's collation differs.
+                        Some(_) if !distinct => {}
+                        Some(_) => return Err(ProxyError::not_supported(format!(
+                            "column {} of this UNION is {a} in one branch and {b} in another; combining them across shards is not supported yet (COLLATE both to one collation)",
+                            i + 1
+                        ))),
+                    },
+                    (None, Some(b)) => seen[i] = Some(b),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A UNION ALL's branches streamed one after another: their columns' collations are
+    /// checked first (ERR 1271 where MariaDB gives it), from each branch's prepared metadata
+    /// (nothing runs), since the first branch's rows are sent before the next one's columns
+    /// arrive.
+    pub(crate) async fn check_union_all(
+        &mut self,
+        queries: &[ShardQuery],
+    ) -> Result<(), ProxyError> {
+        let mut branches: Vec<&ShardQuery> = Vec::new();
+        for q in queries {
+            if !branches.iter().any(|b| b.sql == q.sql) {
+                branches.push(q);
+            }
+        }
+        if branches.len() < 2 {
+            return Ok(());
+        }
+        let mut described = Vec::with_capacity(branches.len());
+        for q in &branches {
+            // A branch that cannot be prepared is left to run (and fail) as it is.
+            let Ok(cols) = self.prepared_columns(q).await else {
+                return Ok(());
+            };
+            described.push((cols, Vec::new()));
+        }
+        let branches: Vec<ShardQuery> = branches.into_iter().cloned().collect();
+        self.check_union_collations(&branches, &described, false)
+            .await
+    }
+
     /// The merged rows of a SELECT over several targets.
     pub(crate) async fn merged_rows(
         &mut self,
@@ -328,6 +405,9 @@ impl Session {
         let mut union_branches: Vec<Vec<mysql_common::packets::Column>> = Vec::new();
         let mut per_shard = Vec::with_capacity(queries.len());
         let answers = self.collect_all(queries).await?;
+        if union {
+            self.check_union_collations(queries, &answers, true).await?;
+        }
         for (query, (cols, rows)) in queries.iter().zip(answers) {
             let bytes: usize = rows
                 .iter()
@@ -399,6 +479,25 @@ impl Session {
             return Ok(empty());
         };
         self.role = exec.role;
+        let res = self.prepared_columns(q).await;
+        self.unpin_if_free();
+        let columns = res?;
+        match &exec.merge {
+            MergeSpec::Select(spec) => {
+                let (out, _, _) =
+                    crate::merge::merge_select(spec, &columns, Vec::new(), usize::MAX)?;
+                Ok(out)
+            }
+            _ => Ok(columns),
+        }
+    }
+
+    /// The columns a target's statement would return, from its prepared metadata (COM_STMT_
+    /// PREPARE runs nothing, locking reads included), outside the session's transaction.
+    async fn prepared_columns(
+        &mut self,
+        q: &ShardQuery,
+    ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
         let mut conn = self
             .acquire_outside_transaction(&q.shard, q.database.as_deref())
             .await?;
@@ -414,16 +513,7 @@ impl Session {
             Err(e) => Err(e),
         };
         self.give_back(conn, res.as_ref().err());
-        self.unpin_if_free();
-        let columns = res?;
-        match &exec.merge {
-            MergeSpec::Select(spec) => {
-                let (out, _, _) =
-                    crate::merge::merge_select(spec, &columns, Vec::new(), usize::MAX)?;
-                Ok(out)
-            }
-            _ => Ok(columns),
-        }
+        res
     }
 
     /// The column definitions a statement would return (for COM_FIELD_LIST).
@@ -477,4 +567,61 @@ pub(crate) async fn collect_timed(
     };
     timer.observe_duration();
     res
+}
+
+/// The collation MariaDB gives a UNION column whose branches are two different table
+/// columns (both IMPLICIT): the Unicode side's over a non-Unicode charset, the binary one
+/// within a charset; `None` where it refuses (ERR 1271).
+fn union_collation<'a>(a: &'a str, b: &'a str) -> Option<&'a str> {
+    fn charset(c: &str) -> &str {
+        c.split('_').next().unwrap_or(c)
+    }
+    let unicode = |c: &str| {
+        matches!(
+            charset(c),
+            "utf8mb4" | "utf8mb3" | "utf8" | "ucs2" | "utf16" | "utf32"
+        )
+    };
+    let binary = |c: &str| c.ends_with("_bin");
+    if charset(a) != charset(b) {
+        return match (unicode(a), unicode(b)) {
+            (true, false) => Some(a),
+            (false, true) => Some(b),
+            _ => None,
+        };
+    }
+    match (binary(a), binary(b)) {
+        (true, false) => Some(a),
+        (false, true) => Some(b),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod union_collation_tests {
+    use super::union_collation;
+
+    #[test]
+    fn mariadb_picks_the_binary_or_unicode_side_or_refuses() {
+        assert_eq!(
+            union_collation("utf8mb4_bin", "utf8mb4_general_ci"),
+            Some("utf8mb4_bin")
+        );
+        assert_eq!(
+            union_collation("utf8mb4_unicode_ci", "utf8mb4_bin"),
+            Some("utf8mb4_bin")
+        );
+        assert_eq!(
+            union_collation("latin1_swedish_ci", "utf8mb4_general_ci"),
+            Some("utf8mb4_general_ci")
+        );
+        assert_eq!(
+            union_collation("utf8mb4_unicode_ci", "utf8mb4_general_ci"),
+            None
+        );
+        assert_eq!(
+            union_collation("utf8mb4_general_nopad_ci", "utf8mb4_general_ci"),
+            None
+        );
+    }
 }
