@@ -42,6 +42,14 @@ myshard_prereqs_test() {
   myshard_need javac default-jdk-headless
   myshard_need python3 python3 python3-pip
   [ -f /usr/share/java/mariadb-java-client.jar ] || myshard_apt_install libmariadb-java
+  myshard_need node nodejs
+  myshard_need npm npm
+  # Node's mysql2 for the driver tests, at the version package-lock.json pins.
+  local node_clients
+  node_clients="$(dirname "${BASH_SOURCE[0]}")/../tests/clients/node"
+  [ -d "$node_clients/node_modules/mysql2" ] \
+    || npm ci --no-audit --no-fund --silent --prefix "$node_clients" \
+    || echo "warning: npm ci in tests/clients/node failed; the Node driver test will retry it" >&2
   if ! python3 -c 'import pymysql, cryptography, prometheus_client, sqlalchemy' 2>/dev/null; then
     python3 -m pip install -q pymysql cryptography prometheus-client sqlalchemy 2>/dev/null \
       || python3 -m pip install -q --break-system-packages pymysql cryptography prometheus-client sqlalchemy 2>/dev/null \

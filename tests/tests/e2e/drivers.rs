@@ -1,5 +1,5 @@
-//! Real drivers: PyMySQL, MariaDB Connector/J (compiled with javac inside the test run) and
-//! mysql_async.
+//! Real drivers: PyMySQL, MariaDB Connector/J (compiled with javac inside the test run),
+//! Node's mysql2 and mysql_async.
 
 use crate::env::{connect, env};
 use mysql_async::prelude::*;
@@ -87,6 +87,52 @@ fn pymysql_auth_plugins_tls_and_errors() {
         "ok backend error passes through and the connection stays usable",
     ] {
         assert!(out.contains(check), "missing '{check}' in:\n{out}");
+    }
+}
+
+/// Node's mysql2, promise API: prepared `execute` and text `query`, CRUD by the sharding key,
+/// transactions over shards (committed and rolled back), a cross-shard ORDER BY and GROUP BY,
+/// an error code (`tests/clients/node/mysql2_check.js`). The driver is installed from the
+/// project's package-lock.json by `scripts/prereqs.sh`, or here when it is missing.
+#[test]
+fn node_mysql2() {
+    crate::sharding::setup();
+    let dir = clients_dir().join("node");
+    if !dir.join("node_modules/mysql2").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "Node's mysql2 is missing and `npm ci --prefix tests/clients/node` failed (apt-get install nodejs npm)"
+        );
+    }
+    let out = Command::new("node")
+        .arg(dir.join("mysql2_check.js"))
+        .arg(env().proxy.port.to_string())
+        .output()
+        .expect("node runs (apt-get install nodejs)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for check in [
+        "ok execute reads a row by its key as written",
+        "ok execute updates by key",
+        "ok execute deletes by key",
+        "ok cross-shard ORDER BY DESC LIMIT",
+        "ok cross-shard GROUP BY with ORDER BY",
+        "ok a committed transaction over shards is there, a rolled-back one is not",
+        "ok the rolled-back DELETE left its row",
+        "ok a duplicate key is ERR 1062",
+        "ok the connection is usable after an error",
+    ] {
+        assert!(text.contains(check), "missing '{check}' in:\n{text}");
     }
 }
 
