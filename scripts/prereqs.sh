@@ -42,6 +42,9 @@ myshard_prereqs_test() {
   myshard_need javac default-jdk-headless
   myshard_need python3 python3 python3-pip
   [ -f /usr/share/java/mariadb-java-client.jar ] || myshard_apt_install libmariadb-java
+  myshard_need go golang-go
+  [ -d /usr/share/gocode/src/github.com/go-sql-driver/mysql ] \
+    || myshard_apt_install golang-github-go-sql-driver-mysql-dev
   myshard_need node nodejs
   myshard_need npm npm
   # Node's mysql2 for the driver tests, at the version package-lock.json pins.

@@ -1,5 +1,6 @@
 //! Real drivers: PyMySQL, MariaDB Connector/J (compiled with javac inside the test run),
-//! Node's mysql2 and mysql_async.
+//! Node's mysql2, Go's database/sql (built with `go build` inside the test run) and
+//! mysql_async.
 
 use crate::env::{connect, env};
 use mysql_async::prelude::*;
@@ -66,6 +67,35 @@ pub fn python_client(script: &str, args: &[String], stdin: Option<&str>) -> Stri
     out
 }
 
+/// Installs Debian packages (the e2e machine's own package manager); whether it worked.
+pub fn apt_install(packages: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {packages}"
+        ))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs a client program; fails the test unless it succeeds and prints every `checks` line.
+fn client_checks(mut cmd: Command, what: &str, checks: &[&str]) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what} runs: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{what}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for check in checks {
+        assert!(
+            text.contains(check),
+            "{what}: missing '{check}' in:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn pymysql_auth_plugins_tls_and_errors() {
     ensure_python_module("pymysql", "pymysql");
@@ -110,29 +140,68 @@ fn node_mysql2() {
             "Node's mysql2 is missing and `npm ci --prefix tests/clients/node` failed (apt-get install nodejs npm)"
         );
     }
-    let out = Command::new("node")
-        .arg(dir.join("mysql2_check.js"))
-        .arg(env().proxy.port.to_string())
-        .output()
-        .expect("node runs (apt-get install nodejs)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut node = Command::new("node");
+    node.arg(dir.join("mysql2_check.js"))
+        .arg(env().proxy.port.to_string());
+    client_checks(
+        node,
+        "node mysql2_check.js",
+        &[
+            "ok execute reads a row by its key as written",
+            "ok execute updates by key",
+            "ok execute deletes by key",
+            "ok cross-shard ORDER BY DESC LIMIT",
+            "ok cross-shard GROUP BY with ORDER BY",
+            "ok a committed transaction over shards is there, a rolled-back one is not",
+            "ok the rolled-back DELETE left its row",
+            "ok a duplicate key is ERR 1062",
+            "ok the connection is usable after an error",
+        ],
     );
-    for check in [
-        "ok execute reads a row by its key as written",
-        "ok execute updates by key",
-        "ok execute deletes by key",
-        "ok cross-shard ORDER BY DESC LIMIT",
-        "ok cross-shard GROUP BY with ORDER BY",
-        "ok a committed transaction over shards is there, a rolled-back one is not",
-        "ok the rolled-back DELETE left its row",
-        "ok a duplicate key is ERR 1062",
-        "ok the connection is usable after an error",
-    ] {
-        assert!(text.contains(check), "missing '{check}' in:\n{text}");
+}
+
+/// Go's database/sql with go-sql-driver/mysql (Debian's golang-github-go-sql-driver-mysql-dev),
+/// with server-side prepared statements and with `interpolateParams=true` (the driver writes
+/// the values into the text itself): CRUD by the sharding key, transactions over shards, a
+/// cross-shard ORDER BY, an error code (`tests/clients/go/sqlcheck.go`).
+#[test]
+fn go_database_sql() {
+    crate::sharding::setup();
+    let gopath = Path::new("/usr/share/gocode");
+    if !gopath.join("src/github.com/go-sql-driver/mysql").exists()
+        || Command::new("go").arg("version").output().is_err()
+    {
+        assert!(
+            apt_install("golang-go golang-github-go-sql-driver-mysql-dev"),
+            "Go or go-sql-driver/mysql missing: apt-get install golang-go golang-github-go-sql-driver-mysql-dev"
+        );
+    }
+    let build = tempfile::tempdir().expect("tempdir");
+    let binary = build.path().join("sqlcheck");
+    let mut go = Command::new("go");
+    go.args(["build", "-o"])
+        .arg(&binary)
+        .arg(clients_dir().join("go/sqlcheck.go"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", gopath)
+        .env("GOCACHE", build.path().join("cache"));
+    client_checks(go, "go build", &[]);
+    for interpolate in ["false", "true"] {
+        let mut check = Command::new(&binary);
+        check.args([env().proxy.port.to_string().as_str(), interpolate]);
+        client_checks(
+            check,
+            &format!("sqlcheck, interpolateParams={interpolate}"),
+            &[
+                "ok a row read by its key as written",
+                "ok update by key",
+                "ok delete by key",
+                "ok cross-shard ORDER BY DESC LIMIT",
+                "ok a committed transaction over shards is there, a rolled-back one is not",
+                "ok the rolled-back DELETE left its row",
+                "ok a duplicate key is ERR 1062",
+            ],
+        );
     }
 }
 
@@ -143,11 +212,7 @@ fn jdbc_connector_j() {
         .block_on(crate::prepared::ps_table());
     let jar = Path::new("/usr/share/java/mariadb-java-client.jar");
     if !jar.exists() {
-        let ok = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-java default-jdk-headless"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        let ok = apt_install("libmariadb-java default-jdk-headless");
         assert!(
             ok && jar.exists(),
             "MariaDB Connector/J missing: apt-get install libmariadb-java"

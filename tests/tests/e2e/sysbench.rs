@@ -6,11 +6,7 @@ use std::process::Command;
 
 fn ensure_sysbench() {
     if Command::new("sysbench").arg("--version").output().is_err() {
-        let ok = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        let ok = crate::drivers::apt_install("sysbench");
         assert!(
             ok,
             "sysbench is missing and `apt-get install sysbench` failed"
