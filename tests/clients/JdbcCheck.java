@@ -103,6 +103,65 @@ public class JdbcCheck {
             }
             ok("server prepared statements answer as text");
         }
+        // As Spring/Hibernate use it: server-side prepared statements, batched inserts
+        // rewritten by the driver, autocommit off, commit and rollback, over a sharded table.
+        long base = 7740000;
+        try (Connection c = DriverManager.getConnection(
+                url(port, "mall", "useServerPrepStmts=true&rewriteBatchedStatements=true"), "mall", "mall")) {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM users WHERE id BETWEEN " + base + " AND " + (base + 99));
+            }
+            c.setAutoCommit(false);
+            try (PreparedStatement ins = c.prepareStatement("INSERT INTO users (id, name, region) VALUES (?, ?, ?)")) {
+                for (int i = 1; i <= 20; i++) {
+                    ins.setLong(1, base + i);
+                    ins.setString(2, "j'" + i + "\\");
+                    ins.setString(3, i % 2 == 0 ? "EU" : "US");
+                    ins.addBatch();
+                }
+                int[] counts = ins.executeBatch();
+                int total = 0;
+                for (int n : counts) total += n == Statement.SUCCESS_NO_INFO ? 1 : n;
+                if (total != 20) throw new AssertionError("batch counts " + java.util.Arrays.toString(counts));
+            }
+            c.commit();
+            try (PreparedStatement q = c.prepareStatement(
+                    "SELECT id, name FROM users WHERE id BETWEEN ? AND ? ORDER BY id DESC LIMIT 3")) {
+                q.setLong(1, base);
+                q.setLong(2, base + 99);
+                ResultSet rs = q.executeQuery();
+                long[] want = {base + 20, base + 19, base + 18};
+                for (long w : want) {
+                    if (!rs.next() || rs.getLong(1) != w) throw new AssertionError("order by desc");
+                }
+                if (rs.next()) throw new AssertionError("limit");
+                c.commit();
+            }
+            ok("batched inserts with server prepared statements under autocommit off, then a cross-shard ORDER BY");
+            try (PreparedStatement upd = c.prepareStatement("UPDATE users SET region = ? WHERE id = ?")) {
+                upd.setString(1, "AS");
+                upd.setLong(2, base + 1);
+                upd.executeUpdate();
+                c.commit();
+                upd.setString(1, "AS");
+                upd.setLong(2, base + 2);
+                upd.executeUpdate();
+                c.rollback();
+            }
+            try (PreparedStatement q = c.prepareStatement(
+                    "SELECT id FROM users WHERE id BETWEEN ? AND ? AND region = 'AS'")) {
+                q.setLong(1, base);
+                q.setLong(2, base + 99);
+                ResultSet rs = q.executeQuery();
+                if (!rs.next() || rs.getLong(1) != base + 1 || rs.next()) throw new AssertionError("commit/rollback");
+                c.commit();
+            }
+            ok("commit and rollback with autocommit off");
+            c.setAutoCommit(true);
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM users WHERE id BETWEEN " + base + " AND " + (base + 99));
+            }
+        }
         expectError(1045, url(port, "shop", ""), "nat", "bad");
         ok("wrong password is 1045");
         expectError(1049, url(port, "no_such_db", ""), "nat", "nat");

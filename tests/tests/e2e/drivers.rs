@@ -233,6 +233,7 @@ fn go_database_sql() {
 
 #[test]
 fn jdbc_connector_j() {
+    crate::sharding::setup();
     tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(crate::prepared::ps_table());
@@ -275,6 +276,8 @@ fn jdbc_connector_j() {
         "ok caching_sha2 with public key retrieval",
         "ok TLS",
         "ok server prepared statements answer as text",
+        "ok batched inserts with server prepared statements under autocommit off, then a cross-shard ORDER BY",
+        "ok commit and rollback with autocommit off",
         "ok wrong password is 1045",
         "ok unknown schema is 1049",
     ] {
