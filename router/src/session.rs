@@ -452,12 +452,6 @@ fn select_variable(item: &[Token]) -> Option<(String, String)> {
 
 fn set_targets(t: &[Token]) -> Vec<SetTarget> {
     let first = t.first();
-    if first.is_some_and(|w| w.is_kw("NAMES")) {
-        return vec![SetTarget::Names];
-    }
-    if first.is_some_and(|w| w.is_kw("CHARACTER") || w.is_kw("CHARSET")) {
-        return vec![SetTarget::CharacterSet];
-    }
     if first.is_some_and(|w| w.is_kw("TRANSACTION")) {
         return vec![SetTarget::NextTransaction];
     }
@@ -490,6 +484,16 @@ fn set_target(a: &[Token]) -> SetTarget {
     let Some(Token::Word(head)) = a.first() else {
         return other();
     };
+    // `SET time_zone = '+00:00', NAMES utf8mb4 COLLATE …` (as sqlx connects): NAMES and
+    // CHARACTER SET may be any element of the list.
+    if head.eq_ignore_ascii_case("NAMES") {
+        return SetTarget::Names;
+    }
+    if head.eq_ignore_ascii_case("CHARSET")
+        || (head.eq_ignore_ascii_case("CHARACTER") && a.get(1).is_some_and(|t| t.is_kw("SET")))
+    {
+        return SetTarget::CharacterSet;
+    }
     let lower = head.to_ascii_lowercase();
     let (scope, rest) = match lower.as_str() {
         "session" | "local" | "@@session" | "@@local" => ("session", &a[1..]),
@@ -646,6 +650,27 @@ mod tests {
         assert_eq!(
             classify("SET NAMES utf8mb4 COLLATE utf8mb4_bin"),
             S::Set(vec![SetTarget::Names])
+        );
+        // sqlx's connection setup: NAMES among other assignments.
+        assert_eq!(
+            classify("SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT')),time_zone='+00:00',NAMES utf8mb4 COLLATE utf8mb4_unicode_ci;"),
+            S::Set(vec![
+                SetTarget::System("sql_mode".into()),
+                SetTarget::System("time_zone".into()),
+                SetTarget::Names
+            ])
+        );
+        assert_eq!(
+            classify("SET NAMES utf8mb4, @a = 1"),
+            S::Set(vec![SetTarget::Names, SetTarget::User("a".into())])
+        );
+        assert_eq!(
+            classify("SET CHARSET utf8mb4"),
+            S::Set(vec![SetTarget::CharacterSet])
+        );
+        assert_eq!(
+            classify("SET @a = 1, CHARACTER SET utf8mb4"),
+            S::Set(vec![SetTarget::User("a".into()), SetTarget::CharacterSet])
         );
         assert_eq!(
             classify("SET GLOBAL max_connections=1"),

@@ -146,6 +146,100 @@ fn sqlalchemy_orm_session() {
     }
 }
 
+/// Rust's sqlx (MySQL driver; every query a server-side prepared statement): a pool, CRUD
+/// by the sharding key with binds, a transaction over shards committed and another rolled
+/// back, a cross-shard ORDER BY, an error code.
+#[tokio::test]
+async fn sqlx_mysql() {
+    use sqlx::Row;
+    crate::sharding::setup();
+    let url = format!("mysql://mall:mall@127.0.0.1:{}/mall", env().proxy.port);
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(3)
+        .connect(&url)
+        .await
+        .expect("sqlx connects");
+    let base: i64 = 7750000;
+    let range = "DELETE FROM users WHERE id BETWEEN ? AND ?";
+    sqlx::query(range)
+        .bind(base)
+        .bind(base + 99)
+        .execute(&pool)
+        .await
+        .expect("clean");
+    for i in 1..=8i64 {
+        sqlx::query("INSERT INTO users (id, name, region) VALUES (?, ?, ?)")
+            .bind(base + i)
+            .bind(format!("s'{i}\\"))
+            .bind(if i % 2 == 0 { "EU" } else { "US" })
+            .execute(&pool)
+            .await
+            .expect("insert");
+    }
+    let row = sqlx::query("SELECT name, region FROM users WHERE id = ?")
+        .bind(base + 3)
+        .fetch_one(&pool)
+        .await
+        .expect("read by key");
+    assert_eq!(row.get::<String, _>(0), "s'3\\");
+    assert_eq!(row.get::<String, _>(1), "US");
+    let done = sqlx::query("UPDATE users SET name = ? WHERE id = ?")
+        .bind("renamed")
+        .bind(base + 4)
+        .execute(&pool)
+        .await
+        .expect("update");
+    assert_eq!(done.rows_affected(), 1);
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE id BETWEEN ? AND ? ORDER BY id DESC LIMIT 3",
+    )
+    .bind(base)
+    .bind(base + 99)
+    .fetch_all(&pool)
+    .await
+    .expect("order by");
+    assert_eq!(ids, vec![base + 8, base + 7, base + 6]);
+
+    let mut tx = pool.begin().await.expect("begin");
+    for id in [base + 20, base + 21] {
+        sqlx::query("INSERT INTO users (id, name, region) VALUES (?, 'tx', 'AS')")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .expect("tx insert");
+    }
+    tx.commit().await.expect("commit");
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query("DELETE FROM users WHERE id = ?")
+        .bind(base + 1)
+        .execute(&mut *tx)
+        .await
+        .expect("tx delete");
+    tx.rollback().await.expect("rollback");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id BETWEEN ? AND ?")
+        .bind(base)
+        .bind(base + 99)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(n, 10, "8 rows, 2 committed, 1 delete rolled back");
+
+    match sqlx::query("INSERT INTO users (id, name) VALUES (?, 'dup')")
+        .bind(base + 1)
+        .execute(&pool)
+        .await
+    {
+        Err(sqlx::Error::Database(e)) => assert_eq!(e.code().as_deref(), Some("23000"), "{e}"),
+        other => panic!("a duplicate key must fail with 1062/23000: {other:?}"),
+    }
+    sqlx::query(range)
+        .bind(base)
+        .bind(base + 99)
+        .execute(&pool)
+        .await
+        .expect("clean");
+}
+
 /// Node's mysql2, promise API: prepared `execute` and text `query`, CRUD by the sharding key,
 /// transactions over shards (committed and rolled back), a cross-shard ORDER BY and GROUP BY,
 /// an error code (`tests/clients/node/mysql2_check.js`). The driver is installed from the
