@@ -160,13 +160,15 @@ async fn sqlx_mysql() {
         .await
         .expect("sqlx connects");
     let base: i64 = 7750000;
-    let range = "DELETE FROM users WHERE id BETWEEN ? AND ?";
-    sqlx::query(range)
-        .bind(base)
-        .bind(base + 99)
-        .execute(&pool)
-        .await
-        .expect("clean");
+    let clean = || async {
+        sqlx::query("DELETE FROM users WHERE id BETWEEN ? AND ?")
+            .bind(base)
+            .bind(base + 99)
+            .execute(&pool)
+            .await
+            .expect("clean")
+    };
+    clean().await;
     for i in 1..=8i64 {
         sqlx::query("INSERT INTO users (id, name, region) VALUES (?, ?, ?)")
             .bind(base + i)
@@ -232,12 +234,7 @@ async fn sqlx_mysql() {
         Err(sqlx::Error::Database(e)) => assert_eq!(e.code().as_deref(), Some("23000"), "{e}"),
         other => panic!("a duplicate key must fail with 1062/23000: {other:?}"),
     }
-    sqlx::query(range)
-        .bind(base)
-        .bind(base + 99)
-        .execute(&pool)
-        .await
-        .expect("clean");
+    clean().await;
 }
 
 /// Node's mysql2, promise API: prepared `execute` and text `query`, CRUD by the sharding key,
