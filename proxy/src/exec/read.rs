@@ -383,8 +383,10 @@ impl Session {
         }
         let mut described = Vec::with_capacity(branches.len());
         for q in &branches {
-            // A branch that cannot be prepared is left to run (and fail) as it is.
-            let Ok(cols) = self.prepared_columns(q).await else {
+            // On the connection the branch will run on (a transaction's, or the one that
+            // holds the session's temporary tables or table locks). A branch that cannot be
+            // prepared is left to run (and fail) as it is.
+            let Ok(cols) = self.prepared_columns(q, true).await else {
                 return Ok(());
             };
             described.push((cols, Vec::new()));
@@ -479,7 +481,7 @@ impl Session {
             return Ok(empty());
         };
         self.role = exec.role;
-        let res = self.prepared_columns(q).await;
+        let res = self.prepared_columns(q, false).await;
         self.unpin_if_free();
         let columns = res?;
         match &exec.merge {
@@ -493,14 +495,19 @@ impl Session {
     }
 
     /// The columns a target's statement would return, from its prepared metadata (COM_STMT_
-    /// PREPARE runs nothing, locking reads included), outside the session's transaction.
+    /// PREPARE runs nothing, locking reads included); on the session's own connection for
+    /// the shard when `within`, else outside its transaction.
     async fn prepared_columns(
         &mut self,
         q: &ShardQuery,
+        within: bool,
     ) -> Result<Vec<mysql_common::packets::Column>, ProxyError> {
-        let mut conn = self
-            .acquire_outside_transaction(&q.shard, q.database.as_deref())
-            .await?;
+        let mut conn = if within {
+            self.acquire(&q.shard, q.database.as_deref()).await?
+        } else {
+            self.acquire_outside_transaction(&q.shard, q.database.as_deref())
+                .await?
+        };
         let res = match conn.conn() {
             Ok(c) => match mysql_async::prelude::Queryable::prep(c, q.sql.as_str()).await {
                 Ok(stmt) => {

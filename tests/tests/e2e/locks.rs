@@ -162,6 +162,16 @@ async fn lock_tables_holds_on_every_shard_of_the_table() {
         .await
         .expect("reads a READ-locked split table");
     assert_eq!(n, Some(40));
+    // A UNION ALL across the locked tables' shards runs within the locks, its branches'
+    // column check (a prepare on each branch's connection) too.
+    a.query_drop("SET SESSION lock_wait_timeout = 5")
+        .await
+        .expect("SET");
+    let v: Vec<i64> = a
+        .query("SELECT v FROM t WHERE id <= 3 UNION ALL SELECT v FROM s WHERE id <= 2")
+        .await
+        .expect("a UNION ALL within the locks");
+    assert_eq!(v.len(), 5, "{v:?}");
     let err = a
         .query_drop("SELECT COUNT(*) FROM u")
         .await
