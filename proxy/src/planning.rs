@@ -15,11 +15,12 @@ impl Session {
     /// session's own text form (no stages: see `Session::plan_materialized`).
     pub fn plan(&self, sql: &str) -> Result<(RoutePlan, ExecPlan), ProxyError> {
         let planned = {
+            let facts = self.facts(Default::default());
             let mut ids = self.shared.ids();
             myshard_sql_rewrite::planner::plan_as(
                 &self.shared.router(),
-                self.schema.as_deref(),
-                (!self.admin).then_some(self.user.schemas.as_slice()),
+                facts.schema,
+                facts.allowed,
                 sql,
                 &mut ids,
             )

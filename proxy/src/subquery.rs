@@ -241,7 +241,7 @@ fn in_key_order((cols, rows): &mut Rows) {
 
 impl Session {
     /// What the planner knows of this session.
-    fn facts(&self, mode: Mode) -> Facts<'_> {
+    pub(crate) fn facts(&self, mode: Mode) -> Facts<'_> {
         Facts {
             schema: self.schema.as_deref(),
             allowed: (!self.admin).then_some(self.user.schemas.as_slice()),
@@ -291,7 +291,7 @@ impl Session {
                     table,
                     mismatch_row,
                 } => {
-                    if read.iter().any(|(s, t)| *s == schema && *t == table) {
+                    if !self.read_columns_once(&mut read, &schema, &table).await? {
                         // Fresh columns, and still a row that does not match them: as MySQL
                         // says it.
                         return Err(match mismatch_row {
@@ -305,8 +305,6 @@ impl Session {
                             )),
                         });
                     }
-                    self.read_columns(&schema, &table).await?;
-                    read.push((schema, table));
                     plan = self.plan_tree(sql, mode);
                 }
                 Plan::Stage(stage) => return Box::pin(self.run_stage(*stage, mode, rounds)).await,
@@ -376,8 +374,12 @@ impl Session {
             match &part.run {
                 PartRun::Rows(plan) => {
                     let sql = part.subquery.sql();
-                    let (mut rows, collations) =
-                        self.collect_plan(sql, plan.clone(), stage.mode()).await?;
+                    // Only a derived table's rows are typed by their columns; IN lists,
+                    // scalars and INSERT values are literals in the connection's collation.
+                    let typed = matches!(part.subquery, Subquery::Derived(_));
+                    let (mut rows, collations) = self
+                        .collect_plan(sql, plan.clone(), stage.mode(), typed)
+                        .await?;
                     if stage.exact && matches!(part.subquery, Subquery::Derived(_)) {
                         copied_exactly(&rows.0)?;
                         in_key_order(&mut rows);
@@ -388,7 +390,7 @@ impl Session {
                     let mut fetched = Vec::with_capacity(tables.len());
                     for (table, plan) in tables {
                         let (rows, collations) = self
-                            .collect_plan(&table.fetch, plan.clone(), stage.mode())
+                            .collect_plan(&table.fetch, plan.clone(), stage.mode(), true)
                             .await?;
                         if stage.exact {
                             copied_exactly(&rows.0)?;
@@ -405,18 +407,22 @@ impl Session {
         }
         let not_supported =
             |e: myshard_sql_rewrite::RewriteError| ProxyError::not_supported(e.to_string());
-        match answers.pop() {
-            None => Ok(Some(stage.statement.clone())),
-            Some(Answer::Derived(_, rows)) if stage.kind == StageKind::InsertRows => {
-                insert_values(&stage.statement, &rows).map_err(not_supported)
-            }
-            Some(last) => {
-                answers.push(last);
-                substitute(&stage.statement, answers)
-                    .map(Some)
-                    .map_err(not_supported)
-            }
+        if stage.kind == StageKind::InsertRows {
+            return match answers.as_slice() {
+                [Answer::Derived(_, rows)] => {
+                    insert_values(&stage.statement, rows).map_err(not_supported)
+                }
+                _ => Err(ProxyError::not_supported(
+                    "invariant: an INSERT … SELECT has one part, its rows",
+                )),
+            };
         }
+        if answers.is_empty() {
+            return Ok(Some(stage.statement.clone()));
+        }
+        substitute(&stage.statement, answers)
+            .map(Some)
+            .map_err(not_supported)
     }
 
     /// The plan of the copy fallback for a read whose shards' rows turned out not to merge.
@@ -498,35 +504,57 @@ impl Session {
         let mut plan = self.plan_tree(sql, Mode::default());
         let mut read: Vec<(String, String)> = Vec::new();
         while let Plan::ReadColumns { schema, table, .. } = &plan {
-            if read.iter().any(|(s, t)| s == schema && t == table) {
+            let (schema, table) = (schema.clone(), table.clone());
+            if !self.read_columns_once(&mut read, &schema, &table).await? {
                 break;
             }
-            self.read_columns(schema, table).await?;
-            read.push((schema.clone(), table.clone()));
             plan = self.plan_tree(sql, Mode::default());
         }
         Ok(plan)
     }
 
+    /// Reads a table's columns for the planner unless this statement read them already
+    /// (`read`); whether it read them now.
+    async fn read_columns_once(
+        &mut self,
+        read: &mut Vec<(String, String)>,
+        schema: &str,
+        table: &str,
+    ) -> Result<bool, ProxyError> {
+        if read.iter().any(|(s, t)| s == schema && t == table) {
+            return Ok(false);
+        }
+        self.read_columns(schema, table).await?;
+        read.push((schema.to_string(), table.to_string()));
+        Ok(true)
+    }
+
     /// Runs a read across its shards and returns its rows instead of sending them.
     pub(crate) async fn collect_read(&mut self, sql: &str) -> Result<Rows, ProxyError> {
         let plan = self.plan_tree(sql, Mode::default());
-        Ok(self.collect_plan(sql, plan, Mode::default()).await?.0)
+        Ok(self
+            .collect_plan(sql, plan, Mode::default(), false)
+            .await?
+            .0)
     }
 
-    /// Runs a read's plan across its shards and returns its rows, with the collation of each
-    /// text column that is a table's column (read from the shard's catalog once per table).
+    /// Runs a read's plan across its shards and returns its rows; when `typed`, with the
+    /// collation of each text column that is a table's column (read from the shard's catalog
+    /// once per table).
     async fn collect_plan(
         &mut self,
         sql: &str,
         plan: Plan,
         mode: Mode,
+        typed: bool,
     ) -> Result<(Rows, Vec<Option<String>>), ProxyError> {
         let (plan, exec) = Box::pin(self.resolve(sql, plan, mode, 0)).await?;
         let shard = exec.queries.first().map(|q| q.shard.clone());
         let rows = self.collect_exec(&plan, &exec).await?;
         let collations = match shard {
-            Some(shard) if !rows.1.is_empty() => self.column_collations(&shard, &rows.0).await?,
+            Some(shard) if typed && !rows.1.is_empty() => {
+                self.column_collations(&shard, &rows.0).await?
+            }
             _ => Vec::new(),
         };
         Ok((rows, collations))
@@ -554,7 +582,7 @@ impl Session {
             let map = match catalog.collations(&db, &table) {
                 Some(m) => m,
                 None => {
-                    let sql = myshard_router::columns::ColumnCatalog::collations_sql(&db, &table);
+                    let sql = myshard_router::columns::collations_sql(&db, &table);
                     let (_, rows) = self.read_on(shard, &sql, None).await?;
                     let text = |v: Option<&Value>| match v {
                         Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),

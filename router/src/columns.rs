@@ -88,16 +88,6 @@ impl ColumnCatalog {
         map
     }
 
-    /// The statement that lists a physical table's text columns and their collations.
-    pub fn collations_sql(database: &str, table: &str) -> String {
-        let quote = |s: &str| crate::text::quote(s.as_bytes(), "");
-        format!(
-            "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND COLLATION_NAME IS NOT NULL",
-            quote(database),
-            quote(table)
-        )
-    }
-
     /// Forgets every table of a schema (after DDL in it).
     pub fn forget_schema(&self, schema: &str) {
         // Collations are kept by physical name: DDL anywhere forgets them all.
@@ -122,6 +112,16 @@ pub fn column_source(schema: &SchemaConfig, table: &str) -> Option<(String, Stri
         t.name.clone()
     };
     Some((shard, physical))
+}
+
+/// The statement that lists a physical table's text columns and their collations.
+pub fn collations_sql(database: &str, table: &str) -> String {
+    let quote = |s: &str| crate::text::quote(s.as_bytes(), "");
+    format!(
+        "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND COLLATION_NAME IS NOT NULL",
+        quote(database),
+        quote(table)
+    )
 }
 
 /// The statement that lists a physical table's columns in order.

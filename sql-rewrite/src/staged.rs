@@ -374,7 +374,12 @@ fn table_columns(router: &Router, facts: &Facts, schema: Option<&str>, table: &s
     let Some(schema) = schema.or(facts.schema) else {
         return Columns::Unknown;
     };
-    if router.config().schema(schema).is_none() {
+    // Only the shard map's schemas this client may use are ever read.
+    if router.config().schema(schema).is_none()
+        || facts
+            .allowed
+            .is_some_and(|a| !a.iter().any(|x| x == schema))
+    {
         return Columns::Unknown;
     }
     match router.columns().get(schema, table) {
