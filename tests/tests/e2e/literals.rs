@@ -347,12 +347,21 @@ async fn check_case(
             s().sql("EXECUTE lit_p USING @lit_i1, @lit_t, @lit_b, @lit_i2, @lit_t, @lit_b"),
             // Rows read first and written back as literals: INSERT … SELECT into a split
             // table, and an UPDATE whose scalar subquery reads another table.
+            // The client's own literals inside the part that runs first are written too.
             s().sql(&format!(
-                "INSERT INTO {db}.kv_split (id, name, bin) SELECT id + 50, name, bin FROM kv WHERE id BETWEEN {base} AND {}",
-                base + 3
-            )),
-            s().sql(&format!(
-                "UPDATE kv SET note = (SELECT name FROM kv_split WHERE id = {}) WHERE id = {}",
+                "INSERT INTO {db}.kv_split (id, name, bin) SELECT id + 50, IF(id = {base}, "
+            ))
+            .text(t1)
+            .sql(", name), IF(id = ")
+            .sql(&format!("{}, ", base + 1))
+            .bin(b0)
+            .sql(&format!(", bin) FROM kv WHERE id BETWEEN {base} AND {} AND (name <> ", base + 3))
+            .text(t0)
+            .sql(" OR name IS NULL OR id > 0)"),
+            s().sql("UPDATE kv SET note = (SELECT CONCAT(name, ")
+            .text(t0)
+            .sql(&format!(
+                ") FROM kv_split WHERE id = {}) WHERE id = {}",
                 base + 51,
                 base + 3
             )),
