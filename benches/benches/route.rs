@@ -56,6 +56,50 @@ fn classes(c: &mut Criterion) {
         });
     }
     g.finish();
+    // A plan-cache hit: the shape is read off the text, its kept plan found and bound to the
+    // statement's own key (the server's path for a statement of a known shape).
+    let cache = myshard_sql_rewrite::plancache::PlanCache::new(1000, false);
+    let mut g = c.benchmark_group("plan_cache_hit");
+    for (name, schema, sql) in [
+        (
+            "unsharded_passthrough",
+            "plain",
+            "SELECT c FROM sbtest1 WHERE id = {k}",
+        ),
+        (
+            "point_select",
+            "shop",
+            "SELECT * FROM orders WHERE customer_id = {k}",
+        ),
+    ] {
+        let facts = myshard_sql_rewrite::staged::Facts {
+            schema: Some(schema),
+            allowed: None,
+            mode: Default::default(),
+        };
+        let statements: Vec<String> = (0..64)
+            .map(|k| sql.replace("{k}", &k.to_string()))
+            .collect();
+        let plan = |sql: &str| {
+            myshard_sql_rewrite::plancache::plan_cached(
+                &cache,
+                &router,
+                &facts,
+                sql,
+                &mut CountingIds(0),
+            )
+        };
+        let _ = plan(&statements[0]);
+        let mut i = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) % statements.len();
+                black_box(plan(black_box(&statements[i])))
+            })
+        });
+        assert!(cache.stats().hits > 0, "{name}: the shape must be kept");
+    }
+    g.finish();
 }
 
 criterion_group! {

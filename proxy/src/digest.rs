@@ -2,21 +2,26 @@
 //! and the slow-query log.
 
 use myshard_router::lexer::{tokenize, Token};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// The normalized form of a statement: literals become `?`, lists of them `?+`.
 pub fn digest(sql: &str) -> String {
-    let pieces: Vec<String> = tokenize(sql)
-        .into_iter()
+    digest_tokens(&tokenize(sql))
+}
+
+/// [`digest`] of a statement's tokens.
+pub fn digest_tokens(tokens: &[Token]) -> String {
+    let pieces: Vec<String> = tokens
+        .iter()
         .map(|t| match t {
             Token::Str(_) | Token::Num(_) => "?".to_string(),
-            Token::Word(w) if w.starts_with('@') => w,
+            Token::Word(w) if w.starts_with('@') => w.clone(),
             Token::Word(w) => w.to_ascii_uppercase(),
             Token::Quoted(q) => format!("`{q}`"),
-            Token::Sym(s) => s,
+            Token::Sym(s) => s.clone(),
         })
         .collect();
     // Collapse `?, ?, …` into `?+`.
@@ -39,7 +44,7 @@ pub fn digest(sql: &str) -> String {
             i += 1;
         }
     }
-    let mut out = String::with_capacity(sql.len().min(256));
+    let mut out = String::with_capacity(256);
     for p in collapsed {
         let tight_before = matches!(p.as_str(), "," | ")" | ".");
         if !out.is_empty() && !tight_before && !out.ends_with(['(', '.']) {
@@ -78,7 +83,7 @@ pub struct SlowQuery {
 
 /// Digests and the slow-query log.
 pub struct Observer {
-    digests: Mutex<HashMap<String, DigestStats>>,
+    digests: dashmap::DashMap<String, DigestStats>,
     slow: Mutex<VecDeque<SlowQuery>>,
 }
 
@@ -89,7 +94,7 @@ impl Observer {
     /// An empty observer.
     pub fn new() -> Self {
         Observer {
-            digests: Mutex::new(HashMap::new()),
+            digests: dashmap::DashMap::new(),
             slow: Mutex::new(VecDeque::new()),
         }
     }
@@ -98,7 +103,7 @@ impl Observer {
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
-        sql: &str,
+        d: String,
         elapsed: Duration,
         rows: u64,
         shards: &[String],
@@ -106,16 +111,19 @@ impl Observer {
         slow_threshold: Duration,
         slow_log: Option<&std::path::Path>,
     ) {
-        let d = digest(sql);
-        if let Ok(mut map) = self.digests.lock() {
-            if map.len() < MAX_DIGESTS || map.contains_key(&d) {
-                let e = map.entry(d.clone()).or_default();
-                e.count += 1;
-                e.total += elapsed;
-                e.max = e.max.max(elapsed);
-                e.rows += rows;
-                e.shards += shards.len() as u64;
-            }
+        // Per-digest locks only: sessions recording different digests never wait on each
+        // other.
+        let add = |e: &mut DigestStats| {
+            e.count += 1;
+            e.total += elapsed;
+            e.max = e.max.max(elapsed);
+            e.rows += rows;
+            e.shards += shards.len() as u64;
+        };
+        if let Some(mut e) = self.digests.get_mut(&d) {
+            add(&mut e);
+        } else if self.digests.len() < MAX_DIGESTS {
+            add(&mut self.digests.entry(d.clone()).or_default());
         }
         if elapsed >= slow_threshold {
             let json = serde_json::json!({
@@ -149,9 +157,9 @@ impl Observer {
     pub fn digests(&self) -> Vec<(String, DigestStats)> {
         let mut v: Vec<(String, DigestStats)> = self
             .digests
-            .lock()
-            .map(|m| m.iter().map(|(k, s)| (k.clone(), s.clone())).collect())
-            .unwrap_or_default();
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
         v.sort_by_key(|d| std::cmp::Reverse(d.1.total));
         v
     }

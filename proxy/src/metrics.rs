@@ -35,6 +35,7 @@ pub struct Metrics {
     clients: IntGauge,
     plan_cache: IntCounterVec,
     plan_cache_entries: IntGauge,
+    parse_cache: IntCounterVec,
     pool: IntGaugeVec,
     pool_exhausted: IntCounterVec,
     up: IntGaugeVec,
@@ -130,15 +131,25 @@ impl Metrics {
             IntCounterVec::new(
                 Opts::new(
                     "plan_cache_total",
-                    "Statements planned from a kept parse of their shape (hit), parsed (miss), and shapes dropped for room (eviction)",
+                    "Statements given the kept plan of their shape (hit), planned (miss), and shapes dropped for room (eviction)",
                 ),
                 &["event"],
             ),
             "plan_cache_total",
         );
         let plan_cache_entries = must(
-            IntGauge::new("plan_cache_entries", "Statement shapes whose parse is kept"),
+            IntGauge::new("plan_cache_entries", "Statement shapes whose plan is kept"),
             "plan_cache_entries",
+        );
+        let parse_cache = must(
+            IntCounterVec::new(
+                Opts::new(
+                    "parse_cache_total",
+                    "Statements the planner took from a kept parse of their shape (hit) or parsed (miss), and shapes dropped for room (eviction)",
+                ),
+                &["event"],
+            ),
+            "parse_cache_total",
         );
         let pool = must(
             IntGaugeVec::new(
@@ -194,6 +205,7 @@ impl Metrics {
             Box::new(clients.clone()),
             Box::new(plan_cache.clone()),
             Box::new(plan_cache_entries.clone()),
+            Box::new(parse_cache.clone()),
             Box::new(pool.clone()),
             Box::new(pool_exhausted.clone()),
             Box::new(up.clone()),
@@ -216,6 +228,7 @@ impl Metrics {
             clients,
             plan_cache,
             plan_cache_entries,
+            parse_cache,
             pool,
             pool_exhausted,
             up,
@@ -230,16 +243,20 @@ impl Metrics {
             .set(shared.active.load(std::sync::atomic::Ordering::Relaxed) as i64);
         // The cache belongs to the shard map in force (a reload starts a new one): counters
         // only move forward.
-        let stats = shared.router().cache_stats();
-        for (event, now) in [
-            ("hit", stats.hits),
-            ("miss", stats.misses),
-            ("eviction", stats.evictions),
-        ] {
-            let c = self.plan_cache.with_label_values(&[event]);
-            c.inc_by(now.saturating_sub(c.get()));
+        let map = shared.map();
+        let plans = map.plans.stats();
+        let parses = map.router.cache_stats();
+        for (counter, stats) in [(&self.plan_cache, plans), (&self.parse_cache, parses)] {
+            for (event, now) in [
+                ("hit", stats.hits),
+                ("miss", stats.misses),
+                ("eviction", stats.evictions),
+            ] {
+                let c = counter.with_label_values(&[event]);
+                c.inc_by(now.saturating_sub(c.get()));
+            }
         }
-        self.plan_cache_entries.set(stats.size as i64);
+        self.plan_cache_entries.set(plans.size as i64);
         let backends = shared.backends();
         self.pool.reset();
         for pool in backends.pools() {

@@ -22,6 +22,8 @@ pub struct MapState {
     pub config: Arc<Config>,
     /// Its router.
     pub router: Router,
+    /// Plans of statement shapes under this version.
+    pub plans: Arc<myshard_sql_rewrite::plancache::PlanCache>,
     /// Its backend servers, pools and health.
     pub backends: Arc<Backends>,
     /// Stops this version's health checks once it is replaced.
@@ -35,6 +37,10 @@ impl MapState {
         crate::backend::health::spawn(backends.clone(), &config, stopped);
         MapState {
             router: Router::with_columns(config.clone(), columns),
+            plans: Arc::new(myshard_sql_rewrite::plancache::PlanCache::new(
+                config.server.plan_cache_size,
+                config.server.plan_cache_verify,
+            )),
             backends,
             config,
             stop_health,

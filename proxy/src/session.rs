@@ -372,7 +372,10 @@ impl Session {
     ) -> Result<(), ForwardError> {
         self.role = myshard_router::Role::Primary;
         self.registered.entry.begin(self.schema.as_deref(), sql);
-        let kind = classify(sql);
+        // The one tokenization of the statement: its class, whether it pins a connection,
+        // and its digest.
+        let tokens = myshard_router::lexer::tokenize(sql);
+        let kind = myshard_router::session::classify_tokenized(sql, &tokens);
         if !matches!(kind, SessionStatement::ShowWarnings { .. }) {
             self.diagnostics.clear();
         }
@@ -588,7 +591,7 @@ impl Session {
             }
             SessionStatement::Savepoint => self.savepoint(stream, sql, more).await?,
             SessionStatement::UnlockTables => self.unlock_tables(stream, more).await?,
-            SessionStatement::Routed => self.routed(stream, sql, more).await?,
+            SessionStatement::Routed => self.routed(stream, sql, &tokens, more).await?,
         }
         Ok(())
     }

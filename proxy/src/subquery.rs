@@ -252,7 +252,14 @@ impl Session {
     /// The planner's whole plan for a statement of canonical text, stages included.
     pub(crate) fn plan_tree(&self, sql: &str, mode: Mode) -> Plan {
         let mut ids = self.shared.ids();
-        staged::plan_tree(&self.shared.router(), &self.facts(mode), sql, &mut ids)
+        let map = self.shared.map();
+        myshard_sql_rewrite::plancache::plan_cached(
+            &map.plans,
+            &map.router,
+            &self.facts(mode),
+            sql,
+            &mut ids,
+        )
     }
 
     /// Plans a statement and runs what its plan runs first (the columns the planner asks

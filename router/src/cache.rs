@@ -132,6 +132,45 @@ fn walk(stmt: &mut Statement, literals: &[Literal], replace: bool) -> bool {
     w.ok && w.next == literals.len()
 }
 
+/// Whether a tree's literal values, in visiting order, are exactly `literals` (same count,
+/// kinds and values): then the `n`-th literal of the text is the `n`-th value the visitor
+/// meets.
+pub fn lines_up(stmt: &Statement, literals: &[Literal]) -> bool {
+    let mut probe = stmt.clone();
+    walk(&mut probe, literals, false)
+}
+
+/// The position, among a tree's literal values in visiting order, of the value at `target`
+/// (compared by address: `target` must point into `stmt`).
+pub fn literal_slot(stmt: &Statement, target: &Value) -> Option<usize> {
+    struct Find<'a> {
+        target: &'a Value,
+        next: usize,
+        found: Option<usize>,
+    }
+    impl sqlparser::ast::Visitor for Find<'_> {
+        type Break = ();
+        fn pre_visit_value(&mut self, v: &ValueWithSpan) -> ControlFlow<()> {
+            if literal_kind(&v.value).is_none() {
+                return ControlFlow::Continue(());
+            }
+            if std::ptr::eq(&v.value, self.target) {
+                self.found = Some(self.next);
+                return ControlFlow::Break(());
+            }
+            self.next += 1;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find {
+        target,
+        next: 0,
+        found: None,
+    };
+    let _ = sqlparser::ast::Visit::visit(stmt, &mut f);
+    f.found
+}
+
 /// A number as MySQL writes one: a statement whose shape matches can still hold `1abc` (a
 /// name) where another held `1`; only plain numbers are put into a kept tree.
 fn plain_number(s: &str) -> bool {

@@ -59,15 +59,7 @@ impl KeyValue {
 pub fn literal(expr: &Expr) -> Option<KeyValue> {
     match expr {
         Expr::Value(v) => match &v.value {
-            Value::Number(n, _) => {
-                if let Ok(i) = n.parse::<i128>() {
-                    Some(KeyValue::Int(i))
-                } else {
-                    // 5.0 is the integer 5; 5.5 is not an integer key.
-                    let f: f64 = n.parse().ok()?;
-                    (f.fract() == 0.0 && f.abs() < 1e30).then_some(KeyValue::Int(f as i128))
-                }
-            }
+            Value::Number(n, _) => number_key(n),
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
                 Some(KeyValue::Str(s.clone()))
             }
@@ -86,6 +78,26 @@ pub fn literal(expr: &Expr) -> Option<KeyValue> {
         } => literal(expr),
         Expr::Nested(e) => literal(e),
         _ => None,
+    }
+}
+
+/// A number literal's text as a key: `5` and `5.0` are the integer 5; `5.5` is no integer
+/// key.
+pub fn number_key(n: &str) -> Option<KeyValue> {
+    if let Ok(i) = n.parse::<i128>() {
+        return Some(KeyValue::Int(i));
+    }
+    let f: f64 = n.parse().ok()?;
+    (f.fract() == 0.0 && f.abs() < 1e30).then_some(KeyValue::Int(f as i128))
+}
+
+/// A statement's literal (as [`crate::text::literal_shape`] lists it) as the key
+/// [`literal`] reads from the same value in the parsed statement, when that value is a
+/// number or a quoted string.
+pub fn literal_key(lit: &crate::text::Literal) -> Option<KeyValue> {
+    match lit.kind {
+        crate::text::LiteralKind::Num => number_key(&lit.value),
+        crate::text::LiteralKind::Str => Some(KeyValue::Str(lit.value.clone())),
     }
 }
 

@@ -67,10 +67,15 @@ pub fn executable_head(b: &[u8], i: usize) -> Option<usize> {
 /// Splits SQL into tokens, skipping whitespace and comments. The body of an executable
 /// comment `/*!40101 … */` (and MariaDB's `/*M! … */`) is tokenized as code.
 pub fn tokenize(sql: &str) -> Vec<Token> {
+    tokenize_up_to(sql, usize::MAX)
+}
+
+/// [`tokenize`], stopping after `limit` tokens.
+fn tokenize_up_to(sql: &str, limit: usize) -> Vec<Token> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < b.len() {
+    while i < b.len() && out.len() < limit {
         let c = b[i];
         if c.is_ascii_whitespace() {
             i += 1;
@@ -255,6 +260,10 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
     if compound {
         return vec![sql];
     }
+    // One statement without a `;` anywhere (the usual case): no scan.
+    if !sql.contains(';') {
+        return if has_code(sql) { vec![sql] } else { Vec::new() };
+    }
     let mut out = Vec::new();
     let mut start = 0;
     scan_code(sql, |i, c| {
@@ -266,8 +275,13 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
     if start < sql.len() {
         out.push(&sql[start.min(sql.len())..]);
     }
-    out.retain(|s| !tokenize(s).is_empty());
+    out.retain(|s| has_code(s));
     out
+}
+
+/// Whether `sql` holds anything but whitespace and comments.
+fn has_code(sql: &str) -> bool {
+    !tokenize_up_to(sql, 1).is_empty()
 }
 
 /// Calls `f` with the index of every byte of `sql` that is code: outside string literals,
@@ -391,9 +405,7 @@ fn tokenize_prefix(sql: &str, n: usize) -> Vec<Token> {
     while !sql.is_char_boundary(end) {
         end -= 1;
     }
-    let mut t = tokenize(&sql[..end]);
-    t.truncate(n);
-    t
+    tokenize_up_to(&sql[..end], n)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub mod session;
 pub mod text;
 
 pub use placement::Target;
-pub use plan::{Combine, GeneratedIds, Rewrite};
+pub use plan::{Combine, GeneratedIds, Placed, Rewrite};
 pub use plan::{Role, RoutePlan, StatementKind};
 pub use route::{CountingIds, IdSource, RouteError, Router};
 pub use session::{SessionStatement, SetTarget};

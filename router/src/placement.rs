@@ -230,6 +230,13 @@ pub fn targets(rule: &RuleConfig, keys: &KeySet) -> Result<Vec<Target>, PlaceErr
     Ok(out)
 }
 
+/// The one target of one key value, as [`targets`] places it; `None` when no shard holds
+/// it (a value no range or list holds).
+pub fn place_one(rule: &RuleConfig, key: &KeyValue) -> Option<Target> {
+    // `targets` of one value is that value's place (nothing to sort or merge).
+    place(rule, key).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +260,36 @@ mod tests {
 
     fn shard_of(r: &RuleConfig, v: KeyValue) -> String {
         place(r, &v).expect("placed").shard
+    }
+
+    #[test]
+    fn one_value_is_placed_where_targets_places_it() {
+        let mut list = rule(RuleKind::List);
+        list.values.insert("eu".into(), "s1".into());
+        let mut range = rule(RuleKind::Range);
+        range.bounds = vec![10, 100, 1000];
+        let mut split = rule(RuleKind::Hash);
+        split.tables_per_shard = 4;
+        let values = [
+            KeyValue::Int(-5),
+            KeyValue::Int(7),
+            KeyValue::Int(150),
+            KeyValue::Int(5000),
+            KeyValue::Str("EU ".into()),
+            KeyValue::Str("42".into()),
+            KeyValue::Str("x".into()),
+        ];
+        for r in [rule(RuleKind::Hash), list, range, split] {
+            for v in &values {
+                let many = targets(&r, &KeySet::Values(vec![v.clone()])).ok();
+                assert_eq!(
+                    place_one(&r, v).map(|t| vec![t]),
+                    many,
+                    "{v} by {:?}",
+                    r.kind
+                );
+            }
+        }
     }
 
     #[test]

@@ -143,6 +143,32 @@ pub struct RoutePlan {
     /// The parsed statement, when the rewriter needs it.
     #[serde(skip)]
     pub ast: Option<Arc<Statement>>,
+    /// What the targets were decided by, as far as a plan cache may re-derive them.
+    #[serde(skip)]
+    pub placed_by: Placed,
+}
+
+/// What decided a plan's one target: whether another statement of the same shape (same text
+/// but for its literals) gets the same plan, and if not, how its target follows from its
+/// literals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Placed {
+    /// Something a plan cache must not reuse (the default).
+    #[default]
+    Unknown,
+    /// Nothing in the statement's literals: every statement of its shape has this plan.
+    Fixed,
+    /// One sharding-key value: the statement's `slot`-th literal (in source order, as
+    /// [`crate::text::literal_shape`] lists them) placed by rule `rule`. Statements of the
+    /// shape differ only in that target.
+    Key {
+        /// The logical schema of the rule.
+        schema: String,
+        /// The rule's name.
+        rule: String,
+        /// Index of the key's literal.
+        slot: usize,
+    },
 }
 
 impl RoutePlan {
@@ -165,6 +191,7 @@ impl RoutePlan {
             schemas: Vec::new(),
             catalog: Vec::new(),
             ast: None,
+            placed_by: Placed::Unknown,
         }
     }
 

@@ -8,7 +8,7 @@
 use crate::keys::{key_set, literal, KeyColumn, KeySet, KeyValue};
 use crate::lexer::{tokenize, Token};
 use crate::placement::{all_targets, place, targets, Target};
-use crate::plan::{Combine, GeneratedIds, Rewrite, Role, RoutePlan, StatementKind};
+use crate::plan::{Combine, GeneratedIds, Placed, Rewrite, Role, RoutePlan, StatementKind};
 use myshard_config::{Config, RuleConfig, RuleKind, SchemaConfig, TableConfig};
 use sqlparser::ast::{
     visit_expressions, visit_relations, Expr, FromTable, GroupByExpr, Ident, JoinConstraint,
@@ -604,6 +604,9 @@ impl Router {
             };
             let mut plan = RoutePlan::single(kind, role, &default_shard, database);
             plan.schemas = self.checked_names(sql, &tokens, schema_cfg, allowed)?;
+            if matches!(kind, StatementKind::Read | StatementKind::Write) {
+                plan.placed_by = Placed::Fixed;
+            }
             return Ok(plan);
         }
         // A read or write is placed by its content, which sqlparser reads without an
@@ -638,6 +641,25 @@ impl Router {
         if plan.kind == StatementKind::Read && replica_safe(sql, &tokens) {
             plan.role = Role::Replica;
         }
+        // A statement of one target that qualifies no name by a renamed schema has nothing a
+        // rename would change: the shard runs the client's text (an INSERT's tree may have
+        // been completed above: its text is printed).
+        if plan.rewrite == Rewrite::Rename
+            && !matches!(stmt, Statement::Insert(_))
+            && plan.combine == Combine::Single
+            && plan.sharded_tables.is_empty()
+            && !tokens.windows(2).any(|w| {
+                w[1].is_sym(".")
+                    && w[0].ident().is_some_and(|q| {
+                        plan.schema_renames
+                            .iter()
+                            .any(|(logical, _)| logical.eq_ignore_ascii_case(q))
+                    })
+            })
+        {
+            plan.rewrite = Rewrite::Verbatim;
+        }
+        plan.placed_by = ctx.placed_by(sql, &stmt, &plan);
         if plan.rewrite != Rewrite::Verbatim {
             plan.ast = Some(Arc::new(stmt));
         }
@@ -1242,6 +1264,7 @@ impl<'c> Ctx<'c> {
             schemas: Vec::new(),
             catalog: Vec::new(),
             ast: None,
+            placed_by: crate::Placed::Unknown,
         }
     }
 
@@ -1353,6 +1376,184 @@ impl<'c> Ctx<'c> {
                 ))
             }
             other => self.plan_other(other),
+        }
+    }
+
+    /// What decided `plan`'s one target (see [`Placed`]), for a plan cache: `Fixed` when the
+    /// statement reads or writes no sharded table; `Key` when it reads, updates or deletes
+    /// in one sharded table (no join, no subquery) whose WHERE has exactly one conjunct on
+    /// the key, `key = literal`, and does not set the key. Anything else is `Unknown`.
+    fn placed_by(&self, sql: &str, stmt: &Statement, plan: &RoutePlan) -> Placed {
+        let one_verbatim = matches!(plan.kind, StatementKind::Read | StatementKind::Write)
+            && plan.rewrite == Rewrite::Verbatim
+            && plan.combine == Combine::Single
+            && matches!(plan.targets.as_slice(), [t] if t.table.is_none())
+            && plan.generated.is_none()
+            && !plan.hinted
+            && plan.catalog.is_empty()
+            && sql.len() <= crate::cache::MAX_TEXT;
+        if !one_verbatim || matches!(stmt, Statement::Insert(_)) || has_subquery(stmt) {
+            return Placed::Unknown;
+        }
+        let Ok(tables) = self.tables_of(stmt) else {
+            return Placed::Unknown;
+        };
+        match tables.as_slice() {
+            _ if tables.iter().all(|t| !t.is_sharded()) => return Placed::Fixed,
+            [_] => {}
+            _ => return Placed::Unknown,
+        }
+        let relation = match stmt {
+            Statement::Query(q) => match q.body.as_ref() {
+                SetExpr::Select(s) if s.from.len() == 1 => &s.from[0].relation,
+                _ => return Placed::Unknown,
+            },
+            Statement::Update(u) => &u.table.relation,
+            Statement::Delete(d) => match &d.from {
+                FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) if f.len() == 1 => {
+                    &f[0].relation
+                }
+                _ => return Placed::Unknown,
+            },
+            _ => return Placed::Unknown,
+        };
+        // The table with its alias, which qualifies its key in the WHERE clause.
+        let Ok(table) = self.table_with_alias(relation) else {
+            return Placed::Unknown;
+        };
+        let (Some(rule), Some(column)) =
+            (table.rule, table.table.and_then(|c| c.column.as_deref()))
+        else {
+            return Placed::Unknown;
+        };
+        let names_key = |e: &Expr| match e {
+            Expr::Identifier(i) => i.value.eq_ignore_ascii_case(column),
+            Expr::CompoundIdentifier(p) => p
+                .last()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case(column)),
+            _ => false,
+        };
+        let where_ = match stmt {
+            Statement::Query(q) => match (&q.with, q.body.as_ref()) {
+                (None, SetExpr::Select(s)) if s.from.len() == 1 && s.from[0].joins.is_empty() => {
+                    s.selection.as_ref()
+                }
+                _ => None,
+            },
+            Statement::Update(u) if u.table.joins.is_empty() && u.from.is_none() => {
+                let sets_key = u.assignments.iter().any(|a| match &a.target {
+                    sqlparser::ast::AssignmentTarget::ColumnName(n) => {
+                        n.0.last()
+                            .and_then(|p| p.as_ident())
+                            .is_none_or(|i| i.value.eq_ignore_ascii_case(column))
+                    }
+                    sqlparser::ast::AssignmentTarget::Tuple(_) => true,
+                });
+                if sets_key {
+                    return Placed::Unknown;
+                }
+                u.selection.as_ref()
+            }
+            Statement::Delete(d) if d.tables.is_empty() && d.using.is_none() => match &d.from {
+                FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f)
+                    if f.len() == 1 && f[0].joins.is_empty() =>
+                {
+                    d.selection.as_ref()
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(where_) = where_ else {
+            return Placed::Unknown;
+        };
+        let key = TableKey {
+            qualifier: table.qualifier(),
+            column,
+            bare_ok: true,
+        };
+        fn literal_of(e: &Expr) -> Option<&sqlparser::ast::Value> {
+            match e {
+                Expr::Value(v)
+                    if matches!(
+                        v.value,
+                        sqlparser::ast::Value::Number(..)
+                            | sqlparser::ast::Value::SingleQuotedString(_)
+                            | sqlparser::ast::Value::DoubleQuotedString(_)
+                    ) =>
+                {
+                    Some(&v.value)
+                }
+                _ => None,
+            }
+        }
+        let mut found = None;
+        for c in conjuncts(where_) {
+            let value = match c {
+                Expr::BinaryOp {
+                    left,
+                    op: sqlparser::ast::BinaryOperator::Eq,
+                    right,
+                } if key.is_key(left) => literal_of(right),
+                Expr::BinaryOp {
+                    left,
+                    op: sqlparser::ast::BinaryOperator::Eq,
+                    right,
+                } if key.is_key(right) => literal_of(left),
+                _ => None,
+            };
+            match value {
+                Some(v) if found.is_none() => found = Some(v),
+                _ => {
+                    let mut mentions = false;
+                    let _ = sqlparser::ast::visit_expressions(c, |e| {
+                        mentions |= names_key(e);
+                        ControlFlow::<()>::Continue(())
+                    });
+                    if mentions {
+                        return Placed::Unknown;
+                    }
+                }
+            }
+        }
+        let Some(value) = found else {
+            return Placed::Unknown;
+        };
+        // The slot of the key's literal among the text's, and the target it gives must be
+        // the plan's: what a cache computes from another statement's literal is what this
+        // plan would have been.
+        let Some((_, literals)) = crate::text::literal_shape(sql) else {
+            return Placed::Unknown;
+        };
+        if !crate::cache::lines_up(stmt, &literals) {
+            return Placed::Unknown;
+        }
+        let Some(slot) = crate::cache::literal_slot(stmt, value) else {
+            return Placed::Unknown;
+        };
+        let placed = literals
+            .get(slot)
+            .and_then(crate::keys::literal_key)
+            .and_then(|k| crate::placement::place_one(rule, &k));
+        if placed.as_ref() != plan.targets.first() {
+            return Placed::Unknown;
+        }
+        let schema = match table.table {
+            Some(t) => self
+                .config()
+                .schemas
+                .iter()
+                .find(|s| s.tables.iter().any(|x| std::ptr::eq(x, t)))
+                .map(|s| s.name.clone()),
+            None => None,
+        };
+        match schema {
+            Some(schema) => Placed::Key {
+                schema,
+                rule: rule.name.clone(),
+                slot,
+            },
+            None => Placed::Unknown,
         }
     }
 

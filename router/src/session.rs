@@ -196,14 +196,22 @@ fn prepared_statement(t: &[Token]) -> Option<SessionStatement> {
 
 /// Classifies one statement for the session layer.
 pub fn classify(sql: &str) -> SessionStatement {
+    classify_tokenized(sql, &tokenize(sql))
+}
+
+/// [`classify`] of a statement already tokenized (`tokens`: [`tokenize`] of `sql`).
+pub fn classify_tokenized(sql: &str, tokens: &[Token]) -> SessionStatement {
     if let Some(inner) = explain_route(sql) {
         return SessionStatement::ExplainRoute(inner.to_string());
     }
-    let mut t = tokenize(sql);
-    while t.last().is_some_and(|x| x.is_sym(";")) {
-        t.pop();
+    let mut t = tokens;
+    while let [rest @ .., last] = t {
+        if !last.is_sym(";") {
+            break;
+        }
+        t = rest;
     }
-    classify_tokens(&t).unwrap_or(SessionStatement::Routed)
+    classify_tokens(t).unwrap_or(SessionStatement::Routed)
 }
 
 fn classify_tokens(t: &[Token]) -> Option<SessionStatement> {
@@ -544,7 +552,11 @@ fn set_target(a: &[Token]) -> SetTarget {
 /// Why a statement ties the client to one backend connection for the rest of the session
 /// (state that lives on the server connection and cannot be replayed), if it does.
 pub fn pins_connection(sql: &str) -> Option<&'static str> {
-    let t = tokenize(sql);
+    pins_connection_tokenized(&tokenize(sql))
+}
+
+/// [`pins_connection`] of a statement's tokens.
+pub fn pins_connection_tokenized(t: &[Token]) -> Option<&'static str> {
     let first = t.first()?;
     if first.is_kw("CREATE") && t.get(1).is_some_and(|w| w.is_kw("TEMPORARY")) {
         return Some("temporary table");

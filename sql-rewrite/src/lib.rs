@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod merge;
+pub mod plancache;
 pub mod planner;
 pub mod render;
 pub mod staged;

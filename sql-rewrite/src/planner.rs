@@ -139,7 +139,9 @@ fn plan_union(
             Err(e) => return Some(Err(e)),
         }
     }
-    let plan = first?;
+    let mut plan = first?;
+    // The first branch's placement is not the statement's.
+    plan.placed_by = myshard_router::Placed::Unknown;
     Some(
         union::combine(shape, execs)
             .map(|exec| (plan, exec))

@@ -121,6 +121,9 @@ pub enum PartRun {
 }
 
 /// Plans a statement of canonical text, stages included.
+///
+/// A `Run` plan keeps the router's [`myshard_router::Placed`] only when it is the routing of
+/// `sql` itself; plans found after a refusal say `Unknown` (a plan cache must not reuse them).
 pub fn plan_tree(router: &Router, facts: &Facts, sql: &str, ids: &mut dyn IdSource) -> Plan {
     match plan_as(router, facts.schema, facts.allowed, sql, ids) {
         Ok((mut route, mut exec)) => {
@@ -130,7 +133,13 @@ pub fn plan_tree(router: &Router, facts: &Facts, sql: &str, ids: &mut dyn IdSour
             }
             Plan::Run(Box::new((route, exec)))
         }
-        Err(e) => after_refusal(router, facts, sql, e, ids),
+        Err(e) => {
+            let mut plan = after_refusal(router, facts, sql, e, ids);
+            if let Plan::Run(p) = &mut plan {
+                p.0.placed_by = myshard_router::Placed::Unknown;
+            }
+            plan
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::server::Shared;
 use crate::session::Session;
 use crate::sessions::Kill;
 use myshard_merger::MergeSpec;
-use myshard_router::session::pins_connection;
+use myshard_router::session::pins_connection_tokenized;
 use myshard_router::{RoutePlan, StatementKind};
 use myshard_sql_rewrite::ExecPlan;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ impl Session {
         &mut self,
         stream: &mut PacketStream,
         sql: &str,
+        tokens: &[myshard_router::lexer::Token],
         more: bool,
     ) -> Result<(), ForwardError> {
         // Protection first: a shed or throttled statement costs no planning (and no ids).
@@ -46,7 +47,7 @@ impl Session {
                 format!("rate limit '{name}' ({qps} statements/s) exceeded; myshard refused the statement"),
             )));
         }
-        if let Some(reason) = pins_connection(sql) {
+        if let Some(reason) = pins_connection_tokenized(tokens) {
             self.pin_reason = Some(reason);
         }
         let (plan, exec) = self
@@ -101,7 +102,7 @@ impl Session {
         timer.observe_duration();
         let shards: Vec<String> = exec.queries.iter().map(|q| q.shard.clone()).collect();
         self.shared.observer.record(
-            sql,
+            crate::digest::digest_tokens(tokens),
             started.elapsed(),
             self.rows,
             &shards,

@@ -76,7 +76,7 @@ async fn statement_counters_match_the_workload_and_parse_as_prometheus_text() {
         after.contains("myshard_errors_total{code=\"1146\"}"),
         "{after}"
     );
-    // The 25 point selects share one shape: parsed once, then planned from the kept parse.
+    // The 25 point selects share one shape: planned once, then given the kept plan.
     let cache = |text: &str, event: &str| -> u64 {
         text.lines()
             .find(|l| l.starts_with(&format!("myshard_plan_cache_total{{event=\"{event}\"}}")))
