@@ -9,8 +9,8 @@ mod validate;
 
 pub use model::{
     Access, AdminConfig, AuthPlugin, BackendDefaults, Config, NonCore, ProtectionConfig, RateLimit,
-    RuleConfig, RuleKind, SchemaConfig, ServerConfig, ShardConfig, TableConfig, TransactionMode,
-    TransactionsConfig, UserConfig,
+    ReadConsistency, RuleConfig, RuleKind, SchemaConfig, ServerConfig, ShardConfig, TableConfig,
+    TransactionMode, TransactionsConfig, UserConfig,
 };
 pub use validate::{ConfigError, Problem};
 

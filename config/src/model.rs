@@ -288,6 +288,34 @@ pub struct UserConfig {
     /// Per-schema exceptions to `access`, e.g. `{ reports = "read_only" }`.
     #[serde(default)]
     pub schema_access: std::collections::BTreeMap<String, Access>,
+    /// What this user's reads see of its own writes; `backend.read_consistency` when unset.
+    #[serde(default)]
+    pub read_consistency: Option<ReadConsistency>,
+}
+
+/// What a session's reads see of the session's own writes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadConsistency {
+    /// Reads go to any usable replica, however far behind the session's writes it is.
+    Eventual,
+    /// After a session's write to a shard, its reads of that shard go to a replica that has
+    /// applied the write (by the GTID the primary reported), or to the primary.
+    #[default]
+    ReadYourWrites,
+    /// Every read goes to the primary.
+    Primary,
+}
+
+impl ReadConsistency {
+    /// The name as written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadConsistency::Eventual => "eventual",
+            ReadConsistency::ReadYourWrites => "read_your_writes",
+            ReadConsistency::Primary => "primary",
+        }
+    }
 }
 
 /// A user's rights in one logical schema, each including the ones before it.
@@ -353,6 +381,11 @@ pub struct BackendDefaults {
     /// After a session writes to a shard, its reads of that shard go to the primary for this
     /// many milliseconds (read-your-writes); 0 turns it off.
     pub read_your_writes_ms: u64,
+    /// What reads see of their session's own writes (per user: `users.read_consistency`).
+    pub read_consistency: ReadConsistency,
+    /// Under `read_your_writes`, how long a replica may take to apply a session's last write
+    /// before the read goes to the primary instead.
+    pub read_your_writes_wait_ms: u64,
 }
 
 impl Default for BackendDefaults {
@@ -370,6 +403,8 @@ impl Default for BackendDefaults {
             replica_policy: "round_robin".into(),
             fallback_to_primary: true,
             read_your_writes_ms: 0,
+            read_consistency: ReadConsistency::ReadYourWrites,
+            read_your_writes_wait_ms: 100,
         }
     }
 }

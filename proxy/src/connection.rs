@@ -160,6 +160,7 @@ async fn handshake(
                 allow_hints: false,
                 access: myshard_config::Access::Ddl,
                 schema_access: Default::default(),
+                read_consistency: None,
             })
     } else {
         config.user(&hello.user).cloned()
@@ -242,6 +243,8 @@ async fn handshake(
         admin,
         in_flight: Vec::new(),
         last_write: HashMap::new(),
+        written_gtids: HashMap::new(),
+        read_consistency: None,
         multi_statements: capabilities.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
         binary: false,
         statements: Default::default(),

@@ -114,6 +114,8 @@ pub mod codes {
     pub const EMPTY_QUERY: u16 = 1065;
     /// ER_WRONG_ARGUMENTS.
     pub const WRONG_ARGUMENTS: u16 = 1210;
+    /// ER_WRONG_VALUE_FOR_VAR.
+    pub const WRONG_VALUE_FOR_VAR: u16 = 1231;
     /// ER_UNKNOWN_STMT_HANDLER.
     pub const UNKNOWN_STMT_HANDLER: u16 = 1243;
     /// ER_PS_MANY_PARAM.

@@ -7,6 +7,7 @@ mod backend;
 mod catalog;
 mod check;
 mod connection;
+mod consistency;
 mod digest;
 mod drift;
 mod error;

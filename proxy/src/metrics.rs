@@ -36,6 +36,8 @@ pub struct Metrics {
     plan_cache: IntCounterVec,
     plan_cache_entries: IntGauge,
     parse_cache: IntCounterVec,
+    /// Reads of a session after its own write, by where they went.
+    pub read_your_writes: IntCounterVec,
     pool: IntGaugeVec,
     pool_exhausted: IntCounterVec,
     up: IntGaugeVec,
@@ -141,6 +143,16 @@ impl Metrics {
             IntGauge::new("plan_cache_entries", "Statement shapes whose plan is kept"),
             "plan_cache_entries",
         );
+        let read_your_writes = must(
+            IntCounterVec::new(
+                Opts::new(
+                    "read_your_writes_total",
+                    "Reads of a shard after the session wrote to it: on a replica known to have the write (replica_known), on a replica after waiting for it (replica_after_wait), or on the primary because no replica had it in time (primary)",
+                ),
+                &["outcome"],
+            ),
+            "read_your_writes_total",
+        );
         let parse_cache = must(
             IntCounterVec::new(
                 Opts::new(
@@ -206,6 +218,7 @@ impl Metrics {
             Box::new(plan_cache.clone()),
             Box::new(plan_cache_entries.clone()),
             Box::new(parse_cache.clone()),
+            Box::new(read_your_writes.clone()),
             Box::new(pool.clone()),
             Box::new(pool_exhausted.clone()),
             Box::new(up.clone()),
@@ -229,6 +242,7 @@ impl Metrics {
             plan_cache,
             plan_cache_entries,
             parse_cache,
+            read_your_writes,
             pool,
             pool_exhausted,
             up,

@@ -74,6 +74,11 @@ pub struct Session {
     pub role: myshard_router::Role,
     /// When this session last used each shard's primary (read-your-writes).
     pub last_write: HashMap<String, std::time::Instant>,
+    /// Read-your-writes: the shards the session wrote to, each with the primary's GTID
+    /// position once read, and the replicas known to have applied it.
+    pub written_gtids: HashMap<String, crate::consistency::Written>,
+    /// `SET myshard_read_consistency`: this session's own read consistency.
+    pub read_consistency: Option<myshard_config::ReadConsistency>,
     /// COM_SET_OPTION state.
     pub multi_statements: bool,
     /// The statement being run answers COM_STMT_EXECUTE: rows go out in binary form.
@@ -205,7 +210,11 @@ impl Session {
         if self.role != myshard_router::Role::Replica || self.is_pinned() || self.tx_active() {
             return false;
         }
-        let window = self.shared.config().backend.read_your_writes_ms;
+        let config = self.shared.config();
+        if self.read_consistency(&config) == myshard_config::ReadConsistency::Primary {
+            return false;
+        }
+        let window = config.backend.read_your_writes_ms;
         !(window > 0
             && self
                 .last_write
@@ -278,6 +287,15 @@ impl Session {
             }
             Err(e) => return Err(e),
         };
+        if conn.is_replica() && !self.replica_has_writes(shard, &mut conn).await {
+            // The replica has not applied the session's last write here: the primary has it.
+            BackendPool::release(conn);
+            conn = backends
+                .server(shard, false, None)?
+                .pool(self.found_rows())
+                .checkout(database, &self.state)
+                .await?;
+        }
         if join {
             if let Err(e) = self.join_transaction(&mut conn, shard).await {
                 self.give_back(conn, Some(&e));
@@ -838,6 +856,15 @@ impl Session {
                 format!("myshard does not change global variable '{name}' on its shards; set it on each shard, or use SET SESSION"),
             )));
         }
+        if targets
+            .iter()
+            .any(|t| matches!(t, SetTarget::System(n) if n == crate::consistency::VARIABLE))
+        {
+            self.set_read_consistency(sql, targets)
+                .map_err(ForwardError::Statement)?;
+            executor::write_ok(stream, self.framing(more), 0).await?;
+            return Ok(());
+        }
         for t in targets {
             let refused = match t {
                 SetTarget::Other(word) => Some(match word.as_str() {
@@ -984,6 +1011,7 @@ impl Session {
         self.diagnostics.clear();
         self.last_insert_id = 0;
         self.statements.clear();
+        self.read_consistency = None;
     }
 
     /// Rolls back and resets every pinned connection and returns it to its pool; a

@@ -323,7 +323,7 @@ impl Session {
         // Read-your-writes: the shards' replicas see the transaction only from its commit on.
         let now = std::time::Instant::now();
         for (shard, _) in branches.iter().filter(|(_, b)| b.wrote) {
-            self.last_write.insert(shard.clone(), now);
+            self.note_write(shard, now);
         }
         self.clear_transaction();
         match first_error {

@@ -193,7 +193,7 @@ impl Session {
             // applying the write only once it committed, however long it took.
             let now = std::time::Instant::now();
             for q in &exec.queries {
-                self.last_write.insert(q.shard.clone(), now);
+                self.note_write(&q.shard, now);
             }
         }
         if plan.kind != StatementKind::Read {

@@ -97,9 +97,14 @@ fn ran_on(port: u16, marker: &str) -> u64 {
 
 /// A key on shard `s{shard}`.
 fn key_on(proxy: &Proxy, shard: usize) -> i64 {
+    keys_on(proxy, shard, 1, 1)[0]
+}
+
+/// `n` keys on shard `s{shard}`, from `from` on.
+fn keys_on(proxy: &Proxy, shard: usize, from: i64, n: usize) -> Vec<i64> {
     let router = Router::new(Arc::new(Config::load(&proxy.config_path).expect("config")));
-    (1..200)
-        .find(|k| {
+    (from..)
+        .filter(|k| {
             router
                 .route(
                     Some("rs"),
@@ -109,7 +114,25 @@ fn key_on(proxy: &Proxy, shard: usize) -> i64 {
                 .map(|p| p.targets[0].shard == format!("s{shard}"))
                 .unwrap_or(false)
         })
-        .expect("a key on the shard")
+        .take(n)
+        .collect()
+}
+
+/// Writes row `k` with value `v`, then reads it back with `marker` in the statement.
+async fn write_then_read(
+    c: &mut mysql_async::Conn,
+    k: i64,
+    v: &str,
+    marker: &str,
+) -> Option<String> {
+    c.query_drop(format!("INSERT INTO kv VALUES ({k}, '{v}')"))
+        .await
+        .expect("insert");
+    c.query_first(format!(
+        "SELECT v FROM kv WHERE k = {k} AND '{marker}' <> ''"
+    ))
+    .await
+    .expect("read")
 }
 
 /// Reads key `k` `n` times with `marker` in the statement.
@@ -363,7 +386,8 @@ async fn a_dead_primary_hurts_only_its_own_keys_and_comes_back() {
 
 #[tokio::test]
 async fn read_your_writes_sees_every_write() {
-    let s = setup("read_your_writes_ms = 2000\n");
+    // The default: read-your-writes by GTID, replicas kept for reads.
+    let s = setup("");
     let port = s.proxy.port;
     // Other clients keep the replicas busy meanwhile.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -407,6 +431,135 @@ async fn read_your_writes_sees_every_write() {
     for l in load {
         assert!(l.await.expect("load task") > 0, "the replica load ran");
     }
+}
+
+/// Read-your-writes is the default, by GTID: a session's read after its own write goes to a
+/// replica that has applied the write, or to the primary when no replica applies it in time.
+/// `eventual` users read replicas as they are; `primary` users read primaries.
+#[tokio::test]
+async fn reads_see_the_sessions_own_writes_by_gtid() {
+    let users = |name: &str, consistency: &str| {
+        format!("\n[[users]]\nname = \"{name}\"\npassword = \"{name}\"\nauth_plugin = \"mysql_native_password\"\nschemas = [\"rs\"]\nread_consistency = \"{consistency}\"\n")
+    };
+    let s = setup(&format!(
+        "read_your_writes_wait_ms = 1000\n{}{}",
+        users("ev", "eventual"),
+        users("pr", "primary")
+    ));
+    let keys = keys_on(&s.proxy, 0, 100_000, 4);
+    let primary = s.cluster.primary_port(0);
+    let replicas = s.cluster.replica_ports(0);
+    let tag = std::process::id();
+
+    // The replicas of shard 0 cannot apply new rows while these locks are held.
+    let mut blockers = Vec::new();
+    for port in &replicas {
+        let mut b = connect_to(*port, "root", "", Some("rs"))
+            .await
+            .expect("root on the replica");
+        b.query_drop("BEGIN").await.expect("begin");
+        let _: Vec<i64> = b
+            .query("SELECT k FROM kv WHERE k >= 100000 FOR UPDATE")
+            .await
+            .expect("gap lock");
+        blockers.push(b);
+    }
+
+    // Eventual: the read goes to a replica, which does not have the row yet.
+    let mut ev = connect_to(s.proxy.port, "ev", "ev", Some("rs"))
+        .await
+        .expect("ev connects");
+    let marker = format!("ev-read-{tag}");
+    let seen = write_then_read(&mut ev, keys[0], "ev", &marker).await;
+    assert_eq!(seen, None, "an eventual read sees the replica as it is");
+    assert_eq!(replicas.iter().map(|p| ran_on(*p, &marker)).sum::<u64>(), 1);
+
+    // Read-your-writes (the default): no replica applies the write in time, so the
+    // primary answers.
+    let mut app = connect_to(s.proxy.port, "app", "app", Some("rs"))
+        .await
+        .expect("app connects");
+    let marker = format!("ryw-primary-{tag}");
+    let seen = write_then_read(&mut app, keys[1], "mine", &marker).await;
+    assert_eq!(
+        seen.as_deref(),
+        Some("mine"),
+        "the session sees its own write"
+    );
+    assert_eq!(ran_on(primary, &marker), 1, "answered by the primary");
+
+    // Primary: every read on the primary.
+    let mut pr = connect_to(s.proxy.port, "pr", "pr", Some("rs"))
+        .await
+        .expect("pr connects");
+    let marker = format!("pr-read-{tag}");
+    let _: Option<String> = pr
+        .query_first(format!(
+            "SELECT v FROM kv WHERE k = {} AND '{marker}' <> ''",
+            keys[0]
+        ))
+        .await
+        .expect("pr read");
+    assert_eq!(
+        ran_on(primary, &marker),
+        1,
+        "a primary user reads the primary"
+    );
+
+    // Once the replicas apply again, a read after a write is served by a replica that has
+    // applied it (waiting for it when needed).
+    for mut b in blockers {
+        b.query_drop("ROLLBACK").await.expect("release");
+        b.disconnect().await.expect("disconnect");
+    }
+    s.cluster.sync_replicas(0).expect("replicas caught up");
+    // Health checks (every 200 ms) see the replicas' lag gone.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for (i, k) in keys[2..].iter().enumerate() {
+        app.query_drop(format!(
+            "UPDATE kv SET v = 'again{i}' WHERE k = {}",
+            keys[1]
+        ))
+        .await
+        .expect("app update");
+        let marker = format!("ryw-replica-{tag}-{i}");
+        let seen = write_then_read(&mut app, *k, "later", &marker).await;
+        assert_eq!(seen.as_deref(), Some("later"));
+        assert_eq!(
+            replicas.iter().map(|p| ran_on(*p, &marker)).sum::<u64>(),
+            1,
+            "a replica that applied the write answered"
+        );
+    }
+
+    // A session sets its own: the `primary` user reads a replica once it says `eventual`,
+    // and its user's setting again after DEFAULT.
+    let read_sql = |marker: &str| {
+        format!(
+            "SELECT v FROM kv WHERE k = {} AND '{marker}' <> ''",
+            keys[0]
+        )
+    };
+    pr.query_drop("SET SESSION myshard_read_consistency = 'eventual'")
+        .await
+        .expect("set");
+    let marker = format!("pr-eventual-{tag}");
+    let _: Option<String> = pr.query_first(read_sql(&marker)).await.expect("read");
+    assert_eq!(replicas.iter().map(|p| ran_on(*p, &marker)).sum::<u64>(), 1);
+    pr.query_drop("SET myshard_read_consistency = DEFAULT")
+        .await
+        .expect("set default");
+    let marker = format!("pr-default-{tag}");
+    let _: Option<String> = pr.query_first(read_sql(&marker)).await.expect("read");
+    assert_eq!(ran_on(primary, &marker), 1);
+    let err = pr
+        .query_drop("SET myshard_read_consistency = 'sometimes'")
+        .await
+        .expect_err("not a consistency");
+    assert!(
+        matches!(&err, mysql_async::Error::Server(e) if e.code == 1231 && e.message.contains("myshard_read_consistency")),
+        "{err:?}"
+    );
 }
 
 fn sighup(proxy: &Proxy) {
