@@ -44,6 +44,12 @@ fn setup(backend: &str) -> Setup {
 }
 
 fn setup_with(shards: usize, replicas: usize, backend: &str) -> Setup {
+    setup_full(shards, replicas, "", backend)
+}
+
+/// A cluster, its `rs` schema, and myshard with `server` in `[server]` and `backend` in
+/// `[backend]`.
+fn setup_full(shards: usize, replicas: usize, server: &str, backend: &str) -> Setup {
     let cluster = Cluster::start(ClusterSpec { shards, replicas }).expect("cluster");
     for s in 0..shards {
         sql(
@@ -73,7 +79,7 @@ fn setup_with(shards: usize, replicas: usize, backend: &str) -> Setup {
     }
     let proxy = Proxy::start(
         &cluster,
-        "",
+        server,
         &format!(
             "[backend]\nhealth_interval_ms = 200\nmax_replica_lag_s = 5\nconnect_timeout_ms = 1000\nping_after_idle_ms = 0\n{backend}\n{}",
             MAP.replace(
@@ -441,11 +447,29 @@ async fn reads_see_the_sessions_own_writes_by_gtid() {
     let users = |name: &str, consistency: &str| {
         format!("\n[[users]]\nname = \"{name}\"\npassword = \"{name}\"\nauth_plugin = \"mysql_native_password\"\nschemas = [\"rs\"]\nread_consistency = \"{consistency}\"\n")
     };
-    let s = setup(&format!(
-        "read_your_writes_wait_ms = 1000\n{}{}",
-        users("ev", "eventual"),
-        users("pr", "primary")
-    ));
+    let metrics_port = myshard_tests::cluster::free_port().expect("port");
+    let s = setup_full(
+        2,
+        2,
+        &format!("metrics_listen = \"127.0.0.1:{metrics_port}\"\n"),
+        &format!(
+            "read_your_writes_wait_ms = 1000\n{}{}",
+            users("ev", "eventual"),
+            users("pr", "primary")
+        ),
+    );
+    let outcomes = |outcome: &str| -> u64 {
+        crate::metrics::scrape(metrics_port)
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "myshard_read_your_writes_total{{outcome=\"{outcome}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
     let keys = keys_on(&s.proxy, 0, 100_000, 4);
     let primary = s.cluster.primary_port(0);
     let replicas = s.cluster.replica_ports(0);
@@ -487,6 +511,7 @@ async fn reads_see_the_sessions_own_writes_by_gtid() {
         "the session sees its own write"
     );
     assert_eq!(ran_on(primary, &marker), 1, "answered by the primary");
+    assert_eq!(outcomes("primary"), 1, "counted as sent to the primary");
 
     // Primary: every read on the primary.
     let mut pr = connect_to(s.proxy.port, "pr", "pr", Some("rs"))
@@ -531,6 +556,11 @@ async fn reads_see_the_sessions_own_writes_by_gtid() {
             "a replica that applied the write answered"
         );
     }
+    assert_eq!(
+        outcomes("replica_after_wait"),
+        2,
+        "counted as served after waiting"
+    );
 
     // A session sets its own: the `primary` user reads a replica once it says `eventual`,
     // and its user's setting again after DEFAULT.
