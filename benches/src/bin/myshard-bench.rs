@@ -110,6 +110,77 @@ fn opts(port: u16, user: &str, password: &str, db: &str) -> mysql_async::Opts {
         .into()
 }
 
+/// The value of counter `name{label="value"}` in myshard's metrics on `port` (0 if absent).
+fn metric(port: u16, series: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+/// Read-your-writes: `clients` connections each insert a row and read it back at once,
+/// `pairs` times. Returns the run (one statement per pair counted twice) and the reads that
+/// did not see their own row.
+async fn insert_then_select(opts: mysql_async::Opts, clients: usize, pairs: u64) -> (Run, u64) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let opts = opts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut run = Run::default();
+            let mut stale = 0u64;
+            let Ok(mut conn) = mysql_async::Conn::new(opts).await else {
+                run.errors += 1;
+                return (run, stale);
+            };
+            for i in 0..pairs {
+                // Far above the ids the other workloads insert.
+                let id = 1_000_000_000 + c as u64 * 1_000_000 + i;
+                let t = Instant::now();
+                let wrote = conn
+                    .query_drop(format!(
+                        "INSERT INTO items (id, grp, v, name) VALUES ({id}, 0, {i}, 'ryw')"
+                    ))
+                    .await;
+                let read: Result<Option<i64>, _> = conn
+                    .query_first(format!("SELECT v FROM items WHERE id = {id}"))
+                    .await;
+                match (wrote, read) {
+                    (Ok(()), Ok(v)) => {
+                        if v != Some(i as i64) {
+                            stale += 1;
+                        }
+                        run.statements += 2;
+                        run.latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    _ => run.errors += 1,
+                }
+            }
+            (run, stale)
+        }));
+    }
+    let mut total = Run::default();
+    let mut stale = 0;
+    for t in tasks {
+        if let Ok((r, s)) = t.await {
+            total.statements += r.statements;
+            total.errors += r.errors;
+            total.latencies_ms.extend(r.latencies_ms);
+            stale += s;
+        }
+    }
+    total.seconds = started.elapsed().as_secs_f64();
+    (total, stale)
+}
+
 /// Runs `make_sql(i)` on `clients` connections for `duration`, recording latencies.
 async fn closed_loop(
     opts: mysql_async::Opts,
@@ -400,10 +471,17 @@ fn main() {
         direct,
         "CREATE DATABASE direct_sb; CREATE DATABASE direct_bench; CREATE DATABASE relay_bench;",
     );
+    let metrics_port = match myshard_tests::cluster::free_port() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("no free port for metrics: {e}");
+            std::process::exit(1);
+        }
+    };
     let proxy = match Proxy::start(
         &cluster,
         // Measured as deployed: no re-parse of plan-cache hits.
-        "max_connections = 5000\nplan_cache_verify = false\n",
+        &format!("max_connections = 5000\nplan_cache_verify = false\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n"),
         &format!("[backend]\nuser = \"root\"\n{MAP}"),
     ) {
         Ok(p) => p,
@@ -506,6 +584,38 @@ fn main() {
             "myshard_cpu_us_per_statement": if m.statements > 0 { (cpu * 1e6 / m.statements as f64).round() } else { 0.0 },
         }));
         drop(idle);
+        // Read-your-writes with the defaults: 16 clients insert a row and read it back at
+        // once; none may miss its own row, and the report says how many of those reads
+        // replicas served.
+        let series = |o: &str| format!("myshard_read_your_writes_total{{outcome=\"{o}\"}}");
+        let outcomes = ["replica_known", "replica_after_wait", "primary"];
+        let before: Vec<u64> = outcomes.iter().map(|o| metric(metrics_port, &series(o))).collect();
+        let pairs = if a.quick { 100 } else { 1000 };
+        let cpu0 = cpu_seconds(pid);
+        let (mut m, stale) = insert_then_select(via.clone(), 16, pairs).await;
+        let cpu = cpu_seconds(pid) - cpu0;
+        let counted: Vec<u64> = outcomes
+            .iter()
+            .zip(&before)
+            .map(|(o, b)| metric(metrics_port, &series(o)).saturating_sub(*b))
+            .collect();
+        let reads = (16 * pairs) as f64;
+        let on_replicas = (counted[0] + counted[1]) as f64;
+        failed |= m.errors > 0 || stale > 0;
+        results.push(json!({
+            "workload": "read_your_writes_16_clients_insert_then_select",
+            "clients": 16,
+            "pairs": 16 * pairs,
+            "stale_reads": stale,
+            "reads_on_replicas_share": (on_replicas / reads * 1000.0).round() / 1000.0,
+            "read_outcomes": {
+                "replica_known": counted[0],
+                "replica_after_wait": counted[1],
+                "primary": counted[2],
+            },
+            "myshard": m.json(),
+            "myshard_cpu_us_per_statement": if m.statements > 0 { (cpu * 1e6 / m.statements as f64).round() } else { 0.0 },
+        }));
     });
     // sysbench, unsharded schema through myshard versus the same server directly.
     let have_sysbench = Command::new("sysbench").arg("--version").output().is_ok();
@@ -590,6 +700,17 @@ fn main() {
             field(w.get("relay_cpu_us_per_statement")),
             field(w.get("ratio_cpu_to_relay")),
         ));
+        if let Some(share) = w.get("reads_on_replicas_share").and_then(|s| s.as_f64()) {
+            notes.push(format!(
+                "read-your-writes: {} insert-then-select pairs by 16 clients, {} stale reads; replicas served {:.1}% of the reads ({} after waiting for the write, {} on a replica known to have it), the primary {}; latency is per pair",
+                w["pairs"],
+                w["stale_reads"],
+                share * 100.0,
+                w["read_outcomes"]["replica_after_wait"],
+                w["read_outcomes"]["replica_known"],
+                w["read_outcomes"]["primary"],
+            ));
+        }
         if let Some(kib) = w
             .get("myshard_kib_per_idle_connection")
             .and_then(|k| k.as_f64())
