@@ -47,6 +47,20 @@ fn demo_starts_serves_and_stops_everything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A session reads its own write at once, though reads go to replicas (issue 16: this
+    // returned nothing before read-your-writes was on by default).
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "-h127.0.0.1", "-uapp", "-papp", "--skip-ssl", "-B", "-N", "shop"])
+        .arg(format!("-P{port}"))
+        .args(["-e", "INSERT INTO customers (id, name, region, created) VALUES (9001, 'just written', 'EU', NOW()); SELECT name FROM customers WHERE id = 9001"])
+        .output()
+        .expect("mariadb");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "just written\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     introspection_lists_exactly_the_logical_schema(port);
     // SAFETY: plain kill(2) on our child.
     unsafe {
