@@ -106,7 +106,16 @@ impl VisitorMut for Literals<'_> {
             self.ok = false;
             return ControlFlow::Break(());
         }
+        // `5` and `0x1F` are one shape but different nodes (a number, a hex value): a
+        // number goes only where one of its own radix was.
+        fn radix(t: &str) -> Option<&str> {
+            t.get(..2).filter(|p| matches!(*p, "0x" | "0b"))
+        }
         match content(&mut v.value) {
+            Some(s) if self.replace && radix(s) != radix(&lit.value) => {
+                self.ok = false;
+                return ControlFlow::Break(());
+            }
             Some(s) if self.replace => {
                 s.clear();
                 s.push_str(&lit.value);
@@ -311,6 +320,16 @@ mod tests {
             cached(&cache, "SELECT * FROM t WHERE id = 6"),
             Some(parse("SELECT * FROM t WHERE id = 6"))
         );
+    }
+
+    #[test]
+    fn a_hex_number_never_goes_where_a_decimal_was() {
+        let cache = ParseCache::new(10, false);
+        assert!(cached(&cache, "SELECT * FROM t WHERE id = 5").is_none());
+        // Same shape, another node: parsed, never put into the decimal's tree.
+        assert!(cached(&cache, "SELECT * FROM t WHERE id = 0x1F").is_none());
+        let sql = "SELECT * FROM t WHERE id = 6";
+        assert_eq!(cached(&cache, sql), Some(parse(sql)));
     }
 
     #[test]
