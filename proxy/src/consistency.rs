@@ -102,9 +102,12 @@ impl Session {
     async fn primary_position(&mut self, shard: &str) -> Option<String> {
         let backends = self.shared.backends();
         let server = backends.server(shard, false, None).ok()?;
+        // The session's own database: a pooled connection already in it needs no
+        // COM_CHANGE_USER to leave it.
+        let database = self.physical_database();
         let mut conn = server
             .pool(self.found_rows())
-            .checkout(None, &self.state)
+            .checkout(database.as_deref(), &self.state)
             .await
             .ok()?;
         let position = match conn.conn() {
@@ -123,23 +126,20 @@ impl Session {
     /// `shard` (waiting a bounded time for it); `false` sends the read to the primary.
     pub(crate) async fn replica_has_writes(&mut self, shard: &str, conn: &mut PooledConn) -> bool {
         // Sessions that never wrote here pay one map lookup.
-        if !self.written_gtids.contains_key(shard) {
+        let Some(written) = self.written_gtids.get(shard) else {
             return true;
-        }
+        };
         let config = self.shared.config();
         if self.read_consistency(&config) != ReadConsistency::ReadYourWrites {
             return true;
         }
-        let Some(written) = self.written_gtids.get(shard) else {
-            return true;
-        };
         let metrics = self.shared.metrics.read_your_writes.clone();
         if written.applied_on.iter().any(|a| a == conn.addr()) {
             metrics.with_label_values(&["replica_known"]).inc();
             return true;
         }
-        let position = match &written.position {
-            Some(p) => Some(p.clone()),
+        let position = match written.position.clone() {
+            Some(p) => Some(p),
             None => {
                 let bound =
                     std::time::Duration::from_millis(config.backend.read_your_writes_wait_ms);

@@ -137,9 +137,13 @@ async fn insert_then_select(opts: mysql_async::Opts, clients: usize, pairs: u64)
         tasks.push(tokio::spawn(async move {
             let mut run = Run::default();
             let mut stale = 0u64;
-            let Ok(mut conn) = mysql_async::Conn::new(opts).await else {
-                run.errors += 1;
-                return (run, stale);
+            let mut conn = match mysql_async::Conn::new(opts).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("connect failed: {e}");
+                    run.errors += 1;
+                    return (run, stale);
+                }
             };
             for i in 0..pairs {
                 // Far above the ids the other workloads insert.

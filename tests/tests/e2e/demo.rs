@@ -35,12 +35,10 @@ fn demo_starts_serves_and_stops_everything() {
         printed.contains(&format!("mariadb -h127.0.0.1 -P{port} -uapp -papp shop")),
         "{printed}"
     );
-    let out = Command::new("mariadb")
-        .args(["--no-defaults", "-h127.0.0.1", "-uapp", "-papp", "--skip-ssl", "-B", "-N", "shop"])
-        .arg(format!("-P{port}"))
-        .args(["-e", "SELECT o.quantity, p.title FROM orders o JOIN products p ON p.id = o.product_id WHERE o.customer_id = 2"])
-        .output()
-        .expect("mariadb");
+    let out = mariadb(
+        port,
+        "SELECT o.quantity, p.title FROM orders o JOIN products p ON p.id = o.product_id WHERE o.customer_id = 2",
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "2\tMonitor\n",
@@ -49,12 +47,10 @@ fn demo_starts_serves_and_stops_everything() {
     );
     // A session reads its own write at once, though reads go to replicas (issue 16: this
     // returned nothing before read-your-writes was on by default).
-    let out = Command::new("mariadb")
-        .args(["--no-defaults", "-h127.0.0.1", "-uapp", "-papp", "--skip-ssl", "-B", "-N", "shop"])
-        .arg(format!("-P{port}"))
-        .args(["-e", "INSERT INTO customers (id, name, region, created) VALUES (9001, 'just written', 'EU', NOW()); SELECT name FROM customers WHERE id = 9001"])
-        .output()
-        .expect("mariadb");
+    let out = mariadb(
+        port,
+        "INSERT INTO customers (id, name, region, created) VALUES (9001, 'just written', 'EU', NOW()); SELECT name FROM customers WHERE id = 9001",
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "just written\n",
@@ -79,6 +75,25 @@ fn demo_starts_serves_and_stops_everything() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "myshard still listens after the demo stopped"
     );
+}
+
+/// `sql` run by the mariadb client as the demo's user, in one session.
+fn mariadb(port: u16, sql: &str) -> std::process::Output {
+    Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "-h127.0.0.1",
+            "-uapp",
+            "-papp",
+            "--skip-ssl",
+            "-B",
+            "-N",
+            "shop",
+        ])
+        .arg(format!("-P{port}"))
+        .args(["-e", sql])
+        .output()
+        .expect("mariadb")
 }
 
 /// SQLAlchemy's `inspect()` and `information_schema` through the demo (whose shards hold
